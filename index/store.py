@@ -1,0 +1,263 @@
+"""The Chroma store: chunk vectors plus one committed record per document.
+
+Chroma is the only record of what is indexed, so the two can never drift apart.
+A document's chunks carry its content hash. A document is *committed* when its record
+in the ``<prefix>-docs`` collection names that hash; readers only see chunks whose hash
+matches a committed record. Writing new chunks, then the record, then deleting the old
+chunks means an interrupted run leaves only invisible orphans, which the next run purges.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index.schema import Chunk, Document, line_at
+
+log = logging.getLogger(__name__)
+
+STATE_ID = "__state__"
+
+
+class StoreError(RuntimeError):
+    """The vector store could not be opened or used; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class DocRecord:
+    doc_id: str
+    path: str
+    root: str
+    title: str
+    content_hash: str
+    chunks: int
+    page_starts: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk: Chunk
+    score: float  # cosine similarity for vector hits
+
+
+def _client(data_dir: Path, host: str | None, port: int) -> Any:
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    import chromadb
+    from chromadb.config import Settings as ChromaConfig
+
+    config = ChromaConfig(anonymized_telemetry=False, allow_reset=False)
+    if host:
+        try:
+            client = chromadb.HttpClient(host=host, port=port, settings=config)
+            client.heartbeat()
+        except Exception as exc:
+            raise StoreError(
+                f"Cannot reach the Chroma server at {host}:{port} ({exc}). Start it with "
+                f"`chroma run --host {host} --port {port}`, or unset QA_CHROMA_HOST to use the embedded store."
+            ) from exc
+        return client
+    path = data_dir / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=config)
+
+
+class Store:
+    def __init__(self, client: Any, prefix: str = "qa", remote: bool = False) -> None:
+        self.client = client
+        self.remote = remote
+        self.prefix = prefix
+        self.chunks = client.get_or_create_collection(
+            f"{prefix}-chunks", embedding_function=None, metadata={"hnsw:space": "cosine"}
+        )
+        self.docs = client.get_or_create_collection(f"{prefix}-docs", embedding_function=None)
+        self._batch = max(1, min(1000, int(client.get_max_batch_size())))
+
+    @classmethod
+    def open(cls, data_dir: Path, host: str | None = None, port: int = 8000, prefix: str = "qa") -> Store:
+        return cls(_client(Path(data_dir), host, port), prefix=prefix, remote=bool(host))
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def committed(self) -> dict[str, DocRecord]:
+        out: dict[str, DocRecord] = {}
+        got = self.docs.get(include=["metadatas"])
+        for doc_id, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
+            if doc_id == STATE_ID or not meta:
+                continue
+            out[doc_id] = DocRecord(
+                doc_id=doc_id,
+                path=str(meta.get("path", "")),
+                root=str(meta.get("root", "")),
+                title=str(meta.get("title", doc_id)),
+                content_hash=str(meta.get("hash", "")),
+                chunks=int(meta.get("chunks", 0)),
+                page_starts=tuple(json.loads(str(meta.get("pages", "[]")))),
+            )
+        return out
+
+    def state(self) -> dict[str, Any]:
+        got = self.docs.get(ids=[STATE_ID], include=["metadatas"])
+        if got["ids"] and got["metadatas"]:
+            return dict(got["metadatas"][0] or {})
+        return {}
+
+    def generation(self) -> str:
+        return str(self.state().get("generation", ""))
+
+    def document_text(self, doc_id: str) -> str | None:
+        got = self.docs.get(ids=[doc_id], include=["documents"])
+        if got["ids"] and got["documents"]:
+            return got["documents"][0]
+        return None
+
+    def count_chunks(self) -> int:
+        return int(self.chunks.count())
+
+    def query(self, vector: np.ndarray, n: int, committed: dict[str, DocRecord]) -> list[Hit]:
+        total = self.count_chunks()
+        if total == 0:
+            return []
+        got = self.chunks.query(
+            query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
+            n_results=min(total, n + 8),
+            include=["documents", "metadatas", "distances"],
+        )
+        hits = []
+        for cid, text, meta, dist in zip(
+            got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0], strict=False
+        ):
+            if _visible(meta, committed):
+                hits.append(Hit(_chunk(cid, text, meta), 1.0 - float(dist)))
+        return hits[:n]
+
+    def iter_chunks(self, committed: dict[str, DocRecord]) -> Iterator[Chunk]:
+        """Every visible chunk, in pages (for building the BM25 side)."""
+        offset = 0
+        page = 5000
+        while True:
+            got = self.chunks.get(include=["documents", "metadatas"], limit=page, offset=offset)
+            if not got["ids"]:
+                return
+            for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=False):
+                if _visible(meta, committed):
+                    yield _chunk(cid, text, meta)
+            offset += len(got["ids"])
+
+    def get_chunks(self, ids: Sequence[str]) -> list[Chunk]:
+        got = self.chunks.get(ids=list(ids), include=["documents", "metadatas"])
+        by_id = {
+            cid: _chunk(cid, text, meta)
+            for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=False)
+        }
+        return [by_id[i] for i in ids if i in by_id]
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def add_chunks(self, doc: Document, root: str, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        metas = []
+        for c in chunks:
+            meta: dict[str, Any] = {
+                "doc_id": c.doc_id,
+                "hash": doc.content_hash[:16],
+                "title": c.title,
+                "path": doc.path,
+                "start": c.start,
+                "end": c.end,
+                "line": line_at(doc.text, c.start),
+            }
+            if c.page is not None:
+                meta["page"] = c.page
+            metas.append(meta)
+        for lo in range(0, len(chunks), self._batch):
+            hi = lo + self._batch
+            self.chunks.upsert(
+                ids=[c.chunk_id for c in chunks[lo:hi]],
+                embeddings=vectors[lo:hi].tolist(),
+                documents=[c.text for c in chunks[lo:hi]],
+                metadatas=metas[lo:hi],
+            )
+
+    def commit(self, doc: Document, root: str, n_chunks: int) -> None:
+        """Make ``doc``'s chunks (with its current hash) the visible ones."""
+        self.docs.upsert(
+            ids=[doc.doc_id],
+            embeddings=[[1.0]],
+            documents=[doc.text],
+            metadatas=[
+                {
+                    "path": doc.path,
+                    "root": root,
+                    "title": doc.title,
+                    "hash": doc.content_hash[:16],
+                    "chunks": n_chunks,
+                    "pages": json.dumps(list(doc.page_starts)),
+                }
+            ],
+        )
+
+    def uncommit(self, doc_id: str) -> None:
+        self.docs.delete(ids=[doc_id])
+
+    def delete_stale_chunks(self, doc_id: str, keep_hash: str | None) -> None:
+        """Delete ``doc_id``'s chunks except those of ``keep_hash`` (all of them when None)."""
+        where: dict[str, Any] = {"doc_id": doc_id}
+        if keep_hash is not None:
+            where = {"$and": [{"doc_id": doc_id}, {"hash": {"$ne": keep_hash[:16]}}]}
+        self.chunks.delete(where=where)
+
+    def purge_orphans(self) -> int:
+        """Delete chunks no committed record points at (left by an interrupted run)."""
+        committed = self.committed()
+        stale: list[str] = []
+        offset, page = 0, 5000
+        while True:
+            got = self.chunks.get(include=["metadatas"], limit=page, offset=offset)
+            if not got["ids"]:
+                break
+            stale.extend(
+                cid for cid, meta in zip(got["ids"], got["metadatas"], strict=False) if not _visible(meta, committed)
+            )
+            offset += len(got["ids"])
+        for lo in range(0, len(stale), self._batch):
+            self.chunks.delete(ids=stale[lo : lo + self._batch])
+        return len(stale)
+
+    def set_state(self, **values: Any) -> None:
+        meta = self.state()
+        meta.update(values)
+        self.docs.upsert(ids=[STATE_ID], embeddings=[[1.0]], documents=[""], metadatas=[meta])
+
+    def bump_generation(self) -> str:
+        gen = f"{time.time():.6f}-{uuid.uuid4().hex[:8]}"
+        self.set_state(generation=gen, dirty=False)
+        return gen
+
+
+def _visible(meta: dict[str, Any] | None, committed: dict[str, DocRecord]) -> bool:
+    if not meta:
+        return False
+    rec = committed.get(str(meta.get("doc_id")))
+    return rec is not None and rec.content_hash == meta.get("hash")
+
+
+def _chunk(cid: str, text: str | None, meta: dict[str, Any]) -> Chunk:
+    page = meta.get("page")
+    return Chunk(
+        chunk_id=cid,
+        doc_id=str(meta["doc_id"]),
+        title=str(meta.get("title", "")),
+        text=text or "",
+        start=int(meta["start"]),
+        end=int(meta["end"]),
+        page=int(page) if page is not None else None,
+        metadata={"path": str(meta.get("path", "")), "line": str(meta.get("line", ""))},
+    )

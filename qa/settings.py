@@ -1,0 +1,120 @@
+"""One Settings object for the whole product, read from QA_* environment variables.
+
+Nested by concern. A nested field reads from ``QA_<GROUP>_<FIELD>``, for example
+``QA_LLM_MODEL_PATH`` or ``QA_CHROMA_HOST``. Build it with :func:`load_settings`;
+nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class IndexSettings(BaseModel):
+    chunk_tokens: int = Field(
+        200,
+        ge=32,
+        le=254,
+        description="Most word-pieces in one chunk, counted with the embedder's tokenizer "
+        "(the model window is 256 including [CLS] and [SEP]).",
+    )
+    overlap_sentences: int = Field(1, ge=0, le=5, description="Sentences repeated between neighbouring chunks.")
+    extensions: list[str] = Field(
+        [".txt", ".md", ".markdown", ".html", ".htm", ".pdf"],
+        description="File extensions that are indexed when a folder is walked.",
+    )
+    max_file_mb: float = Field(50.0, description="Files larger than this are skipped with a warning.")
+    embed_batch: int = Field(32, ge=1, description="Texts embedded per model call.")
+
+
+class ChromaSettings(BaseModel):
+    host: str | None = Field(None, description="Chroma server host. Unset: an embedded store in the data directory.")
+    port: int = Field(8000, description="Chroma server port (used when host is set).")
+    collection: str = Field("qa", description="Name prefix of the Chroma collections.")
+
+
+class EmbedSettings(BaseModel):
+    mode: Literal["local", "fake"] = Field(
+        "local", description="local: the packaged all-MiniLM-L6-v2 int8 ONNX model. fake: hashed bag of words, for tests."
+    )
+    threads: int = Field(0, ge=0, description="onnxruntime threads; 0 means one per core.")
+
+
+class RetrievalSettings(BaseModel):
+    k: int = Field(4, ge=1, le=20, description="Passages sent to the model.")
+    candidates: int = Field(20, ge=1, description="Chunks taken from each of BM25 and the vector store before fusion.")
+    rrf_k: int = Field(60, ge=1, description="The constant in reciprocal rank fusion.")
+    window: int = Field(1, ge=0, le=5, description="Sentences of context kept on each side of a matched sentence.")
+    passage_tokens: int = Field(110, ge=16, description="Most word-pieces in one passage sent to the model.")
+    min_relevance: float = Field(
+        0.30,
+        description="Refuse without asking the model when the best passage's cosine similarity "
+        "to the question is below this (calibrated on eval/seeds.jsonl).",
+    )
+
+
+class LLMSettings(BaseModel):
+    mode: Literal["local", "openai", "fake"] = Field(
+        "local", description="local: llama.cpp in process. openai: any OpenAI-compatible server. fake: tests."
+    )
+    model_path: Path | None = Field(
+        None, description="A GGUF file for local mode. Unset: the packaged Qwen2.5-Coder-1.5B-Instruct Q4_K_M."
+    )
+    base_url: str = Field("http://127.0.0.1:8080/v1", description="OpenAI-compatible server URL (openai mode).")
+    model: str = Field("qwen2.5-1.5b-instruct", description="Model name sent to the server (openai mode).")
+    api_key: str = Field("not-needed", description="API key for the server (openai mode).")
+    timeout_s: float = Field(120.0, description="Seconds to wait for the server (openai mode).")
+    n_ctx: int = Field(4096, ge=512, description="Context window for local mode.")
+    threads: int = Field(0, ge=0, description="CPU threads for local mode; 0 means one per core.")
+    max_tokens: int = Field(160, ge=16, description="Most tokens in one answer.")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature.")
+
+
+class UISettings(BaseModel):
+    host: str = Field("127.0.0.1", description="Interface the web chat listens on.")
+    port: int = Field(7860, description="Port of the web chat.")
+    auth: str | None = Field(None, description="user:password required to open the web chat.")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="QA_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="ignore",
+    )
+
+    data_dir: Path = Field(Path(".qa"), description="Where the index lives (Chroma store, BM25 cache, state).")
+    model_cache: Path = Field(
+        Path(os.path.expanduser("~/.cache/qa")),
+        description="Where the packaged GGUF model is assembled once.",
+    )
+    max_question_chars: int = Field(2000, description="Longer questions are refused with a clear message.")
+    index: IndexSettings = Field(default_factory=IndexSettings, description="Loading and chunking.")
+    chroma: ChromaSettings = Field(default_factory=ChromaSettings, description="The vector store.")
+    embed: EmbedSettings = Field(default_factory=EmbedSettings, description="The embedding model.")
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings, description="Hybrid retrieval.")
+    llm: LLMSettings = Field(default_factory=LLMSettings, description="The answer generator.")
+    ui: UISettings = Field(default_factory=UISettings, description="The web chat.")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from defaults, then QA_* variables, then explicit overrides (CLI options)."""
+    settings = Settings()
+    if overrides:
+        data = settings.model_dump()
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            group, _, field = key.partition("__")
+            if field:
+                data[group][field] = value
+            else:
+                data[group] = value
+        settings = Settings.model_validate(data)
+    return settings
