@@ -9,7 +9,7 @@ from index.schema import Chunk, Document, page_at
 
 # A sentence ends at . ! ? (optionally followed by closing quotes or brackets) before
 # whitespace, or at a blank line / line break. Common abbreviations do not end one.
-_BOUNDARY = re.compile(r"""(?<=[.!?…])["'”’)\]]*\s+|\n\s*\n+|\n""")
+_BOUNDARY = re.compile(r"""(?<=[.!?…])(["'”’)\]]*)\s+|\n\s*\n+|\n""")
 _ABBREV = re.compile(
     r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|Gen|Sen|Rep|St|Jr|Sr|Lt|Col|Capt|Gov|No|vs|etc|e\.g|i\.e|U\.S|U\.N|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|Inc|Ltd|Co|Fig|al)\.|\b[A-Z]\.)$"
 )
@@ -21,10 +21,11 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
     spans: list[tuple[int, int]] = []
     cur = start
     for m in _BOUNDARY.finditer(text, start, end):
-        piece_end = m.start()
-        if "\n" not in m.group() and _ABBREV.search(text, max(cur, piece_end - 12), piece_end):
+        stop = m.start()
+        if "\n" not in m.group() and _ABBREV.search(text, max(cur, stop - 12), stop):
             continue
-        _add_span(text, cur, piece_end, spans)
+        # Closing quotes and brackets after the stop belong to the sentence.
+        _add_span(text, cur, m.end(1) if m.start(1) >= 0 else stop, spans)
         cur = m.end()
     _add_span(text, cur, end, spans)
     return spans
@@ -58,7 +59,7 @@ def chunk_document(
         if n <= max_tokens:
             units.append((a, b, n))
         else:
-            units.extend(_cut_long(doc.text, a, b, token_spans, max_tokens))
+            units.extend(_cut_long(doc.text, a, b, count_tokens, token_spans, max_tokens))
 
     groups: list[list[tuple[int, int, int]]] = []
     cur: list[tuple[int, int, int]] = []
@@ -102,14 +103,27 @@ def _fit(text, group, count_tokens, max_tokens):
     return _fit(text, group[:mid], count_tokens, max_tokens) + _fit(text, group[mid:], count_tokens, max_tokens)
 
 
-def _cut_long(text, a, b, token_spans, max_tokens):
+def _cut_long(text, a, b, count_tokens, token_spans, max_tokens):
+    """Cut ``text[a:b]`` at word-piece starts into pieces of at most ``max_tokens``.
+
+    A cut inside a word can make the next piece tokenize into more word-pieces than it
+    had in place ("##ing" becomes "in", "##g"), so each piece is counted again and
+    shortened by a word-piece until it fits.
+    """
     spans = token_spans(text[a:b])
     out = []
-    for i in range(0, len(spans), max_tokens):
-        piece = spans[i : i + max_tokens]
-        s = a + piece[0][0]
-        e = a + (spans[i + max_tokens][0] if i + max_tokens < len(spans) else b - a)
-        while e > s and text[e - 1].isspace():
-            e -= 1
-        out.append((s, e, len(piece)))
+    i = 0
+    while i < len(spans):
+        take = min(max_tokens, len(spans) - i)
+        while True:
+            s = a + spans[i][0]
+            e = a + (spans[i + take][0] if i + take < len(spans) else b - a)
+            while e > s and text[e - 1].isspace():
+                e -= 1
+            n = count_tokens(text[s:e])
+            if n <= max_tokens or take == 1:
+                break
+            take -= 1
+        out.append((s, e, n))
+        i += take
     return out

@@ -104,9 +104,13 @@ class Indexer:
         if missing:
             raise FileNotFoundError(", ".join(missing))
         report = IndexReport()
-        if self.store.state().get("dirty"):
-            report.orphans_purged = self.store.purge_orphans()
         committed = self.store.committed()
+        # Dirty: the last run was interrupted. A count mismatch: the records were lost
+        # (a deleted docs collection), which leaves every chunk an orphan.
+        if self.store.state().get("dirty") or self.store.count_chunks() != sum(
+            r.chunks for r in committed.values()
+        ):
+            report.orphans_purged = self.store.purge_orphans()
         sources = [s for r in roots for s in walk(r, self.extensions)]
         seen: set[str] = set()
         pending: list[_Pending] = []

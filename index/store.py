@@ -71,10 +71,13 @@ def _client(data_dir: Path, host: str | None, port: int) -> Any:
 
 
 class Store:
-    def __init__(self, client: Any, prefix: str = "qa", remote: bool = False) -> None:
+    def __init__(
+        self, client: Any, prefix: str = "qa", remote: bool = False, data_dir: Path | None = None
+    ) -> None:
         self.client = client
         self.remote = remote
         self.prefix = prefix
+        self.data_dir = data_dir
         self.chunks = client.get_or_create_collection(
             f"{prefix}-chunks", embedding_function=None, metadata={"hnsw:space": "cosine"}
         )
@@ -83,7 +86,30 @@ class Store:
 
     @classmethod
     def open(cls, data_dir: Path, host: str | None = None, port: int = 8000, prefix: str = "qa") -> Store:
-        return cls(_client(Path(data_dir), host, port), prefix=prefix, remote=bool(host))
+        return cls(_client(Path(data_dir), host, port), prefix=prefix, remote=bool(host), data_dir=Path(data_dir))
+
+    def generation_marker(self) -> str:
+        """Changes whenever any process commits a change to this index.
+
+        The embedded store also writes it to a small file, because a long-lived client does
+        not see another process's writes until it is reopened (see :meth:`reopened`).
+        """
+        if not self.remote and self.data_dir is not None:
+            try:
+                return (self.data_dir / "generation").read_text().strip()
+            except FileNotFoundError:
+                return ""
+        return self.generation()
+
+    def reopened(self) -> Store:
+        """A fresh client on the same store, seeing every other process's writes."""
+        if self.remote:
+            return self
+        from chromadb.api.client import SharedSystemClient
+
+        SharedSystemClient.clear_system_cache()
+        assert self.data_dir is not None
+        return Store.open(self.data_dir, prefix=self.prefix)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -126,18 +152,28 @@ class Store:
         total = self.count_chunks()
         if total == 0:
             return []
-        got = self.chunks.query(
-            query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
-            n_results=min(total, n + 8),
-            include=["documents", "metadatas", "distances"],
-        )
-        hits = []
-        for cid, text, meta, dist in zip(
-            got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0], strict=False
-        ):
-            if _visible(meta, committed):
-                hits.append(Hit(_chunk(cid, text, meta), 1.0 - float(dist)))
-        return hits[:n]
+        # Invisible chunks (orphans of an interrupted run) can crowd the nearest ones out,
+        # so ask for more until n visible hits are found or every chunk was considered.
+        want = min(total, n + 8)
+        while True:
+            got = self.chunks.query(
+                query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
+                n_results=want,
+                include=["documents", "metadatas", "distances"],
+            )
+            hits = []
+            for cid, text, meta, dist in zip(
+                got["ids"][0],
+                got["documents"][0],
+                got["metadatas"][0],
+                got["distances"][0],
+                strict=False,
+            ):
+                if _visible(meta, committed):
+                    hits.append(Hit(_chunk(cid, text, meta), 1.0 - float(dist)))
+            if len(hits) >= n or want >= total:
+                return hits[:n]
+            want = min(total, want * 4)
 
     def iter_chunks(self, committed: dict[str, DocRecord]) -> Iterator[Chunk]:
         """Every visible chunk, in pages (for building the BM25 side)."""
@@ -153,12 +189,25 @@ class Store:
             offset += len(got["ids"])
 
     def get_chunks(self, ids: Sequence[str]) -> list[Chunk]:
+        if not ids:
+            return []
         got = self.chunks.get(ids=list(ids), include=["documents", "metadatas"])
         by_id = {
             cid: _chunk(cid, text, meta)
             for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=False)
         }
         return [by_id[i] for i in ids if i in by_id]
+
+    def close(self) -> None:
+        """Release the Chroma client.
+
+        Embedded clients of one path share a single in-process system that keeps the
+        vector index it loaded, so vectors another process adds later are not searched
+        until every Store of that path in this process is closed and one is opened again.
+        """
+        close = getattr(self.client, "close", None)
+        if close is not None:
+            close()
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -239,6 +288,10 @@ class Store:
     def bump_generation(self) -> str:
         gen = f"{time.time():.6f}-{uuid.uuid4().hex[:8]}"
         self.set_state(generation=gen, dirty=False)
+        if not self.remote and self.data_dir is not None:
+            tmp = self.data_dir / f"generation.tmp{os.getpid()}"
+            tmp.write_text(gen)
+            os.replace(tmp, self.data_dir / "generation")
         return gen
 
 

@@ -1,0 +1,179 @@
+"""Verified citations: every [n] must point to a passage that really supports its sentence.
+
+For each sentence of the model's answer and each source it cites, the check asks:
+- do the sentence's numbers all appear in the passage (number words count: "seven" = 7)?
+- do most of its names appear in the passage?
+- is it close in meaning to some sentence of the passage (embedding cosine), or does it
+  share most of its content words with it?
+A citation that fails is re-pointed to the passage that passes best, or dropped; a sentence
+left with no support is marked unsupported. Each surviving citation quotes the exact
+supporting sentence(s) of the passage with their offsets in the source document.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from index.chunking import split_sentences
+from index.embedder import Embedder
+from qa.schema import Citation, Passage, Sentence
+from qa.text import content_terms, names, numbers
+
+_MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_MARKERS_ANYWHERE = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+
+SIMILARITY_MIN = 0.55  # sentence-to-quote cosine that counts as support on its own
+TERMS_MIN = 0.6  # share of the sentence's content words found in the quote
+
+
+@dataclass(frozen=True)
+class Support:
+    passage: int  # passage number n
+    score: float
+    quote_start: int  # offsets into the source document
+    quote_end: int
+    ok: bool
+
+
+@dataclass
+class Verified:
+    text: str
+    sentences: list[Sentence]
+    citations: list[Citation]
+    repointed: int
+    dropped: int
+    added: int
+
+
+def parse_markers(sentence: str) -> tuple[str, list[int]]:
+    """The sentence without its [n] markers, and the numbers it cited (in order, no repeats)."""
+    cited: list[int] = []
+    for m in _MARKERS_ANYWHERE.finditer(sentence):
+        for part in re.split(r"[,;]", m.group(1)):
+            n = int(part)
+            if n not in cited:
+                cited.append(n)
+    bare = _MARKER.sub("", sentence).strip()
+    bare = re.sub(r"\s+([.,;:!?])", r"\1", bare)
+    return bare, cited
+
+
+class CitationChecker:
+    def __init__(self, embedder: Embedder, similarity_min: float = SIMILARITY_MIN, terms_min: float = TERMS_MIN) -> None:
+        self.embedder = embedder
+        self.similarity_min = similarity_min
+        self.terms_min = terms_min
+        self._memo: dict[str, np.ndarray] = {}
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        todo = [t for t in dict.fromkeys(texts) if t not in self._memo]
+        if todo:
+            for t, v in zip(todo, self.embedder.embed(todo), strict=True):
+                self._memo[t] = v
+        return np.stack([self._memo[t] for t in texts])
+
+    def support(self, claim: str, passage: Passage, claim_vec: np.ndarray | None = None) -> Support:
+        """How well ``passage`` supports ``claim``, and the exact sentence span that does."""
+        spans = split_sentences(passage.text) or [(0, len(passage.text))]
+        quotes = [passage.text[a:b] for a, b in spans]
+        if claim_vec is None:
+            claim_vec = self.embedder.embed([claim])[0]
+        sims = self._embed(quotes) @ claim_vec
+        c_nums, c_names = numbers(claim), names(claim)
+        c_terms = set(content_terms(claim))
+        best: Support | None = None
+        # A claim may draw on two neighbouring sentences; try single sentences and pairs.
+        options = [(i, i) for i in range(len(spans))] + [(i, i + 1) for i in range(len(spans) - 1)]
+        for lo, hi in options:
+            a, b = spans[lo][0], spans[hi][1]
+            quote = passage.text[a:b]
+            q_terms = set(content_terms(quote))
+            nums_ok = c_nums <= numbers(quote)
+            name_cov = len(c_names & q_terms) / len(c_names) if c_names else 1.0
+            term_cov = len(c_terms & q_terms) / len(c_terms) if c_terms else 0.0
+            sim = float(max(sims[lo:hi + 1]))
+            ok = nums_ok and name_cov >= 0.5 and (sim >= self.similarity_min or term_cov >= self.terms_min)
+            score = sim + 0.5 * term_cov + 0.3 * name_cov + (0.5 if nums_ok else 0.0) - 0.02 * (hi - lo)
+            if best is None or (ok, score) > (best.ok, best.score):
+                best = Support(passage.n, score, passage.start + a, passage.start + b, ok)
+        assert best is not None
+        return best
+
+    def verify(self, answer: str, passages: Sequence[Passage]) -> Verified:
+        by_n = {p.n: p for p in passages}
+        self._memo.clear()
+        raw_sentences = [answer[a:b] for a, b in split_sentences(answer)]
+        claims = [parse_markers(s) for s in raw_sentences]
+        vecs = self.embedder.embed([c for c, _ in claims]) if claims else np.zeros((0, 1))
+        numbering: dict[tuple[int, int, int], int] = {}
+        citations: list[Citation] = []
+        sentences: list[Sentence] = []
+        parts: list[str] = []
+        repointed = dropped = added = 0
+        for (claim, cited), vec in zip(claims, vecs, strict=True):
+            if not claim:
+                continue
+            checks = {n: self.support(claim, p, vec) for n, p in by_n.items()}
+            keep: list[Support] = [checks[n] for n in cited if n in checks and checks[n].ok]
+            bad = [n for n in cited if n not in checks or not checks[n].ok]
+            if bad:
+                alternatives = sorted(
+                    (s for n, s in checks.items() if s.ok and n not in cited), key=lambda s: -s.score
+                )
+                if not keep and alternatives:
+                    keep = [alternatives[0]]
+                    repointed += 1
+                    dropped += len(bad) - 1
+                else:
+                    dropped += len(bad)
+            elif not cited:
+                alternatives = sorted((s for s in checks.values() if s.ok), key=lambda s: -s.score)
+                if alternatives and _is_claim(claim):
+                    keep = [alternatives[0]]
+                    added += 1
+            numbers_out: list[int] = []
+            for sup in keep:
+                key = (sup.passage, sup.quote_start, sup.quote_end)
+                if key not in numbering:
+                    numbering[key] = len(citations) + 1
+                    p = by_n[sup.passage]
+                    rel = sup.quote_start - p.start
+                    citations.append(
+                        Citation(
+                            n=numbering[key],
+                            source=p.doc_id,
+                            title=p.title,
+                            quote=p.text[rel : rel + (sup.quote_end - sup.quote_start)],
+                            start=sup.quote_start,
+                            end=sup.quote_end,
+                            line=p.line + p.text.count("\n", 0, rel),
+                            page=p.page,
+                            score=round(sup.score, 4),
+                            path=p.path,
+                        )
+                    )
+                if numbering[key] not in numbers_out:
+                    numbers_out.append(numbering[key])
+            supported = bool(numbers_out) or not _is_claim(claim)
+            sentences.append(Sentence(text=claim, citations=tuple(numbers_out), supported=supported))
+            parts.append(_with_markers(claim, numbers_out))
+        return Verified(" ".join(parts), sentences, citations, repointed, dropped, added)
+
+
+def _is_claim(sentence: str) -> bool:
+    """Sentences that state something (not a bare connective like 'In summary:')."""
+    return len(content_terms(sentence)) >= 2
+
+
+def _with_markers(claim: str, ns: Sequence[int]) -> str:
+    if not ns:
+        return claim
+    marks = "".join(f"[{n}]" for n in ns)
+    m = re.search(r"[.!?]+[\"'”’)]*$", claim)
+    if m:
+        return f"{claim[: m.start()]} {marks}{claim[m.start():]}".replace("  ", " ")
+    return f"{claim} {marks}"

@@ -1,0 +1,157 @@
+"""Generators: one small protocol, three backends (local llama.cpp, OpenAI-compatible, fake)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import deque
+from collections.abc import Iterator, Sequence
+from typing import Protocol
+
+from qa.errors import ModelError
+from qa.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Message = dict[str, str]
+
+
+class Generator(Protocol):
+    name: str
+
+    def stream(self, messages: Sequence[Message], max_tokens: int | None = None) -> Iterator[str]:
+        """Pieces of the reply, in order."""
+        ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+class FakeGenerator:
+    """Replies from a queue (``enqueue``) and records every prompt it saw (``history``)."""
+
+    name = "fake"
+
+    def __init__(self, replies: Sequence[str] = (), default: str = "The sources do not contain the answer.") -> None:
+        self.replies: deque[str] = deque(replies)
+        self.history: list[list[Message]] = []
+        self.default = default
+
+    def enqueue(self, *replies: str) -> None:
+        self.replies.extend(replies)
+
+    def stream(self, messages: Sequence[Message], max_tokens: int | None = None) -> Iterator[str]:
+        self.history.append([dict(m) for m in messages])
+        reply = self.replies.popleft() if self.replies else self.default
+        for i in range(0, len(reply), 4):
+            yield reply[i : i + 4]
+
+    def count_tokens(self, text: str) -> int:
+        return max(1, len(text) // 4)
+
+
+class LocalGenerator:
+    """llama.cpp in this process. Greedy by default; one request at a time."""
+
+    def __init__(self, model_path: str, n_ctx: int, threads: int, temperature: float, max_tokens: int) -> None:
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise ModelError(
+                "llama-cpp-python is not installed. Install it with `pip install 'qa[local]'` "
+                "(or `make install`), or set QA_LLM_MODE=openai to use a server."
+            ) from exc
+        if not os.path.exists(model_path):
+            raise ModelError(f"No model file at {model_path}. Fix QA_LLM_MODEL_PATH or unset it.")
+        try:
+            self._llm = Llama(
+                model_path=model_path,
+                n_ctx=n_ctx,
+                n_threads=threads or (os.cpu_count() or 1),
+                n_batch=512,
+                verbose=False,
+                seed=0,
+            )
+        except Exception as exc:
+            raise ModelError(
+                f"Could not load the model {model_path} ({exc}). Check QA_LLM_MODEL_PATH points to a valid GGUF file."
+            ) from exc
+        self.name = os.path.basename(model_path)
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self._lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def stream(self, messages: Sequence[Message], max_tokens: int | None = None) -> Iterator[str]:
+        with self._lock:
+            chunks = self._llm.create_chat_completion(
+                messages=list(messages),  # type: ignore[arg-type]
+                temperature=self.temperature,
+                max_tokens=max_tokens or self.max_tokens,
+                stream=True,
+            )
+            for chunk in chunks:
+                delta = chunk["choices"][0].get("delta", {})  # type: ignore[index]
+                piece = delta.get("content")
+                if piece:
+                    yield piece
+
+
+class OpenAIGenerator:
+    """Any OpenAI-compatible chat server: vLLM, llama.cpp server, Ollama, OpenAI."""
+
+    def __init__(self, base_url: str, model: str, api_key: str, temperature: float, max_tokens: int, timeout: float) -> None:
+        try:
+            import openai
+        except ImportError as exc:
+            raise ModelError("The openai package is missing. Install it with `pip install 'qa[openai]'`.") from exc
+        self._openai = openai
+        self._client = openai.OpenAI(base_url=base_url, api_key=api_key or "none", timeout=timeout, max_retries=0)
+        self.name = model
+        self.base_url = base_url
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+
+    def count_tokens(self, text: str) -> int:
+        return max(1, len(text) // 4)  # servers do not share their tokenizer; an estimate
+
+    def stream(self, messages: Sequence[Message], max_tokens: int | None = None) -> Iterator[str]:
+        try:
+            response = self._client.chat.completions.create(
+                model=self.name,
+                messages=list(messages),  # type: ignore[arg-type]
+                temperature=self.temperature,
+                max_tokens=max_tokens or self.max_tokens,
+                stream=True,
+            )
+            for chunk in response:
+                if chunk.choices and chunk.choices[0].delta and chunk.choices[0].delta.content:
+                    yield chunk.choices[0].delta.content
+        except self._openai.APIConnectionError as exc:
+            raise ModelError(
+                f"Cannot reach the LLM server at {self.base_url}. Start it, or fix QA_LLM_BASE_URL."
+            ) from exc
+        except self._openai.APIStatusError as exc:
+            raise ModelError(
+                f"The LLM server at {self.base_url} answered {exc.status_code}: {exc.message}. "
+                "Check QA_LLM_MODEL and QA_LLM_API_KEY."
+            ) from exc
+
+
+def make_generator(settings: Settings) -> Generator:
+    llm = settings.llm
+    if llm.mode == "fake":
+        return FakeGenerator()
+    if llm.mode == "openai":
+        return OpenAIGenerator(llm.base_url, llm.model, llm.api_key, llm.temperature, llm.max_tokens, llm.timeout_s)
+    if llm.mode == "local":
+        if llm.model_path:
+            path = str(llm.model_path)
+        else:
+            from qa.gguf import packaged_model
+
+            path = str(packaged_model(settings.model_cache))
+        return LocalGenerator(path, llm.n_ctx, llm.threads, llm.temperature, llm.max_tokens)
+    raise ModelError(f"Unknown QA_LLM_MODE {llm.mode!r}: use local, openai or fake.")

@@ -1,0 +1,329 @@
+"""Hybrid retrieval: BM25 and dense vectors fused by reciprocal rank, then cut down to a few
+exact sentence-window passages so the model reads little and every offset is exact."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from index.chunking import split_sentences
+from index.embedder import Embedder
+from index.schema import Chunk
+from index.store import DocRecord, Store
+from qa.errors import IndexMissingError
+from qa.schema import Passage
+from qa.settings import RetrievalSettings
+from qa.text import content_terms
+
+log = logging.getLogger(__name__)
+
+
+def bm25_tokens(text: str) -> list[str]:
+    return content_terms(text) or ["_empty_"]
+
+
+class BM25Side:
+    """A bm25s index over the visible chunks, cached on disk per index generation."""
+
+    def __init__(self, cache_dir: Path | None) -> None:
+        self.cache_dir = cache_dir
+        self.generation: str | None = None
+        self.ids: list[str] = []
+        self._bm25 = None
+
+    def ensure(self, store: Store, committed: dict[str, DocRecord], generation: str) -> None:
+        if self.generation == generation and self._bm25 is not None:
+            return
+        if not self._load(generation):
+            chunks = list(store.iter_chunks(committed))
+            self._build(chunks)
+            self._save(generation)
+        self.generation = generation
+
+    def _build(self, chunks: Sequence[Chunk]) -> None:
+        import bm25s
+
+        self.ids = [c.chunk_id for c in chunks]
+        self._bm25 = None
+        if chunks:
+            bm25 = bm25s.BM25()
+            bm25.index([bm25_tokens(f"{c.title}\n{c.text}") for c in chunks], show_progress=False)
+            self._bm25 = bm25
+
+    def _path(self, generation: str) -> Path | None:
+        if self.cache_dir is None or not generation:
+            return None
+        return self.cache_dir / generation
+
+    def _load(self, generation: str) -> bool:
+        import bm25s
+
+        path = self._path(generation)
+        if path is None or not (path / "ids.json").exists():
+            return False
+        try:
+            self.ids = json.loads((path / "ids.json").read_text())
+            self._bm25 = bm25s.BM25.load(str(path), show_progress=False) if self.ids else None
+            return True
+        except Exception as exc:  # a damaged cache is rebuilt, never trusted
+            log.warning("bm25 cache unreadable path=%s error=%r; rebuilding", path, exc)
+            return False
+
+    def _save(self, generation: str) -> None:
+        path = self._path(generation)
+        if path is None:
+            return
+        tmp = path.with_name(path.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if self._bm25 is not None:
+            self._bm25.save(str(tmp), show_progress=False)
+        (tmp / "ids.json").write_text(json.dumps(self.ids))
+        for old in path.parent.iterdir():  # keep only the newest generation
+            if old != tmp:
+                shutil.rmtree(old, ignore_errors=True)
+        tmp.rename(path)
+
+    def search(self, query: str, n: int) -> list[tuple[str, float]]:
+        if self._bm25 is None or not self.ids:
+            return []
+        import bm25s  # noqa: F401  (the index object needs the package loaded)
+
+        k = min(n, len(self.ids))
+        docs, scores = self._bm25.retrieve([bm25_tokens(query)], k=k, show_progress=False, n_threads=1)
+        return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=False) if s > 0]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    chunk: Chunk
+    fused: float
+    dense: float | None
+    bm25_rank: int | None
+    dense_rank: int | None
+
+
+def rrf(rankings: Sequence[Sequence[str]], k: int = 60) -> dict[str, float]:
+    """Reciprocal rank fusion: sum of 1 / (k + rank) over the rankings an id appears in."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+    return scores
+
+
+class Retriever:
+    def __init__(self, store: Store, embedder: Embedder, settings: RetrievalSettings, cache_dir: Path | None) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings
+        self.bm25 = BM25Side(cache_dir)
+        self._marker: str | None = None
+        self._committed: dict[str, DocRecord] = {}
+        self._sentence_vecs: dict[tuple[str, int, int], np.ndarray] = {}
+        self._lock = threading.RLock()
+
+    # -- index state ---------------------------------------------------------------------------
+
+    def refresh(self) -> dict[str, DocRecord]:
+        """Pick up changes committed by any process since the last question."""
+        with self._lock:
+            marker = self.store.generation_marker()
+            if marker != self._marker:
+                if self._marker is not None:
+                    self.store = self.store.reopened()
+                self._committed = self.store.committed()
+                self.bm25.ensure(self.store, self._committed, marker or self.store.generation())
+                self._sentence_vecs.clear()
+                self._marker = marker
+            if not self._committed:
+                raise IndexMissingError(
+                    "The index is empty: nothing has been indexed yet. Run `qa index seeds/` "
+                    "(or `qa index <folder>`) first."
+                )
+            return self._committed
+
+    # -- search --------------------------------------------------------------------------------
+
+    def candidates(self, query: str, qvec: np.ndarray | None = None) -> list[Candidate]:
+        committed = self.refresh()
+        n = self.settings.candidates
+        if qvec is None:
+            qvec = self.embedder.embed([query])[0]
+        dense_hits = self.store.query(qvec, n, committed)
+        bm25_hits = self.bm25.search(query, n)
+        dense_ids = [h.chunk.chunk_id for h in dense_hits]
+        bm25_ids = [cid for cid, _ in bm25_hits]
+        fused = rrf([dense_ids, bm25_ids], self.settings.rrf_k)
+        chunks = {h.chunk.chunk_id: h.chunk for h in dense_hits}
+        missing = [cid for cid in bm25_ids if cid not in chunks]
+        for c in self.store.get_chunks(missing):
+            chunks[c.chunk_id] = c
+        dense = {h.chunk.chunk_id: h.score for h in dense_hits}
+        out = [
+            Candidate(
+                chunk=chunks[cid],
+                fused=score,
+                dense=dense.get(cid),
+                bm25_rank=bm25_ids.index(cid) + 1 if cid in bm25_ids else None,
+                dense_rank=dense_ids.index(cid) + 1 if cid in dense_ids else None,
+            )
+            for cid, score in sorted(fused.items(), key=lambda kv: -kv[1])
+            if cid in chunks
+        ]
+        return out
+
+    def passages(self, query: str, k: int | None = None) -> list[Passage]:
+        """The best ``k`` sentence windows for ``query``, numbered 1..k, best first."""
+        k = k or self.settings.k
+        qvec = self.embedder.embed([query])[0]
+        cands = self.candidates(query, qvec)[: max(k + 2, 6)]
+        if not cands:
+            return []
+        sents = self._sentences(cands)
+        vecs = self._vectors(sents)
+        sims = vecs @ qvec
+        qterms = set(content_terms(query))
+        best_fused = cands[0].fused
+        scores = []
+        for i, s in enumerate(sents):
+            overlap = len(qterms & set(content_terms(s.text))) / max(1, len(qterms))
+            scores.append(float(sims[i]) + 0.35 * overlap + 0.15 * (s.fused / best_fused))
+        chosen: list[tuple[int, int, int]] = []  # (doc index lo, hi, best sentence)
+        for i in np.argsort(scores)[::-1]:
+            if len(chosen) >= k:
+                break
+            if any(lo <= i <= hi for lo, hi, _ in chosen):
+                continue
+            lo, hi = self._window(sents, int(i), chosen)
+            chosen.append((lo, hi, int(i)))
+        out = []
+        for n, (lo, hi, best) in enumerate(_merge_adjacent(sents, chosen, scores), start=1):
+            first, last = sents[lo], sents[hi]
+            start, end = first.start, last.end
+            text = _span_text(sents, lo, hi)
+            out.append(
+                Passage(
+                    n=n,
+                    doc_id=first.chunk.doc_id,
+                    title=first.chunk.title,
+                    text=text,
+                    start=start,
+                    end=end,
+                    line=first.line,
+                    page=first.chunk.page,
+                    score=round(scores[best], 4),
+                    similarity=round(float(sims[best]), 4),
+                    path=first.chunk.metadata.get("path", ""),
+                )
+            )
+        return out
+
+    # -- sentence windows ----------------------------------------------------------------------
+
+    def _sentences(self, cands: Sequence[Candidate]) -> list[_Sentence]:
+        seen: dict[tuple[str, int], _Sentence] = {}
+        for cand in cands:
+            c = cand.chunk
+            base_line = int(c.metadata.get("line") or 1)
+            for a, b in split_sentences(c.text):
+                key = (c.doc_id, c.start + a)
+                if key in seen:
+                    continue
+                seen[key] = _Sentence(
+                    chunk=c,
+                    start=c.start + a,
+                    end=c.start + b,
+                    text=c.text[a:b],
+                    line=base_line + c.text.count("\n", 0, a),
+                    fused=cand.fused,
+                )
+        # Order by document then position, so neighbours in the list are neighbours in the text.
+        return sorted(seen.values(), key=lambda s: (s.chunk.doc_id, s.start))
+
+    def _vectors(self, sents: Sequence[_Sentence]) -> np.ndarray:
+        keys = [(s.chunk.doc_id, s.start, s.end) for s in sents]
+        todo = [i for i, key in enumerate(keys) if key not in self._sentence_vecs]
+        if todo:
+            new = self.embedder.embed([sents[i].text for i in todo])
+            for i, vec in zip(todo, new, strict=True):
+                self._sentence_vecs[keys[i]] = vec
+        return np.stack([self._sentence_vecs[key] for key in keys])
+
+    def _window(self, sents: Sequence[_Sentence], i: int, chosen) -> tuple[int, int]:
+        """Grow sentence i by up to ``window`` neighbours each side within the token budget."""
+        budget = self.settings.passage_tokens
+        lo = hi = i
+        used = self.embedder.count_tokens(sents[i].text)
+        taken = {j for a, b, _ in chosen for j in range(a, b + 1)}
+        for _ in range(self.settings.window):
+            for j in (hi + 1, lo - 1):
+                if not 0 <= j < len(sents) or j in taken:
+                    continue
+                if sents[j].chunk.doc_id != sents[i].chunk.doc_id or not _adjacent(sents, min(j, lo), max(j, hi)):
+                    continue
+                cost = self.embedder.count_tokens(sents[j].text)
+                if used + cost > budget:
+                    continue
+                used += cost
+                lo, hi = min(lo, j), max(hi, j)
+        return lo, hi
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    chunk: Chunk
+    start: int
+    end: int
+    text: str
+    line: int
+    fused: float
+
+
+def _merge_adjacent(sents, chosen, scores):
+    """Join windows that touch in the same document, so a fact and its attribution stay together.
+
+    Keeps the order of the best window of each merged group (best first).
+    """
+    groups: list[list[int]] = []
+    for lo, hi, best in sorted(chosen):
+        if groups and groups[-1][1] + 1 == lo and _adjacent(sents, groups[-1][1], lo):
+            g = groups[-1]
+            g[1] = hi
+            if scores[best] > scores[g[2]]:
+                g[2] = best
+        else:
+            groups.append([lo, hi, best])
+    return [tuple(g) for g in sorted(groups, key=lambda g: -scores[g[2]])]
+
+
+def _gap(sents: Sequence[_Sentence], j: int) -> str | None:
+    """The exact text between sentence j-1 and sentence j, if a chunk holds it and it is short."""
+    a, b = sents[j - 1], sents[j]
+    if a.chunk.doc_id != b.chunk.doc_id or not 0 <= b.start - a.end <= 4:
+        return None
+    for chunk in (b.chunk, a.chunk):
+        if chunk.start <= a.end and b.start <= chunk.end:
+            return chunk.text[a.end - chunk.start : b.start - chunk.start]
+    return None
+
+
+def _adjacent(sents: Sequence[_Sentence], lo: int, hi: int) -> bool:
+    """True when sentences lo..hi are consecutive in their document (no unseen text between)."""
+    return all(_gap(sents, j) is not None for j in range(lo + 1, hi + 1))
+
+
+def _span_text(sents: Sequence[_Sentence], lo: int, hi: int) -> str:
+    """The exact document text from sentence lo's start to sentence hi's end."""
+    parts = [sents[lo].text]
+    for j in range(lo + 1, hi + 1):
+        parts.append(_gap(sents, j) or "")
+        parts.append(sents[j].text)
+    return "".join(parts)

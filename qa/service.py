@@ -1,0 +1,118 @@
+"""Wiring: build the store, embedder, retriever, generator and answerer from Settings."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from index.embedder import Embedder, EmbedderError, make_embedder
+from index.indexer import Indexer, IndexReport, index_lock
+from index.store import Store, StoreError
+from qa.answerer import Answerer
+from qa.citations import CitationChecker
+from qa.errors import IndexMissingError, ModelError, QAError
+from qa.generator import Generator, make_generator
+from qa.retrieval import Retriever
+from qa.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class LazyGenerator:
+    """Loads the real generator on first use, so refusals and retrieval never wait for it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._inner: Generator | None = None
+        self._lock = threading.Lock()
+        mode = settings.llm.mode
+        self.name = {"openai": settings.llm.model, "fake": "fake"}.get(mode) or str(
+            settings.llm.model_path or "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+        )
+
+    def load(self) -> Generator:
+        with self._lock:
+            if self._inner is None:
+                self._inner = make_generator(self._settings)
+            return self._inner
+
+    def stream(self, messages, max_tokens: int | None = None) -> Iterator[str]:
+        return self.load().stream(messages, max_tokens)
+
+    def count_tokens(self, text: str) -> int:
+        return self.load().count_tokens(text)
+
+
+def open_embedder(settings: Settings) -> Embedder:
+    try:
+        return make_embedder(settings.embed.mode, settings.embed.threads, settings.index.embed_batch)
+    except EmbedderError as exc:
+        raise ModelError(str(exc)) from exc
+
+
+def open_store(settings: Settings, create: bool = False) -> Store:
+    data_dir = Path(settings.data_dir)
+    if not settings.chroma.host and not create and not (data_dir / "chroma").exists():
+        raise IndexMissingError(
+            f'No index at {data_dir}/ — run "qa index seeds/" (or "qa index <folder>") first, '
+            "or point --data-dir / QA_DATA_DIR at an existing index."
+        )
+    try:
+        return Store.open(data_dir, settings.chroma.host, settings.chroma.port, settings.chroma.collection)
+    except StoreError as exc:
+        raise QAError(str(exc)) from exc
+
+
+def make_indexer(settings: Settings, store: Store, embedder: Embedder) -> Indexer:
+    ix = settings.index
+    return Indexer(
+        store,
+        embedder,
+        chunk_tokens=ix.chunk_tokens,
+        overlap_sentences=ix.overlap_sentences,
+        extensions=ix.extensions,
+        max_file_bytes=int(ix.max_file_mb * 1_000_000),
+    )
+
+
+def run_index(
+    settings: Settings, targets: Sequence[Path], embedder: Embedder | None = None, progress: bool = False
+) -> tuple[IndexReport, Store]:
+    embedder = embedder or open_embedder(settings)
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    with index_lock(Path(settings.data_dir)):
+        store = open_store(settings, create=True)
+        report = make_indexer(settings, store, embedder).run(targets, progress=progress)
+    return report, store
+
+
+def build_answerer(
+    settings: Settings, *, embedder: Embedder | None = None, generator: Generator | None = None
+) -> Answerer:
+    embedder = embedder or open_embedder(settings)
+    store = open_store(settings)
+    r = settings.retrieval
+    retriever = Retriever(store, embedder, r, Path(settings.data_dir) / "bm25")
+
+    def reindex(progress: Callable[[float, str], None] | None = None) -> str:
+        roots = [Path(p) for p in sorted({rec.root for rec in retriever.refresh().values()})]
+        if progress:
+            progress(0.0, f"re-indexing {len(roots)} folder(s)")
+        report, st = run_index(settings, roots, embedder)
+        retriever.refresh()
+        if progress:
+            progress(1.0, "done")
+        committed = st.committed()
+        return report.summary(len(committed), sum(c.chunks for c in committed.values()))
+
+    return Answerer(
+        retriever,
+        generator or LazyGenerator(settings),
+        CitationChecker(embedder),
+        k=r.k,
+        min_relevance=r.min_relevance,
+        max_question_chars=settings.max_question_chars,
+        reindexer=reindex,
+    )

@@ -1,0 +1,82 @@
+"""Small text helpers shared by retrieval and citation checking: words, numbers, names."""
+
+from __future__ import annotations
+
+import re
+
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further had has
+    have having he her here hers herself him himself his how i if in into is it its itself just me more
+    most my myself no nor not now of off on once only or other our ours ourselves out over own same she
+    should so some such than that the their theirs them themselves then there these they this those
+    through to too under until up very was we were what when where which while who whom why will with
+    would you your yours yourself yourselves said says say told according one ones many much""".split()
+)
+
+NUMBER_WORDS = {
+    "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
+    "seven": "7", "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
+    "thirteen": "13", "fourteen": "14", "fifteen": "15", "twenty": "20", "thirty": "30",
+    "forty": "40", "fifty": "50", "hundred": "100", "thousand": "1000",
+}  # fmt: skip
+
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-]*")
+_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+
+
+def normalise(text: str) -> str:
+    """Lower case with typographic quotes and dashes made plain."""
+    table = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-", "\u00a0": " "})
+    return text.translate(table).lower()
+
+
+def words(text: str) -> list[str]:
+    return [w.strip("'’-") for w in _WORD.findall(normalise(text)) if w.strip("'’-")]
+
+
+def stem(word: str) -> str:
+    """A light suffix strip so 'militants'/'militant' and 'pardoned'/'pardon' meet."""
+    for suffix in ("ations", "ation", "ings", "ing", "edly", "ied", "ies", "ed", "es", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def content_terms(text: str) -> list[str]:
+    """Stemmed words that carry meaning (no stopwords), numbers kept as normalised digits."""
+    out = []
+    for w in words(text):
+        if w in STOPWORDS:
+            continue
+        out.append(number_value(w) or stem(w))
+    return out
+
+
+def number_value(token: str) -> str | None:
+    """'3,179' -> '3179', 'seven' -> '7', '80,000' -> '80000'; None if not a number."""
+    t = token.lower().strip(".")
+    if t in NUMBER_WORDS:
+        return NUMBER_WORDS[t]
+    if _NUMBER.fullmatch(t):
+        return t.replace(",", "")
+    return None
+
+
+def numbers(text: str) -> set[str]:
+    """Every number in ``text``, as digits (number words included)."""
+    found = {m.group().replace(",", "").rstrip(".") for m in _NUMBER.finditer(text)}
+    for w in words(text):
+        if w in NUMBER_WORDS and w not in ("one",):
+            found.add(NUMBER_WORDS[w])
+    return {n for n in found if n}
+
+
+def names(text: str) -> set[str]:
+    """Capitalised words that are not at the start of a sentence and not stopwords: likely names."""
+    out = set()
+    for m in re.finditer(r"(?<![.!?]\s)(?<!^)\b([A-Z][a-zA-Z'’\-]+)", text.strip()):
+        w = m.group(1).lower()
+        if w not in STOPWORDS and len(w) > 1:
+            out.add(stem(w))
+    return out

@@ -1,0 +1,94 @@
+"""Embedders: the fake depends on the text; the packaged MiniLM is normalised and stable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from index.embedder import MAX_WORDPIECES, EmbedderError, HashEmbedder, make_embedder
+
+SIMILAR = ("The cat sat on the mat.", "A cat was sitting on a rug.")
+UNRELATED = "Stock markets fell sharply on Tuesday after the bank raised rates."
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.dot(a, b))
+
+
+# -- the fake ------------------------------------------------------------------------------
+
+
+def test_fake_vectors_are_normalised_and_depend_on_the_text(fake_embedder) -> None:
+    texts = ["apples and pears", "pears and apples", "ferries cross the harbour", ""]
+    v = fake_embedder.embed(texts)
+    assert v.shape == (4, fake_embedder.dim) and v.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, rtol=1e-5)
+    assert _cos(v[0], v[1]) == pytest.approx(1.0)  # same bag of words
+    assert _cos(v[0], v[2]) < 0.5
+    assert not np.allclose(v[0], v[2])
+    np.testing.assert_array_equal(fake_embedder.embed(texts), v)  # deterministic
+    np.testing.assert_array_equal(HashEmbedder().embed(texts), v)  # across instances too
+
+
+def test_fake_ranks_shared_words_higher(fake_embedder) -> None:
+    q, near, far = fake_embedder.embed(["harbour ferry timetable", "the ferry leaves the harbour", UNRELATED])
+    assert _cos(q, near) > _cos(q, far)
+
+
+def test_fake_token_spans_cover_words_and_punctuation(fake_embedder) -> None:
+    text = "Hello, world! It's 5pm."
+    spans = fake_embedder.token_spans(text)
+    assert [text[a:b] for a, b in spans] == ["Hello", ",", "world", "!", "It", "'", "s", "5pm", "."]
+    assert fake_embedder.count_tokens(text) == len(spans)
+
+
+def test_make_embedder_modes() -> None:
+    assert isinstance(make_embedder("fake"), HashEmbedder)
+    with pytest.raises(EmbedderError, match="QA_EMBED_MODE"):
+        make_embedder("cloud")
+
+
+# -- the packaged model --------------------------------------------------------------------
+
+
+@pytest.mark.real
+def test_minilm_vectors_are_normalised_and_deterministic(real_embedder) -> None:
+    texts = [*SIMILAR, UNRELATED, "x"]
+    v = real_embedder.embed(texts)
+    assert v.shape == (4, 384) == (len(texts), real_embedder.dim) and v.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(real_embedder.embed(texts), v, atol=1e-6)
+    # Batching and order (it sorts by length and pads) do not change a text's vector.
+    alone = real_embedder.embed([SIMILAR[0]])[0]
+    np.testing.assert_allclose(alone, v[0], atol=1e-4)
+    reordered = real_embedder.embed(list(reversed(texts)))
+    np.testing.assert_allclose(reordered[::-1], v, atol=1e-4)
+
+
+@pytest.mark.real
+def test_minilm_similar_sentences_score_higher(real_embedder) -> None:
+    a, b, c = real_embedder.embed([*SIMILAR, UNRELATED])
+    assert _cos(a, b) > 0.5
+    assert _cos(a, b) > _cos(a, c) + 0.3
+    q, right, wrong = real_embedder.embed(
+        [
+            "Who decides Russia's military strategy in Syria?",
+            "Strategic decisions on the operation in Syria will be made by Vladimir Putin.",
+            "Over 80,000 Syrians, including tens of thousands of children, have been freed.",
+        ]
+    )
+    assert _cos(q, right) > _cos(q, wrong)
+
+
+@pytest.mark.real
+def test_minilm_tokens_and_long_inputs(real_embedder) -> None:
+    assert real_embedder.count_tokens("Hello world") == 2  # no [CLS]/[SEP]
+    text = "Peskov's spokesman-ship"
+    spans = real_embedder.token_spans(text)
+    assert len(spans) == real_embedder.count_tokens(text)
+    assert all(0 <= a < b <= len(text) for a, b in spans)
+    assert real_embedder.embed([]).shape == (0, 384)
+    long_text = "harbour " * (3 * MAX_WORDPIECES)  # truncated to the window, not an error
+    v = real_embedder.embed([long_text, "harbour"])
+    assert np.isfinite(v).all()
+    assert real_embedder.count_tokens(long_text) > MAX_WORDPIECES

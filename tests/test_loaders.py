@@ -1,0 +1,237 @@
+"""Loaders: each format gives the exact text offsets point into; bad files raise LoadError."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from index.loaders import LoadError, Source, load, make_doc_id, walk
+
+SHARED_PDF = Path("/work/shared/datasets/blockchain_solana/source_files/BlockchainSolana.pdf")
+EXTS = [".txt", ".md", ".html", ".htm", ".pdf"]
+
+
+def make_pdf(pages: list[str]) -> bytes:
+    """A minimal PDF whose pages hold ``pages`` as real text (Helvetica, one Tj per line)."""
+    n = len(pages)
+    kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(n))
+    objs = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {n} >>".encode(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    for i, text in enumerate(pages):
+        ops = ["BT", "/F1 12 Tf", "14 TL", "72 720 Td"]
+        for line in text.split("\n"):
+            esc = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+            ops.append(f"({esc}) Tj T*")
+        ops.append("ET")
+        stream = "\n".join(ops).encode("latin-1")
+        objs.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            f"/Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>".encode()
+        )
+        objs.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for num, body in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % num + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    for off in offsets:
+        out += b"%010d 00000 n \n" % off
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+    return bytes(out)
+
+
+def _load(path: Path, max_bytes: int | None = None):
+    return load(Source(path, path.parent), max_bytes)
+
+
+# -- formats -------------------------------------------------------------------------------
+
+
+def test_txt_keeps_text_and_hashes_bytes(tmp_path: Path) -> None:
+    raw = "All news\r\n\r\nSnow in Cairo\r\nIt snowed on Tuesday.\r\n".encode()
+    path = tmp_path / "a.txt"
+    path.write_bytes(raw)
+    doc = _load(path)
+    assert doc.text == "All news\n\nSnow in Cairo\nIt snowed on Tuesday.\n"
+    assert doc.title == "Snow in Cairo"  # a site's "All news" banner is not a title
+    assert doc.content_hash == hashlib.sha256(raw).hexdigest()
+    assert doc.doc_id == f"{tmp_path.name}/a.txt"
+    assert doc.page_starts == () and doc.page_at(5) is None
+    assert doc.line_at(doc.text.index("It snowed")) == 4
+
+
+def test_utf8_bom_is_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "bom.txt"
+    path.write_bytes("\ufeffCafé au lait.\n".encode())
+    assert _load(path).text == "Café au lait.\n"
+
+
+def test_md_title_comes_from_first_heading(tmp_path: Path) -> None:
+    path = tmp_path / "notes.md"
+    path.write_text("Some intro line first.\n\n## Harbour tides ##\n\nBody text.\n# Later heading\n")
+    doc = _load(path)
+    assert doc.title == "Harbour tides"
+    assert doc.text.startswith("Some intro line first.")  # markdown is kept as written
+
+
+def test_html_keeps_visible_text_only(tmp_path: Path) -> None:
+    path = tmp_path / "page.html"
+    path.write_text(
+        "<html><head><title>Tide tables</title><style>p { color: red }</style>"
+        "<script>var secret = 'hidden-script';</script></head>"
+        "<body><h1>Harbour</h1><p>High tide at&nbsp;6 &amp; low at 12.</p>"
+        "<script>alert('also-hidden')</script><noscript>enable-js</noscript>"
+        "<ul><li>first item</li><li>second item</li></ul></body></html>"
+    )
+    doc = _load(path)
+    assert doc.title == "Tide tables"
+    for hidden in ("hidden-script", "also-hidden", "color: red", "enable-js", "<p>"):
+        assert hidden not in doc.text
+    assert "High tide at 6 & low at 12." in doc.text
+    lines = doc.text.splitlines()
+    assert "first item" in lines and "second item" in lines  # block tags break lines
+
+
+def test_html_without_title_uses_first_visible_line(tmp_path: Path) -> None:
+    path = tmp_path / "x.htm"
+    path.write_text("<body><h2>Ferry timetable</h2><p>Boats leave hourly.</p></body>")
+    assert _load(path).title == "Ferry timetable"
+
+
+def test_pdf_records_where_each_page_starts(tmp_path: Path) -> None:
+    path = tmp_path / "report.pdf"
+    path.write_bytes(make_pdf(["Quarterly report\nApples rose.", "Pears fell sharply.", "Plums held."]))
+    doc = _load(path)
+    assert len(doc.page_starts) == 3 and doc.page_starts[0] == 0
+    assert doc.title == "Quarterly report"
+    for page, needle in ((1, "Apples rose"), (2, "Pears fell sharply"), (3, "Plums held")):
+        at = doc.text.index(needle)
+        assert doc.page_at(at) == page
+        assert doc.page_at(at + len(needle) - 1) == page
+    # each recorded start points at that page's own text
+    assert doc.text[doc.page_starts[1] :].startswith("Pears")
+    assert doc.text[doc.page_starts[2] :].startswith("Plums")
+
+
+@pytest.mark.skipif(not SHARED_PDF.exists(), reason=f"shared PDF {SHARED_PDF} is not on this machine")
+def test_real_world_pdf_has_a_start_per_page() -> None:
+    from pypdf import PdfReader
+
+    doc = load(Source(SHARED_PDF, SHARED_PDF))
+    n_pages = len(PdfReader(str(SHARED_PDF)).pages)
+    assert len(doc.page_starts) == n_pages > 1
+    assert list(doc.page_starts) == sorted(doc.page_starts)
+    assert "Solana" in doc.title
+    assert doc.page_at(len(doc.text) - 1) == n_pages
+
+
+# -- bad inputs ----------------------------------------------------------------------------
+
+
+def _broken_pdf() -> bytes:
+    good = make_pdf(["Some text"])
+    return good[: len(good) // 2]
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("nul.txt", b"abc\x00\x01\x02def" * 10, "looks binary"),
+        ("empty.txt", b"", "is empty"),
+        ("blank.md", b" \n\t\n  ", "is empty"),
+        ("latin1.txt", "Caf\u00e9 cr\u00e8me".encode("latin-1"), "not valid UTF-8"),
+        ("broken.pdf", _broken_pdf(), "not a readable PDF"),
+        ("junk.pdf", b"this is not a pdf at all", "not a readable PDF"),
+        ("scripts.html", b"<script>var x = 1;</script><style>p{}</style>", "no extractable text"),
+    ],
+)
+def test_bad_files_raise_a_readable_load_error(tmp_path: Path, name: str, data: bytes, reason: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(LoadError) as err:
+        _load(path)
+    msg = str(err.value)
+    assert reason in msg
+    assert "\n" not in msg and len(msg) < 300  # one line a person can read
+
+
+def test_pdf_without_text_and_encrypted_pdf(tmp_path: Path) -> None:
+    from pypdf import PdfWriter
+
+    def write(name: str, encrypt: bool) -> Path:
+        writer = PdfWriter()
+        writer.add_blank_page(200, 200)
+        if encrypt:
+            writer.encrypt("secret")
+        buf = io.BytesIO()
+        writer.write(buf)
+        (tmp_path / name).write_bytes(buf.getvalue())
+        return tmp_path / name
+
+    with pytest.raises(LoadError, match="no extractable text"):
+        _load(write("scan.pdf", encrypt=False))
+    with pytest.raises(LoadError, match="encrypted PDF"):
+        _load(write("locked.pdf", encrypt=True))
+
+
+def test_file_over_the_size_limit(tmp_path: Path) -> None:
+    path = tmp_path / "big.txt"
+    path.write_bytes(b"word " * 600_000)  # 3 MB
+    with pytest.raises(LoadError, match=r"is 3\.0 MB, over the 2 MB limit \(QA_INDEX_MAX_FILE_MB\)"):
+        _load(path, max_bytes=2_000_000)
+    assert _load(path, max_bytes=4_000_000).text.startswith("word")
+
+
+def test_unreadable_path_raises_load_error(tmp_path: Path) -> None:
+    # Works as root too: reading a directory fails the same way an unreadable file does.
+    path = tmp_path / "folder.txt"
+    path.mkdir()
+    with pytest.raises(LoadError, match="cannot be read"):
+        _load(path)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode, so chmod 000 proves nothing")
+def test_file_without_read_permission(tmp_path: Path) -> None:
+    path = tmp_path / "secret.txt"
+    path.write_text("hidden")
+    path.chmod(0)
+    try:
+        with pytest.raises(LoadError, match="cannot be read"):
+            _load(path)
+    finally:
+        path.chmod(0o644)
+
+
+# -- walking -------------------------------------------------------------------------------
+
+
+def test_walk_is_recursive_sorted_and_skips_hidden_and_other_types(tmp_path: Path) -> None:
+    root = tmp_path / "docs"
+    for rel in ["b.txt", "a.MD", "sub/c.html", "sub/deeper/d.pdf", ".git/e.txt", "sub/.hidden.txt", "f.csv"]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("x")
+    found = [s.doc_id for s in walk(root, EXTS)]
+    assert found == ["docs/a.MD", "docs/b.txt", "docs/sub/c.html", "docs/sub/deeper/d.pdf"]
+
+
+def test_a_single_file_is_its_own_root(tmp_path: Path) -> None:
+    path = tmp_path / "one.txt"
+    path.write_text("x")
+    (source,) = walk(path, EXTS)
+    assert source.doc_id == "one.txt" == make_doc_id(path, path)
+
+
+def test_doc_id_does_not_depend_on_where_the_root_lives(tmp_path: Path) -> None:
+    for parent in ("here", "elsewhere/deeper"):
+        root = tmp_path / parent / "seeds"
+        (root / "sub").mkdir(parents=True)
+        assert make_doc_id(root / "sub" / "x.txt", root) == "seeds/sub/x.txt"
