@@ -114,7 +114,9 @@ def parse_record(obj: Any, where: str = "record") -> EvalRecord:
         raise fail("'history' must be a list of [question, answer] pairs")
     history: list[tuple[str, str]] = []
     for i, turn in enumerate(history_raw):
-        if not (isinstance(turn, list) and len(turn) == 2 and all(isinstance(t, str) for t in turn)):
+        if not (
+            isinstance(turn, list) and len(turn) == 2 and all(isinstance(t, str) for t in turn)
+        ):
             raise fail(f"history turn {i} must be a [question, answer] pair of strings")
         history.append((turn[0], turn[1]))
 

@@ -47,7 +47,9 @@ def load_labelled(path: Path | str) -> list[LabelledExample]:
     try:
         data = json.loads(path.read_text("utf-8"))
     except FileNotFoundError as e:
-        raise DatasetError(f"No labelled dataset at {path}: pass the path of rag_dataset.json.") from e
+        raise DatasetError(
+            f"No labelled dataset at {path}: pass the path of rag_dataset.json."
+        ) from e
     except json.JSONDecodeError as e:
         raise DatasetError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from e
     if not isinstance(data, dict) or not isinstance(data.get("examples"), list):
@@ -133,7 +135,11 @@ def run_labelled(
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
     for i, ex in enumerate(tqdm(examples, desc="labelled", unit="q", disable=not progress)):
-        row: dict[str, Any] = {"index": i, "query": ex.query, "reference_answer": ex.reference_answer}
+        row: dict[str, Any] = {
+            "index": i,
+            "query": ex.query,
+            "reference_answer": ex.reference_answer,
+        }
         try:
             answer = answerer.ask(ex.query, [])
         except QAError as e:
@@ -145,7 +151,9 @@ def run_labelled(
         if not passages and callable(retrieve):
             passages = retrieve(ex.query)
         ranks = [
-            r for r, p in enumerate(passages, 1) if any(is_hit(p.text, c) for c in ex.reference_contexts)
+            r
+            for r, p in enumerate(passages, 1)
+            if any(is_hit(p.text, c) for c in ex.reference_contexts)
         ]
         rows.append(
             {
@@ -154,7 +162,9 @@ def run_labelled(
                 "answer": answer.text,
                 "refused": answer.refused,
                 "citations": [c.to_json() for c in answer.citations],
-                "passages": [{"doc_id": p.doc_id, "start": p.start, "end": p.end} for p in passages],
+                "passages": [
+                    {"doc_id": p.doc_id, "start": p.start, "end": p.end} for p in passages
+                ],
                 "hit": bool(ranks),
                 "rank": ranks[0] if ranks else None,
                 "first_token_ms": answer.timings.get("first_token_ms"),
@@ -164,7 +174,9 @@ def run_labelled(
 
     answered = [r for r in rows if r["error"] is None]
     if answered:
-        vecs = np.asarray(embed([r["answer"] for r in answered] + [r["reference_answer"] for r in answered]))
+        vecs = np.asarray(
+            embed([r["answer"] for r in answered] + [r["reference_answer"] for r in answered])
+        )
         n = len(answered)
         for j, r in enumerate(answered):
             r["similarity"] = round(_cosine(vecs[j], vecs[n + j]), 4)
@@ -193,7 +205,9 @@ def run_labelled(
         "aggregates": aggregates,
         "examples": rows,
     }
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False), "utf-8")
+    (out_dir / "results.json").write_text(
+        json.dumps(results, indent=2, ensure_ascii=False), "utf-8"
+    )
     (out_dir / "report.md").write_text(render_labelled_report(results), "utf-8")
     log.info(
         "labelled eval done n=%d hit_rate=%s similarity=%s elapsed_s=%.1f out=%s",
@@ -210,7 +224,9 @@ def render_labelled_report(results: dict[str, Any], worst: int = 10) -> str:
     agg, rows = results["aggregates"], results["examples"]
     lines = [f"# Labelled dataset report: {results['meta']['dataset']}", ""]
     lines += table(["metric", "value"], list(agg.items()))
-    ranked = sorted(rows, key=lambda r: (r["hit"], r["similarity"] if r["similarity"] is not None else -1))
+    ranked = sorted(
+        rows, key=lambda r: (r["hit"], r["similarity"] if r["similarity"] is not None else -1)
+    )
     lines += ["", f"## Weakest examples ({min(worst, len(rows))})", ""]
     for r in ranked[:worst]:
         lines += [

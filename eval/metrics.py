@@ -160,11 +160,13 @@ def _num(value: Any) -> float | None:
 
 def score_answer(record: EvalRecord, answer: Answer, k: int) -> dict[str, Any]:
     """Every per-question score of ``answer`` against ``record`` (JSON-ready)."""
-    hits = key_fact_hits(answer.text, record.key_facts) if not answer.refused else [False] * len(
-        record.key_facts
+    hits = (
+        key_fact_hits(answer.text, record.key_facts)
+        if not answer.refused
+        else [False] * len(record.key_facts)
     )
     rank = gold_rank(answer.passages, record.gold) if record.answerable else None
-    cites = [
+    cites: list[dict[str, Any]] = [
         {
             "n": c.n,
             "source": c.source,

@@ -54,10 +54,13 @@ def fmt(value: Any) -> str:
 
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     """Markdown table lines; cells are formatted with ``fmt`` and pipes escaped."""
-    cell = lambda v: (v if isinstance(v, str) else fmt(v)).replace("|", "\\|")  # noqa: E731
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    out += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
     return out
+
+
+def _cell(value: Any) -> str:
+    return (value if isinstance(value, str) else fmt(value)).replace("|", "\\|")
 
 
 def failures(row: dict[str, Any]) -> list[str]:
@@ -148,7 +151,12 @@ def _failure_block(row: dict[str, Any]) -> list[str]:
         return out + [""]
     if answer.get("standalone_question"):
         out += [f"- **Rewritten as:** {answer['standalone_question']}"]
-    out += [f"- **Answer** (refused: {fmt(answer.get('refused'))}):", "", *_quote(answer["answer"]), ""]
+    out += [
+        f"- **Answer** (refused: {fmt(answer.get('refused'))}):",
+        "",
+        *_quote(answer["answer"]),
+        "",
+    ]
     ok = {c["n"]: c["correct"] for c in s["citations"]}
     for c in answer.get("citations", []):
         mark = "✓" if ok.get(c["n"]) else "✗"
@@ -205,7 +213,12 @@ def write_plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
     for key, label in (("first_token_ms", "first token"), ("total_ms", "total")):
         vals = sorted(v for r in rows if (v := r["scores"].get(key)) is not None)
         if vals:
-            ax.plot(vals, [(i + 1) / len(vals) for i in range(len(vals))], drawstyle="steps-post", label=label)
+            ax.plot(
+                vals,
+                [(i + 1) / len(vals) for i in range(len(vals))],
+                drawstyle="steps-post",
+                label=label,
+            )
             plotted = True
     if plotted:
         ax.set_xlabel("milliseconds")

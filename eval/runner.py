@@ -178,16 +178,35 @@ def compare(a_path: Path | str, b_path: Path | str) -> str:
     lines += [f"## Better ({len(better)})", "", *(better or ["- none"]), ""]
     lines += [f"## Worse ({len(worse)})", "", *(worse or ["- none"]), ""]
     if only_a or only_b:
-        lines += [f"Only in A: {', '.join(only_a) or '-'}; only in B: {', '.join(only_b) or '-'}", ""]
+        lines += [
+            f"Only in A: {', '.join(only_a) or '-'}; only in B: {', '.join(only_b) or '-'}",
+            "",
+        ]
     lines += ["## Aggregates", "", "| metric | A | B | Δ |", "|---|---|---|---|"]
-    agg_a, agg_b = a["aggregates"], b["aggregates"]
+    agg_a, agg_b = _flat(a["aggregates"]), _flat(b["aggregates"])
     for key, va in agg_a.items():
         vb = agg_b.get(key)
-        if isinstance(va, bool) or not isinstance(va, int | float) or not isinstance(vb, int | float):
+        if not (_is_num(va) or _is_num(vb)):
             continue
-        lines.append(f"| {key} | {_fmt(va)} | {_fmt(vb)} | {vb - va:+.3f} |")
+        delta = f"{vb - va:+.3f}" if _is_num(va) and _is_num(vb) else "n/a"
+        lines.append(f"| {key} | {_fmt(va)} | {_fmt(vb)} | {delta} |")
     return "\n".join(lines) + "\n"
 
 
+def _flat(aggregates: dict[str, Any]) -> dict[str, Any]:
+    """Top-level aggregates plus ``<type>.<metric>`` for the headline metrics of each type."""
+    out = {k: v for k, v in aggregates.items() if k != "by_type"}
+    for t, group in aggregates.get("by_type", {}).items():
+        for key in ("key_fact_accuracy", "citation_precision", "refusal_rate"):
+            out[f"{t}.{key}"] = group.get(key)
+    return out
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
 def _fmt(v: Any) -> str:
+    if v is None:
+        return "n/a"
     return f"{v:.3f}" if isinstance(v, float) else str(v)

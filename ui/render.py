@@ -26,10 +26,11 @@ _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 _ANCHOR_PREFIX = re.compile(r"^[a-z][a-z0-9-]*$")
 
 
-def esc(text: object) -> str:
-    """Escape untrusted text for HTML text and attribute values; newlines become ``<br>``."""
+def esc(text: object, *, br: bool = True) -> str:
+    """Escape untrusted text for HTML; newlines become ``<br>`` unless ``br=False`` (attributes)."""
     out = html.escape(str(text), quote=True).translate(_MD_ENTITIES)
-    return out.replace("\r\n", "\n").replace("\n", "<br>")
+    out = out.replace("\r\n", "\n")
+    return out.replace("\n", "<br>") if br else out.replace("\n", " ")
 
 
 def anchor_id(prefix: str, n: int) -> str:
@@ -63,7 +64,7 @@ def _cite_links(numbers: Iterable[int], by_n: dict[int, Citation], anchor: str) 
         c = by_n.get(n)
         if c is None:
             continue
-        hint = esc(f"{c.title} — {c.source}:{c.line}")
+        hint = esc(f"{c.title} — {c.source}:{c.line}", br=False)
         links.append(f'<a class="qa-cite" href="#{anchor_id(anchor, n)}" title="{hint}">{n}</a>')
     return "".join(links)
 
@@ -158,17 +159,22 @@ def sources_html(answer: Answer, document_lookup: DocumentLookup, *, anchor: str
     )
 
 
-def panel_html(sections: Sequence[str]) -> str:
-    """The sources panel: the newest answer's sources open, earlier ones folded below."""
-    sections = [s for s in sections if s]
+def panel_html(sections: Sequence[tuple[str, str]]) -> str:
+    """The sources panel from ``(question, sources_html)`` per turn, oldest first.
+
+    The newest answer's sources are open; earlier ones are folded below it.
+    """
+    sections = [(q, s) for q, s in sections if s]
     if not sections:
         return (
             '<div class="qa-panel qa-panel-empty"><div class="qa-panel-title">Sources</div>'
             "<p>Ask a question. The passages each answer cites appear here, "
             "highlighted in their surrounding text.</p></div>"
         )
-    newest, *older = reversed(sections)
-    folded = "".join(f'<details class="qa-earlier"><summary></summary>{s}</details>' for s in older)
+    (_, newest), *older = reversed(sections)
+    folded = "".join(
+        f'<details class="qa-earlier"><summary>{esc(q, br=False)}</summary>{s}</details>' for q, s in older
+    )
     return f'<div class="qa-panel"><div class="qa-panel-title">Sources</div>{newest}{folded}</div>'
 
 

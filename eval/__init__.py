@@ -1,0 +1,1 @@
+"""Evaluation: run the question set through an answerer, score it, report and compare runs."""

@@ -1,0 +1,144 @@
+"""The answerer end to end with a fake generator and the hashed fake embedder over seeds/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qa.errors import IndexMissingError, InputError
+from qa.generator import FakeGenerator
+from qa.prompts import SYSTEM
+from qa.schema import Delta, Done
+from qa.service import build_answerer, run_index
+from qa.settings import load_settings
+
+SEEDS_004 = "seeds/004_2498656e7b287085.txt"
+
+
+@pytest.fixture
+def settings(tmp_path: Path):
+    return load_settings(data_dir=tmp_path / "data", embed__mode="fake", llm__mode="fake")
+
+
+@pytest.fixture
+def indexed(settings, seeds_dir, fake_embedder):
+    run_index(settings, [seeds_dir], fake_embedder)
+    return seeds_dir
+
+
+@pytest.fixture
+def gen() -> FakeGenerator:
+    return FakeGenerator()
+
+
+@pytest.fixture
+def answerer(settings, indexed, fake_embedder, gen):
+    return build_answerer(settings, embedder=fake_embedder, generator=gen)
+
+
+def test_answer_streams_then_verifies(answerer, gen, indexed):
+    gen.enqueue("Seven checkpoints were established in western Aleppo [1].")
+    events = list(answerer.stream("How many checkpoints were established in western Aleppo?"))
+    assert isinstance(events[-1], Done)
+    deltas = "".join(e.text for e in events if isinstance(e, Delta))
+    assert deltas == "Seven checkpoints were established in western Aleppo [1]."
+    answer = events[-1].answer
+    assert not answer.refused
+    cited = answer.citations[0]
+    assert cited.source == SEEDS_004
+    original = (indexed / "004_2498656e7b287085.txt").read_text()
+    assert original[cited.start : cited.end] == cited.quote
+    assert cited.line == original.count("\n", 0, cited.start) + 1
+    assert {"retrieve_ms", "first_token_ms", "total_ms"} <= set(answer.timings)
+
+
+def test_prompt_numbers_passages_and_keeps_a_fixed_prefix(answerer, gen):
+    gen.enqueue("x", "y")
+    answerer.ask("How many checkpoints were established in western Aleppo?")
+    answerer.ask("How many militants who are local residents were pardoned?")
+    first, second = gen.history
+    assert first[0] == {"role": "system", "content": SYSTEM}
+    assert first[:-1] == second[:-1]  # only the last message changes: llama.cpp reuses the rest
+    assert "[1] (" in first[-1]["content"] and "Question: How many checkpoints" in first[-1]["content"]
+
+
+def test_model_refusal_becomes_a_refused_answer(answerer, gen):
+    gen.enqueue("The sources do not contain the answer.")
+    answer = answerer.ask("How many checkpoints were established in western Aleppo?")
+    assert answer.refused and answer.citations == []
+    assert "do not contain" in answer.text
+
+
+def test_irrelevant_question_is_refused_without_the_model(answerer, gen):
+    answer = answerer.ask("zzz qqq xyzzy")
+    assert answer.refused
+    assert gen.history == []  # the model was never asked
+
+
+def test_answer_with_no_supported_sentence_is_refused(answerer, gen):
+    gen.enqueue("PWNED [1].")
+    answer = answerer.ask("How many checkpoints were established in western Aleppo?")
+    assert answer.refused and "PWNED" not in answer.text
+    assert answer.stats["unsupported_answer"] == 1
+
+
+def test_follow_up_is_rewritten_before_retrieval(answerer, gen):
+    gen.enqueue(
+        "How many militants who are local residents were pardoned in Aleppo?",
+        "484 militants who are local residents were pardoned [1].",
+    )
+    history = [("What happened to the militants in Aleppo?", "Many left the city [1].")]
+    answer = answerer.ask("And how many of them were pardoned?", history)
+    rewrite_prompt = gen.history[0][-1]["content"]
+    assert "What happened to the militants in Aleppo?" in rewrite_prompt
+    assert "[1]" not in rewrite_prompt  # markers are stripped from the history
+    assert answer.standalone_question == "How many militants who are local residents were pardoned in Aleppo?"
+    assert "Question: How many militants who are local residents" in gen.history[1][-1]["content"]
+    assert "484" in answer.text and answer.citations[0].source == "seeds/002_e50b3248676841e1.txt"
+    assert "rewrite_ms" in answer.timings
+
+
+@pytest.mark.parametrize("question", ["", "   \n\t "])
+def test_empty_question_is_a_clear_error(answerer, question):
+    with pytest.raises(InputError, match="empty"):
+        answerer.ask(question)
+
+
+def test_huge_question_is_refused_with_the_limit(answerer):
+    with pytest.raises(InputError, match="2,000"):
+        answerer.ask("why " * 600)
+
+
+def test_missing_index_says_how_to_build_one(tmp_path):
+    settings = load_settings(data_dir=tmp_path / "nothing", embed__mode="fake", llm__mode="fake")
+    with pytest.raises(IndexMissingError, match="qa index"):
+        build_answerer(settings)
+
+
+def test_status_lists_documents(answerer):
+    info = answerer.status()
+    assert info["documents"] == 5 and info["chunks"] > 5
+    assert {s["doc_id"] for s in info["sources"]} >= {SEEDS_004}
+
+
+def test_document_returns_original_text(answerer, indexed):
+    title, text = answerer.document(SEEDS_004)
+    assert text == (indexed / "004_2498656e7b287085.txt").read_text()
+    assert title.startswith("Kremlin rules out")
+    assert answerer.document("nope.txt") is None
+
+
+def test_answerer_sees_a_reindex_by_another_writer(answerer, gen, settings, indexed, fake_embedder):
+    (indexed / "new.txt").write_text("The zebra festival in Quokkaville drew 12,345 visitors on Sunday.\n")
+    run_index(settings, [indexed], fake_embedder)  # a second Store, as another process would use
+    gen.enqueue("The zebra festival in Quokkaville drew 12,345 visitors [1].")
+    answer = answerer.ask("How many visitors did the zebra festival in Quokkaville draw?")
+    assert answer.citations and answer.citations[0].source == "seeds/new.txt"
+
+
+def test_reindex_uses_the_indexed_folders(answerer, indexed):
+    (indexed / "000_189bb96c564e9f36.txt").unlink()
+    summary = answerer.reindex()
+    assert "1 removed" in summary
+    assert answerer.status()["documents"] == 4

@@ -1,0 +1,98 @@
+"""Citation verification: keep good citations, re-point wrong ones, drop unsupported ones."""
+
+from __future__ import annotations
+
+import pytest
+
+from index.embedder import HashEmbedder
+from qa.citations import CitationChecker, parse_markers
+from qa.schema import Passage
+
+DOC_A = (
+    "Peskov said the talks would go on. Seven checkpoints were established in western Aleppo, "
+    "he stressed. One more checkpoint links the two halves of the city."
+)
+DOC_B = "In accordance with the offer, 484 militants who are local residents were pardoned. The rest left."
+
+
+def passage(n: int, doc_id: str, text: str, start: int = 100) -> Passage:
+    return Passage(n=n, doc_id=doc_id, title=doc_id.upper(), text=text, start=start, end=start + len(text),
+                   line=3, page=None, score=1.0, similarity=0.8, path=f"/docs/{doc_id}")
+
+
+@pytest.fixture
+def passages() -> list[Passage]:
+    return [passage(1, "a.txt", DOC_A), passage(2, "b.txt", DOC_B, start=0)]
+
+
+@pytest.fixture
+def checker() -> CitationChecker:
+    return CitationChecker(HashEmbedder())
+
+
+def test_parse_markers_handles_lists_and_repeats():
+    bare, cited = parse_markers("Seven checkpoints were set up [1][2, 1] .")
+    assert cited == [1, 2]
+    assert bare == "Seven checkpoints were set up."
+
+
+def test_correct_citation_is_kept_with_exact_quote(checker, passages):
+    v = checker.verify("Seven checkpoints were established in western Aleppo [1].", passages)
+    assert [c.source for c in v.citations] == ["a.txt"]
+    c = v.citations[0]
+    assert "Seven checkpoints" in c.quote
+    # The quote is the exact text at its offsets in the source document.
+    doc = " " * 100 + DOC_A
+    assert doc[c.start : c.end] == c.quote
+    assert v.sentences[0].supported and v.sentences[0].citations == (1,)
+    assert (v.repointed, v.dropped) == (0, 0)
+    assert v.text == "Seven checkpoints were established in western Aleppo [1]."
+
+
+def test_wrong_number_is_repointed(checker, passages):
+    v = checker.verify("484 militants who are local residents were pardoned [1].", passages)
+    assert v.repointed == 1
+    assert [c.source for c in v.citations] == ["b.txt"]
+    assert "484" in v.citations[0].quote
+    assert v.text.endswith("[1].")  # renumbered in order of appearance
+
+
+def test_unsupported_sentence_loses_its_citation(checker, passages):
+    v = checker.verify("There were 99 checkpoints in Paris [1].", passages)
+    assert v.citations == []
+    assert v.dropped == 1
+    assert v.sentences[0].supported is False
+    assert "[1]" not in v.text
+
+
+def test_numbers_must_match_even_when_words_overlap(checker, passages):
+    v = checker.verify("Eight checkpoints were established in western Aleppo [1].", passages)
+    assert v.citations == []
+
+
+def test_number_words_count_as_numbers(checker, passages):
+    v = checker.verify("7 checkpoints were established in western Aleppo [1].", passages)
+    assert len(v.citations) == 1
+
+
+def test_uncited_claim_gets_a_citation_when_supported(checker, passages):
+    v = checker.verify("484 militants who are local residents were pardoned.", passages)
+    assert v.added == 1 and v.citations[0].source == "b.txt"
+
+
+def test_two_sentences_are_numbered_in_order(checker, passages):
+    v = checker.verify(
+        "484 militants who are local residents were pardoned [2]. Seven checkpoints were established in western Aleppo [1].",
+        passages,
+    )
+    assert [c.source for c in v.citations] == ["b.txt", "a.txt"]
+    assert v.text == (
+        "484 militants who are local residents were pardoned [1]. "
+        "Seven checkpoints were established in western Aleppo [2]."
+    )
+
+
+def test_citing_a_passage_that_does_not_exist_is_dropped(checker, passages):
+    v = checker.verify("Seven checkpoints were established in western Aleppo [7].", passages)
+    assert [c.source for c in v.citations] == ["a.txt"]  # re-pointed to the real support
+    assert v.repointed == 1

@@ -1,0 +1,74 @@
+"""Hybrid retrieval: fusion, BM25 persistence across index changes, exact passages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from index.store import Store
+from qa.retrieval import Retriever, rrf
+from qa.service import run_index
+from qa.settings import RetrievalSettings, load_settings
+
+
+def test_rrf_rewards_agreement():
+    scores = rrf([["a", "b", "c"], ["b", "c", "a"]], k=60)
+    assert max(scores, key=scores.get) == "b"
+    assert rrf([["x"]], k=60)["x"] == pytest.approx(1 / 61)
+
+
+@pytest.fixture
+def setup(tmp_path: Path, seeds_dir, fake_embedder):
+    settings = load_settings(data_dir=tmp_path / "data", embed__mode="fake")
+    run_index(settings, [seeds_dir], fake_embedder)
+    store = Store.open(settings.data_dir)
+    retriever = Retriever(store, fake_embedder, RetrievalSettings(), settings.data_dir / "bm25")
+    return settings, seeds_dir, retriever
+
+
+def test_passages_are_exact_spans_of_their_documents(setup):
+    _, seeds, retriever = setup
+    passages = retriever.passages("How many checkpoints were established in western Aleppo?", 4)
+    assert 1 <= len(passages) <= 4
+    assert [p.n for p in passages] == list(range(1, len(passages) + 1))
+    for p in passages:
+        text = (seeds / Path(p.doc_id).name).read_text()
+        assert text[p.start : p.end] == p.text
+        assert p.line == text.count("\n", 0, p.start) + 1
+    assert passages[0].doc_id.endswith("004_2498656e7b287085.txt")
+
+
+def test_bm25_finds_rare_terms(setup):
+    _, _, retriever = setup
+    hits = retriever.bm25.search("Konashenkov", 3) if retriever.refresh() else []
+    assert hits
+    chunk = retriever.store.get_chunks([hits[0][0]])[0]
+    assert "Konashenkov" in chunk.text
+
+
+def test_bm25_cache_follows_index_changes(setup, fake_embedder):
+    settings, seeds, retriever = setup
+    retriever.refresh()
+    assert not retriever.bm25.search("aardvark", 3)
+    (seeds / "zoo.txt").write_text("The aardvark escaped from the city zoo on Monday.\n")
+    run_index(settings, [seeds], fake_embedder)
+    retriever.refresh()
+    assert retriever.bm25.search("aardvark", 3)
+    cache = settings.data_dir / "bm25"
+    assert len(list(cache.iterdir())) == 1  # only the current generation is kept
+    # A fresh retriever loads the cached index rather than rebuilding it.
+    again = Retriever(Store.open(settings.data_dir), fake_embedder, RetrievalSettings(), cache)
+    again.refresh()
+    assert again.bm25.search("aardvark", 3)
+
+
+def test_passages_respect_the_token_budget(setup, fake_embedder):
+    from index.chunking import split_sentences
+
+    _, _, retriever = setup
+    retriever.settings = RetrievalSettings(passage_tokens=40, window=2)
+    for question in ("What did Peskov say about Aleppo?", "How many people left eastern Aleppo?"):
+        (p,) = retriever.passages(question, 1)
+        single_sentence = len(split_sentences(p.text)) == 1
+        assert fake_embedder.count_tokens(p.text) <= 40 or single_sentence
