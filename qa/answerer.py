@@ -54,7 +54,7 @@ class Answerer:
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
         standalone = question
-        if history:
+        if history and needs_rewrite(question):
             standalone = self.rewrite(question, history)
             timings["rewrite_ms"] = _ms(t0)
         t1 = time.perf_counter()
@@ -192,6 +192,22 @@ class Answerer:
         if self._reindexer is None:
             raise InputError("Re-indexing is not available here; run `qa index <folder>`.")
         return self._reindexer(progress)
+
+
+_ANAPHORA = re.compile(
+    r"\b(it|its|that|this|these|those|they|them|their|theirs|he|him|his|she|her|hers|there|then|"
+    r"same|such|other|others|also|too|else|former|latter|one|ones)\b|^(and|but|so|or|what about|how about|why|"
+    r"how so|and why|when|where|who)\b",
+    re.IGNORECASE,
+)
+
+
+def needs_rewrite(question: str) -> bool:
+    """Whether a question in a conversation may lean on earlier turns (pronouns, 'and ...?',
+    very short). Self-contained questions skip the rewrite and its model call."""
+    from qa.text import content_terms
+
+    return bool(_ANAPHORA.search(question)) or len(content_terms(question)) < 4
 
 
 def _ms(since: float) -> float:

@@ -142,3 +142,12 @@ def test_reindex_uses_the_indexed_folders(answerer, indexed):
     summary = answerer.reindex()
     assert "1 removed" in summary
     assert answerer.status()["documents"] == 4
+
+
+def test_self_contained_question_skips_the_rewrite(answerer, gen):
+    gen.enqueue("484 militants who are local residents were pardoned [1].")
+    history = [("What happened in Aleppo?", "Many left the city [1].")]
+    answer = answerer.ask("How many militants who are local residents were pardoned in Aleppo?", history)
+    assert len(gen.history) == 1  # one model call: the answer, no rewrite
+    assert "rewrite_ms" not in answer.timings
+    assert answer.citations

@@ -35,7 +35,12 @@ def _gibberish(seed: int, words: int) -> str:
     """One long sentence of made-up words: the tokenizer cuts them into many word-pieces."""
     rng = random.Random(seed)
     letters = "bcdfghjklmnpqrstvwxzaeiouy"
-    return " ".join("".join(rng.choice(letters) for _ in range(rng.randint(3, 14))) for _ in range(words)) + "."
+    return (
+        " ".join(
+            "".join(rng.choice(letters) for _ in range(rng.randint(3, 14))) for _ in range(words)
+        )
+        + "."
+    )
 
 
 def _chunks(doc: Document, embedder, max_tokens: int = 200, overlap: int = 1):
@@ -139,7 +144,9 @@ def test_overlap_repeats_the_last_sentence(fake_embedder) -> None:
 def test_chunk_ids_name_doc_and_content(fake_embedder) -> None:
     doc = _doc("Alpha one. " * 200)
     chunks = _chunks(doc, fake_embedder, max_tokens=32)
-    assert [c.chunk_id for c in chunks] == [f"t/doc.txt::{doc.content_hash[:16]}::{i}" for i in range(len(chunks))]
+    assert [c.chunk_id for c in chunks] == [
+        f"t/doc.txt::{doc.content_hash[:16]}::{i}" for i in range(len(chunks))
+    ]
     assert all(c.doc_id == "t/doc.txt" and c.title == "T" for c in chunks)
 
 
@@ -163,7 +170,9 @@ def test_chunks_of_a_loaded_pdf_carry_pages(tmp_path: Path, fake_embedder) -> No
     from test_loaders import make_pdf
 
     path = tmp_path / "r.pdf"
-    path.write_bytes(make_pdf([" ".join([f"Page {p} talks about item {p}."] * 3) for p in (1, 2, 3)]))
+    path.write_bytes(
+        make_pdf([" ".join([f"Page {p} talks about item {p}."] * 3) for p in (1, 2, 3)])
+    )
     doc = load(Source(path, tmp_path))
     chunks = _chunks(doc, fake_embedder, max_tokens=12, overlap=0)
     assert {c.page for c in chunks} == {1, 2, 3}

@@ -31,7 +31,9 @@ def test_fake_vectors_are_normalised_and_depend_on_the_text(fake_embedder) -> No
 
 
 def test_fake_ranks_shared_words_higher(fake_embedder) -> None:
-    q, near, far = fake_embedder.embed(["harbour ferry timetable", "the ferry leaves the harbour", UNRELATED])
+    q, near, far = fake_embedder.embed(
+        ["harbour ferry timetable", "the ferry leaves the harbour", UNRELATED]
+    )
     assert _cos(q, near) > _cos(q, far)
 
 

@@ -57,7 +57,7 @@ def _load(path: Path, max_bytes: int | None = None):
 
 
 def test_txt_keeps_text_and_hashes_bytes(tmp_path: Path) -> None:
-    raw = "All news\r\n\r\nSnow in Cairo\r\nIt snowed on Tuesday.\r\n".encode()
+    raw = b"All news\r\n\r\nSnow in Cairo\r\nIt snowed on Tuesday.\r\n"
     path = tmp_path / "a.txt"
     path.write_bytes(raw)
     doc = _load(path)
@@ -77,7 +77,9 @@ def test_utf8_bom_is_dropped(tmp_path: Path) -> None:
 
 def test_md_title_comes_from_first_heading(tmp_path: Path) -> None:
     path = tmp_path / "notes.md"
-    path.write_text("Some intro line first.\n\n## Harbour tides ##\n\nBody text.\n# Later heading\n")
+    path.write_text(
+        "Some intro line first.\n\n## Harbour tides ##\n\nBody text.\n# Later heading\n"
+    )
     doc = _load(path)
     assert doc.title == "Harbour tides"
     assert doc.text.startswith("Some intro line first.")  # markdown is kept as written
@@ -109,7 +111,9 @@ def test_html_without_title_uses_first_visible_line(tmp_path: Path) -> None:
 
 def test_pdf_records_where_each_page_starts(tmp_path: Path) -> None:
     path = tmp_path / "report.pdf"
-    path.write_bytes(make_pdf(["Quarterly report\nApples rose.", "Pears fell sharply.", "Plums held."]))
+    path.write_bytes(
+        make_pdf(["Quarterly report\nApples rose.", "Pears fell sharply.", "Plums held."])
+    )
     doc = _load(path)
     assert len(doc.page_starts) == 3 and doc.page_starts[0] == 0
     assert doc.title == "Quarterly report"
@@ -122,7 +126,9 @@ def test_pdf_records_where_each_page_starts(tmp_path: Path) -> None:
     assert doc.text[doc.page_starts[2] :].startswith("Plums")
 
 
-@pytest.mark.skipif(not SHARED_PDF.exists(), reason=f"shared PDF {SHARED_PDF} is not on this machine")
+@pytest.mark.skipif(
+    not SHARED_PDF.exists(), reason=f"shared PDF {SHARED_PDF} is not on this machine"
+)
 def test_real_world_pdf_has_a_start_per_page() -> None:
     from pypdf import PdfReader
 
@@ -154,7 +160,9 @@ def _broken_pdf() -> bytes:
         ("scripts.html", b"<script>var x = 1;</script><style>p{}</style>", "no extractable text"),
     ],
 )
-def test_bad_files_raise_a_readable_load_error(tmp_path: Path, name: str, data: bytes, reason: str) -> None:
+def test_bad_files_raise_a_readable_load_error(
+    tmp_path: Path, name: str, data: bytes, reason: str
+) -> None:
     path = tmp_path / name
     path.write_bytes(data)
     with pytest.raises(LoadError) as err:
@@ -186,7 +194,9 @@ def test_pdf_without_text_and_encrypted_pdf(tmp_path: Path) -> None:
 def test_file_over_the_size_limit(tmp_path: Path) -> None:
     path = tmp_path / "big.txt"
     path.write_bytes(b"word " * 600_000)  # 3 MB
-    with pytest.raises(LoadError, match=r"is 3\.0 MB, over the 2 MB limit \(QA_INDEX_MAX_FILE_MB\)"):
+    with pytest.raises(
+        LoadError, match=r"is 3\.0 MB, over the 2 MB limit \(QA_INDEX_MAX_FILE_MB\)"
+    ):
         _load(path, max_bytes=2_000_000)
     assert _load(path, max_bytes=4_000_000).text.startswith("word")
 
@@ -199,7 +209,9 @@ def test_unreadable_path_raises_load_error(tmp_path: Path) -> None:
         _load(path)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode, so chmod 000 proves nothing")
+@pytest.mark.skipif(
+    os.geteuid() == 0, reason="root reads files whatever their mode, so chmod 000 proves nothing"
+)
 def test_file_without_read_permission(tmp_path: Path) -> None:
     path = tmp_path / "secret.txt"
     path.write_text("hidden")
@@ -216,7 +228,15 @@ def test_file_without_read_permission(tmp_path: Path) -> None:
 
 def test_walk_is_recursive_sorted_and_skips_hidden_and_other_types(tmp_path: Path) -> None:
     root = tmp_path / "docs"
-    for rel in ["b.txt", "a.MD", "sub/c.html", "sub/deeper/d.pdf", ".git/e.txt", "sub/.hidden.txt", "f.csv"]:
+    for rel in [
+        "b.txt",
+        "a.MD",
+        "sub/c.html",
+        "sub/deeper/d.pdf",
+        ".git/e.txt",
+        "sub/.hidden.txt",
+        "f.csv",
+    ]:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text("x")
     found = [s.doc_id for s in walk(root, EXTS)]

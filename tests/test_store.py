@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from index.schema import Chunk, Document
@@ -62,8 +65,22 @@ def _ask(store: Store, emb, text: str, n: int = 4) -> list[str]:
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    s = Store.open(tmp_path / "data")
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    """Chroma's files on tmpfs when there is one (as in test_indexer.py)."""
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path / "data"
+        return
+    folder = Path(tempfile.mkdtemp(prefix="qa-test-", dir=shm))
+    try:
+        yield folder / "data"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def store(data_dir: Path) -> Iterator[Store]:
+    s = Store.open(data_dir)
     yield s
     s.close()
 
@@ -85,7 +102,9 @@ def test_chunks_are_invisible_until_committed(store: Store, fake_embedder) -> No
     assert list(store.iter_chunks(store.committed())) == []
     store.commit(doc, "/data/c", len(chunks))
     assert _ask(store, fake_embedder, "apples trees", 1) == ["Apples grow on trees"]
-    assert [c.chunk_id for c in store.iter_chunks(store.committed())] == [c.chunk_id for c in chunks]
+    assert [c.chunk_id for c in store.iter_chunks(store.committed())] == [
+        c.chunk_id for c in chunks
+    ]
 
 
 def test_committed_record_and_document_text(store: Store, fake_embedder) -> None:
@@ -96,8 +115,17 @@ def test_committed_record_and_document_text(store: Store, fake_embedder) -> None
     assert rec.content_hash == doc.content_hash[:16] and rec.chunks == 2
     assert rec.page_starts == (0, 10)
     assert store.document_text("c/r.pdf") == doc.text
-    got = store.get_chunks(["c/missing::0", f"c/r.pdf::{doc.content_hash[:16]}::1", f"c/r.pdf::{doc.content_hash[:16]}::0"])
-    assert [(c.text, c.page, c.start, c.end) for c in got] == [("Page two", 2, 10, 18), ("Page one", 1, 0, 8)]
+    got = store.get_chunks(
+        [
+            "c/missing::0",
+            f"c/r.pdf::{doc.content_hash[:16]}::1",
+            f"c/r.pdf::{doc.content_hash[:16]}::0",
+        ]
+    )
+    assert [(c.text, c.page, c.start, c.end) for c in got] == [
+        ("Page two", 2, 10, 18),
+        ("Page one", 1, 0, 8),
+    ]
     assert got[0].metadata == {"path": "/data/c/r.pdf", "line": "1"}
 
 
@@ -164,9 +192,9 @@ def test_state_and_generation(store: Store) -> None:
     assert STATE_ID not in store.committed()
 
 
-def test_prefixes_are_separate_indexes(tmp_path: Path, fake_embedder) -> None:
-    a = Store.open(tmp_path / "data", prefix="one")
-    b = Store.open(tmp_path / "data", prefix="two")
+def test_prefixes_are_separate_indexes(data_dir: Path, fake_embedder) -> None:
+    a = Store.open(data_dir, prefix="one")
+    b = Store.open(data_dir, prefix="two")
     _put(a, fake_embedder, _doc("a.txt", "Alpha. Beta"))
     assert a.count_chunks() == 2 and b.count_chunks() == 0 and b.committed() == {}
 
@@ -181,43 +209,80 @@ from index.indexer import Indexer
 from index.store import Store
 
 store = Store.open(Path(sys.argv[1]))
-Indexer(store, HashEmbedder()).run([Path(sys.argv[2])])
+for line in sys.stdin:  # one line per run: the text of a new file
+    name, text = line.rstrip("\\n").split("|", 1)
+    (Path(sys.argv[2]) / name).write_text(text)
+    Indexer(store, HashEmbedder()).run([Path(sys.argv[2])])
+    print("indexed", flush=True)
 """
 
 
-def _write_in_another_process(data: Path, corpus: Path) -> None:
-    subprocess.run([sys.executable, "-c", _WRITER, str(data), str(corpus)], cwd=ROOT, check=True, timeout=60)
+class Writer:
+    """`qa index` in another process, adding one file per call."""
+
+    def __init__(self, data: Path, corpus: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(data), str(corpus)],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def add(self, name: str, text: str) -> None:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"{name}|{text}\n")
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline().strip() == "indexed"
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=30)
 
 
-def test_a_long_lived_store_and_another_writer(tmp_path: Path, fake_embedder) -> None:
+def test_a_long_lived_store_and_another_writer(
+    tmp_path: Path, data_dir: Path, fake_embedder
+) -> None:
     """What a long-lived reader (the chat UI) sees when `qa index` runs in another process.
 
-    Chroma keeps one in-process "system" per path (``SharedSystemClient``), and that system
-    keeps the HNSW vector index it loaded. Records and counts are read from SQLite, so they
-    are fresh at once; the vectors another process adds are not searched until the system
-    is dropped: close every Store of that path and open again, or clear Chroma's cache
-    (``SharedSystemClient.clear_system_cache()``, which ``Store.reopened`` does).
+    Chroma keeps one in-process "system" per path (``SharedSystemClient``), and once that
+    system has loaded a collection's HNSW vector index it keeps it. Records and counts are
+    read from SQLite, so they are fresh at once; vectors another process adds later are not
+    searched until the system is dropped: close every Store of that path and open again, or
+    clear Chroma's cache (``SharedSystemClient.clear_system_cache()``, as ``Store.reopened``
+    does).
     """
-    data, corpus = tmp_path / "data", tmp_path / "c"
+    data, corpus = data_dir, tmp_path / "c"
     corpus.mkdir()
     reader = Store.open(data)
-    assert reader.generation() == ""
-    (corpus / "a.txt").write_text("Apples grow on trees in the orchard.\n")
-    (corpus / "b.txt").write_text("Zebras live in the zoo near the river.\n")
-    _write_in_another_process(data, corpus)
-    assert set(reader.committed()) == {"c/a.txt", "c/b.txt"}  # records: fresh at once
-    assert reader.count_chunks() == 2
-    assert reader.generation() != ""  # how a reader learns that it must reopen
-    question = fake_embedder.embed(["zebras zoo river"])[0]
+    writer = Writer(data, corpus)
+    try:
+        writer.add("a.txt", "Apples grow on trees in the orchard.")
+        hits = reader.query(fake_embedder.embed(["apples orchard"])[0], 1, reader.committed())
+        assert [h.chunk.doc_id for h in hits] == ["c/a.txt"]  # the vectors are loaded now
+        gen = reader.generation()
 
-    reopened = reader.reopened()
-    hits = reopened.query(question, 1, reopened.committed())
-    assert [h.chunk.doc_id for h in hits] == ["c/b.txt"]
+        writer.add("b.txt", "Zebras live in the zoo near the river.")
+        assert set(reader.committed()) == {"c/a.txt", "c/b.txt"}  # records: fresh at once
+        assert reader.count_chunks() == 2
+        assert reader.generation() != gen  # how a reader learns that it must reopen
+        assert reader.generation_marker() == reader.generation()
+        zebras = fake_embedder.embed(["zebras zoo river"])[0]
+        # Pins Chroma 1.5.9: the loaded vector index does not see the new chunk. If this
+        # starts failing, Chroma refreshes by itself and reopening may be unneeded.
+        stale = reader.query(zebras, 2, reader.committed())
+        assert [h.chunk.doc_id for h in stale] == ["c/a.txt"]
 
-    (corpus / "c.txt").write_text("Quartz crystals glow under lamps.\n")
-    _write_in_another_process(data, corpus)
-    reopened.close()
-    fresh = Store.open(data)  # the only Store of this path was closed: a new system loads
-    hits = fresh.query(fake_embedder.embed(["quartz crystals lamps"])[0], 1, fresh.committed())
-    assert [h.chunk.doc_id for h in hits] == ["c/c.txt"]
-    fresh.close()
+        reopened = reader.reopened()
+        hits = reopened.query(zebras, 1, reopened.committed())
+        assert [h.chunk.doc_id for h in hits] == ["c/b.txt"]
+
+        writer.add("c.txt", "Quartz crystals glow under lamps.")
+        reopened.close()
+        fresh = Store.open(data)  # the only Store of this path was closed: a new system loads
+        hits = fresh.query(fake_embedder.embed(["quartz crystals lamps"])[0], 1, fresh.committed())
+        assert [h.chunk.doc_id for h in hits] == ["c/c.txt"]
+        fresh.close()
+    finally:
+        writer.close()

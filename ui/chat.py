@@ -7,9 +7,9 @@ per-browser ``gr.State``; every function returns new lists and never mutates its
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from qa.errors import QAError
 from qa.schema import Answer, Delta, Done
@@ -17,17 +17,21 @@ from ui import render
 
 log = logging.getLogger(__name__)
 
-GENERIC_ERROR = "Something went wrong while answering. The details are in the server log; please try again."
+GENERIC_ERROR = (
+    "Something went wrong while answering. The details are in the server log; please try again."
+)
 SEARCHING = "Searching your documents…"
 WAITING = "Waiting for the model…"
 
 
 class Answerer(Protocol):
-    def stream(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Iterator[Delta | Done]: ...
+    def stream(
+        self, question: str, history: Sequence[tuple[str, str]] = ()
+    ) -> Iterator[Delta | Done]: ...
     def ask(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer: ...
     def document(self, doc_id: str) -> tuple[str, str] | None: ...
     def status(self) -> dict: ...
-    def reindex(self, progress: Any = None) -> str: ...
+    def reindex(self, progress: Callable[[float, str], None] | None = None) -> str: ...
 
 
 @dataclass
@@ -77,7 +81,9 @@ def messages(turns: Sequence[Turn], pending: tuple[str, str] | None = None) -> l
     return out
 
 
-def view(turns: Sequence[Turn], pending: tuple[str, str] | None = None, *, done: bool = False) -> View:
+def view(
+    turns: Sequence[Turn], pending: tuple[str, str] | None = None, *, done: bool = False
+) -> View:
     answers = [t.answer for t in turns if t.answer is not None]
     return View(
         messages=messages(turns, pending),
@@ -91,10 +97,12 @@ def view(turns: Sequence[Turn], pending: tuple[str, str] | None = None, *, done:
 
 def waiting(question: str, turns: Sequence[Turn], ahead: int | None = None) -> View:
     """The view right after the user asks, before the model is free."""
-    if ahead:
+    if ahead is None:
+        note = WAITING
+    elif ahead:
         note = f"Waiting for the model — {ahead} {'request' if ahead == 1 else 'requests'} ahead"
     else:
-        note = WAITING
+        note = SEARCHING
     return view(turns, (question, render.pending_html(note)))
 
 

@@ -12,7 +12,9 @@ def _tidy(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", text)
 
 
-def quote_context(text: str | None, start: int, end: int, quote: str, *, chars: int = 320) -> tuple[str, str, str]:
+def quote_context(
+    text: str | None, start: int, end: int, quote: str, *, chars: int = 260
+) -> tuple[str, str, str]:
     """``(before, quote, after)`` with about ``chars`` characters on each side.
 
     The context is cut at sentence ends where the window holds one, else at a word with

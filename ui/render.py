@@ -7,7 +7,6 @@ in-page anchors ``#<prefix>-<n>`` to entries of the sources panel.
 
 from __future__ import annotations
 
-import html
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -19,22 +18,24 @@ log = logging.getLogger(__name__)
 
 DocumentLookup = Callable[[str], "tuple[str, str] | None"]
 
-# Markdown punctuation is written as character references too, so text stays inert even
-# where a renderer would apply Markdown (links, images, emphasis, math) after us.
-_MD_ENTITIES = str.maketrans({c: f"&#{ord(c)};" for c in "[]()!*_`~$#|\\{}"})
+# One pass over the text: HTML's special characters, and Markdown punctuation as character
+# references too, so text stays inert even where a renderer would apply Markdown after us.
+_ESCAPES = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
+    | {c: f"&#{ord(c)};" for c in "[]()!*_`~$#|\\{}=:"}
+)
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
-_ANCHOR_PREFIX = re.compile(r"^[a-z][a-z0-9-]*$")
+_ANCHOR_PREFIX = re.compile(r"[a-z][a-z0-9-]*")
 
 
 def esc(text: object, *, br: bool = True) -> str:
     """Escape untrusted text for HTML; newlines become ``<br>`` unless ``br=False`` (attributes)."""
-    out = html.escape(str(text), quote=True).translate(_MD_ENTITIES)
-    out = out.replace("\r\n", "\n")
+    out = str(text).replace("\r\n", "\n").translate(_ESCAPES)
     return out.replace("\n", "<br>") if br else out.replace("\n", " ")
 
 
 def anchor_id(prefix: str, n: int) -> str:
-    if not _ANCHOR_PREFIX.match(prefix):
+    if not _ANCHOR_PREFIX.fullmatch(prefix):
         raise ValueError(f"bad anchor prefix {prefix!r}")
     return f"{prefix}-{int(n)}"
 
@@ -90,7 +91,9 @@ def answer_html(answer: Answer, *, anchor: str = "qa-src") -> str:
         body = " ".join(_sentence_html(s, by_n, anchor) for s in answer.sentences)
     else:
         pieces, marks = _split_markers(answer.text.strip(), by_n)
-        body = "".join(esc(p) + _cite_links(m, by_n, anchor) for p, m in zip(pieces, marks, strict=True))
+        body = "".join(
+            esc(p) + _cite_links(m, by_n, anchor) for p, m in zip(pieces, marks, strict=True)
+        )
     foot = ""
     unverified = sum(not s.supported for s in answer.sentences)
     if unverified:
@@ -105,7 +108,9 @@ def streaming_html(text: str) -> str:
 
 
 def pending_html(message: str) -> str:
-    return f'<div class="qa-pending"><span class="qa-dots"></span>{esc(message)}</div>'
+    return (
+        f'<div class="qa-pending" role="status"><span class="qa-dots"></span>{esc(message)}</div>'
+    )
 
 
 def error_html(message: str) -> str:
@@ -173,13 +178,15 @@ def panel_html(sections: Sequence[tuple[str, str]]) -> str:
         )
     (_, newest), *older = reversed(sections)
     folded = "".join(
-        f'<details class="qa-earlier"><summary>{esc(q, br=False)}</summary>{s}</details>' for q, s in older
+        f'<details class="qa-earlier"><summary><span class="qa-muted">Earlier · </span>{esc(q, br=False)}'
+        f"</summary>{s}</details>"
+        for q, s in older
     )
     return f'<div class="qa-panel"><div class="qa-panel-title">Sources</div>{newest}{folded}</div>'
 
 
-def collection_html(status: dict) -> str:
-    """What is indexed: counts, then one row per document."""
+def collection_html(status: dict, *, note: str = "") -> str:
+    """What is indexed: counts, then one row per document. ``note`` is trusted HTML shown first."""
     rows = "".join(
         f"<tr><td>{esc(s.get('title') or s.get('doc_id', ''))}</td>"
         f'<td><code class="qa-file">{esc(s.get("doc_id", ""))}</code></td>'
@@ -196,9 +203,13 @@ def collection_html(status: dict) -> str:
         f'<div class="qa-stat"><b>{int(status.get("documents", 0))}</b>documents</div>'
         f'<div class="qa-stat"><b>{int(status.get("chunks", 0))}</b>chunks</div>'
     )
-    meta = " · ".join(f"{esc(k)}: {esc(status[k])}" for k in ("store", "generation") if status.get(k))
+    meta = " · ".join(
+        f"{esc(k)}: {esc(status[k])}"
+        for k in ("store", "embedder", "generator", "generation")
+        if status.get(k)
+    )
     return (
-        f'<div class="qa-collection"><div class="qa-stats">{stats}</div>'
+        f'<div class="qa-collection">{note}<div class="qa-stats">{stats}</div>'
         f'<div class="qa-muted">{meta}</div>{table}</div>'
     )
 
@@ -213,7 +224,9 @@ def md_escape(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
-def _md_sentence(text: str, numbers: Iterable[int], by_n: dict[int, Citation], notes: dict[int, int]) -> str:
+def _md_sentence(
+    text: str, numbers: Iterable[int], by_n: dict[int, Citation], notes: dict[int, int]
+) -> str:
     pieces, _ = _split_markers(text, by_n)
     refs = "".join(f"[^{notes[n]}]" for n in numbers if n in notes)
     return md_escape("".join(pieces).strip()) + refs
@@ -229,13 +242,15 @@ def answer_to_markdown(answer: Answer, *, first_note: int = 1) -> str:
     notes = {c.n: first_note + i for i, c in enumerate(cited)}
     if answer.sentences:
         body = " ".join(
-            _md_sentence(s.text, s.citations, by_n, notes) + ("" if s.supported else " *(unverified)*")
+            _md_sentence(s.text, s.citations, by_n, notes)
+            + ("" if s.supported else " *(unverified)*")
             for s in answer.sentences
         )
     else:
         pieces, marks = _split_markers(answer.text.strip(), by_n)
         body = "".join(
-            md_escape(p) + "".join(f"[^{notes[n]}]" for n in m) for p, m in zip(pieces, marks, strict=True)
+            md_escape(p) + "".join(f"[^{notes[n]}]" for n in m)
+            for p, m in zip(pieces, marks, strict=True)
         )
     lines += [body, ""]
     for c in cited:

@@ -1,0 +1,393 @@
+"""Benchmark figures to compare run to run: indexing, cold start, retrieval latency, memory.
+
+    .venv/bin/python eval/bench.py [--json out.json] [--quick]
+
+Each section is a function ``bench_x(ctx) -> dict`` of figures whose names carry their
+unit (``_ms``, ``_s``, ``_per_s``, ``_mb``). Adding a section is one line in ``SECTIONS``.
+Timings are wall-clock on this machine with whatever else it is running, so compare runs
+made on the same machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from index.chunking import split_sentences
+from index.embedder import MiniLMEmbedder
+from index.indexer import Indexer
+from index.schema import Document
+from index.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+
+Figures = dict[str, Any]
+
+QUESTIONS = [
+    "Is the offer of free passage for militants to leave Aleppo still on the table?",
+    "Why does Putin consider resuming airstrikes on Aleppo inexpedient?",
+    "How many fighters surrendered to the Syrian Army in 24 hours?",
+    "What would happen if Assad quit, according to Peskov?",
+    "How many checkpoints were set up in western Aleppo?",
+    "Who requested the emergency UN Security Council meeting on Aleppo?",
+    "What share of UN aid goes to Deir al-Zor?",
+    "Are there plans for new contacts between Putin and Obama on Syria?",
+]
+
+
+@dataclass
+class Bench:
+    """What the sections share: the size preset, a scratch folder, one loaded model, the seeds index."""
+
+    quick: bool
+    workdir: Path
+    _embedder: MiniLMEmbedder | None = field(default=None, repr=False)
+    _seeds_data: Path | None = None
+
+    def embedder(self) -> MiniLMEmbedder:
+        if self._embedder is None:
+            self._embedder = MiniLMEmbedder()
+        return self._embedder
+
+    def seeds_index(self) -> Path:
+        """A data dir holding seeds/ indexed with the real model (built once)."""
+        if self._seeds_data is None:
+            self._seeds_data = self.workdir / "seeds-data"
+            store = Store.open(self._seeds_data)
+            Indexer(store, self.embedder()).run([SEEDS])
+            store.close()
+        return self._seeds_data
+
+
+class _TimedEmbedder:
+    """Passes through to an embedder and adds up the seconds spent in ``embed``."""
+
+    def __init__(self, inner: MiniLMEmbedder) -> None:
+        self.inner, self.seconds = inner, 0.0
+        self.name, self.dim = inner.name, inner.dim
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return self.inner.token_spans(text)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        t0 = time.perf_counter()
+        try:
+            return self.inner.embed(texts)
+        finally:
+            self.seconds += time.perf_counter() - t0
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
+
+
+# -- corpus --------------------------------------------------------------------------------
+
+
+def make_corpus(
+    dest: Path, total_bytes: int, seed: int = 7, file_bytes: int = 20_000
+) -> tuple[int, int]:
+    """Write deterministic English-like files to ``dest``: sentences of seeds/ recombined,
+    their numbers changed. Returns (files, bytes)."""
+    sentences: list[str] = []
+    for path in sorted(SEEDS.glob("*")):
+        text = path.read_text(encoding="utf-8")
+        sentences += [text[a:b] for a, b in split_sentences(text) if b - a > 40]
+    rng = random.Random(seed)
+
+    def renumber(s: str) -> str:
+        return re.sub(r"\d+", lambda m: str(rng.randint(1, 10 ** len(m.group()))), s)
+
+    dest.mkdir(parents=True, exist_ok=True)
+    written = files = 0
+    while written < total_bytes:
+        parts = [f"Report {files}: {renumber(rng.choice(sentences))[:80]}", ""]
+        size = 0
+        while size < file_bytes:
+            para = " ".join(renumber(rng.choice(sentences)) for _ in range(rng.randint(3, 7)))
+            parts.append(para)
+            size += len(para) + 2
+        data = "\n\n".join(parts).encode()
+        (dest / f"report_{files:05d}.txt").write_bytes(data)
+        written += len(data)
+        files += 1
+    return files, written
+
+
+# -- sections ------------------------------------------------------------------------------
+
+
+def _index_once(ctx: Bench, corpus: Path, data: Path) -> Figures:
+    timed = _TimedEmbedder(ctx.embedder())
+    store = Store.open(data)
+    report = Indexer(store, timed).run([corpus])
+    chunks = store.count_chunks()
+    t0 = time.perf_counter()
+    again = Indexer(store, timed).run([corpus])
+    noop_s = time.perf_counter() - t0
+    store.close()
+    assert again.chunks_written == 0
+    return {
+        "files": report.added,
+        "chunks": chunks,
+        "seconds_s": report.seconds,
+        "chunks_per_s": chunks / report.seconds,
+        "embed_share_pct": 100 * timed.seconds / report.seconds,
+        "reindex_noop_ms": noop_s * 1000,
+    }
+
+
+def bench_index(ctx: Bench) -> Figures:
+    """Indexing throughput with the real model: seeds/ and a generated corpus."""
+    out: Figures = {}
+    for key, value in _index_once(ctx, SEEDS, ctx.workdir / "index-seeds").items():
+        out[f"seeds_{key}"] = value
+    corpus = ctx.workdir / "corpus"
+    files, size = make_corpus(corpus, 300_000 if ctx.quick else 5_200_000)
+    out["gen_mb"] = size / 1e6
+    for key, value in _index_once(ctx, corpus, ctx.workdir / "index-gen").items():
+        out[f"gen_{key}"] = value
+    out["gen_kb_per_s"] = 1000 * out["gen_mb"] / out["gen_seconds_s"]
+    out["threads"] = os.cpu_count() or 1
+    return out
+
+
+_COLD = r"""
+import time
+t0 = time.perf_counter()
+import json, sys
+from pathlib import Path
+from index.embedder import MiniLMEmbedder
+from index.store import Store
+t1 = time.perf_counter()
+store = Store.open(Path(sys.argv[1]))
+committed = store.committed()
+t2 = time.perf_counter()
+embedder = MiniLMEmbedder()
+t3 = time.perf_counter()
+vector = embedder.embed([sys.argv[2]])[0]
+t4 = time.perf_counter()
+hits = store.query(vector, 4, committed)
+t5 = time.perf_counter()
+print(json.dumps({"import_ms": (t1 - t0) * 1e3, "open_store_ms": (t2 - t1) * 1e3,
+                  "load_model_ms": (t3 - t2) * 1e3, "embed_ms": (t4 - t3) * 1e3,
+                  "query_ms": (t5 - t4) * 1e3, "hits": len(hits)}), flush=True)
+"""
+
+
+def bench_cold_start(ctx: Bench) -> Figures:
+    """A new process: import, open the store, load the model, embed a question, query."""
+    data = ctx.seeds_index()
+    runs = []
+    for i in range(1 if ctx.quick else 5):
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _COLD, str(data), QUESTIONS[i % len(QUESTIONS)]],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        first_result_s = time.perf_counter() - t0
+        proc.wait()
+        parts = json.loads(line)
+        assert parts.pop("hits") > 0, "the cold process found nothing"
+        runs.append({"first_result_ms": first_result_s * 1000, **parts})
+    out = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+    out["runs"] = len(runs)
+    out["child_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return out
+
+
+def _synthetic_store(ctx: Bench, n_chunks: int, per_doc: int = 100) -> tuple[Store, float]:
+    """A store of ``n_chunks`` random unit vectors, inserted directly (no embedding)."""
+    rng = np.random.default_rng(n_chunks)
+    store = Store.open(ctx.workdir / f"synthetic-{n_chunks}")
+    batch = max(1, min(5000, int(store.client.get_max_batch_size())))
+    t0 = time.perf_counter()
+    for lo in range(0, n_chunks, batch):
+        hi = min(n_chunks, lo + batch)
+        vecs = rng.standard_normal((hi - lo, 384)).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        metas = [
+            {"doc_id": f"syn/{i // per_doc}", "hash": f"{i // per_doc:016x}", "title": "synthetic",
+             "path": "", "start": 0, "end": 10, "line": 1}
+            for i in range(lo, hi)
+        ]  # fmt: skip
+        store.chunks.upsert(
+            ids=[f"syn/{i // per_doc}::{i}" for i in range(lo, hi)],
+            embeddings=vecs.tolist(),
+            documents=[f"synthetic chunk {i}" for i in range(lo, hi)],
+            metadatas=metas,
+        )
+    insert_s = time.perf_counter() - t0
+    for d in range(-(-n_chunks // per_doc)):
+        doc = Document(f"syn/{d}", "", "synthetic", "synthetic", f"{d:016x}" + "0" * 48)
+        store.commit(doc, "/synthetic", min(per_doc, n_chunks - d * per_doc))
+    return store, insert_s
+
+
+def _query_latency(store: Store, vectors: np.ndarray, repeats: int) -> tuple[list[float], float]:
+    t0 = time.perf_counter()
+    committed = store.committed()
+    committed_ms = (time.perf_counter() - t0) * 1000
+    for v in vectors[:5]:  # warm up
+        store.query(v, 4, committed)
+    times = []
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        hits = store.query(vectors[i % len(vectors)], 4, committed)
+        times.append((time.perf_counter() - t0) * 1000)
+        assert len(hits) == 4
+    return times, committed_ms
+
+
+def bench_retrieval(ctx: Bench) -> Figures:
+    """Warm dense retrieval latency (top 4) at seeds size and with synthetic vectors."""
+    embedder = ctx.embedder()
+    repeats = 30 if ctx.quick else 200
+    out: Figures = {}
+
+    embedder.embed(QUESTIONS[:2])  # warm up
+    embed_ms = []
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        embedder.embed([QUESTIONS[i % len(QUESTIONS)]])
+        embed_ms.append((time.perf_counter() - t0) * 1000)
+    out["embed_query_p50_ms"] = _percentile(embed_ms, 50)
+    out["embed_query_p95_ms"] = _percentile(embed_ms, 95)
+
+    store = Store.open(ctx.seeds_index())
+    questions = embedder.embed(QUESTIONS)
+    times, committed_ms = _query_latency(store, questions, repeats)
+    out["seeds_chunks"] = store.count_chunks()
+    out["seeds_query_p50_ms"] = _percentile(times, 50)
+    out["seeds_query_p95_ms"] = _percentile(times, 95)
+    store.close()
+
+    rng = np.random.default_rng(0)
+    probes = rng.standard_normal((64, 384)).astype(np.float32)
+    probes /= np.linalg.norm(probes, axis=1, keepdims=True)
+    for n in (1_000, 5_000) if ctx.quick else (10_000, 100_000):
+        label = f"{n // 1000}k"
+        store, insert_s = _synthetic_store(ctx, n)
+        times, committed_ms = _query_latency(store, probes, repeats)
+        out[f"{label}_insert_per_s"] = n / insert_s
+        out[f"{label}_query_p50_ms"] = _percentile(times, 50)
+        out[f"{label}_query_p95_ms"] = _percentile(times, 95)
+        out[f"{label}_committed_ms"] = committed_ms
+        store.close()
+    out["synthetic"] = "random unit 384-d vectors upserted directly, 100 chunks per doc record"
+    return out
+
+
+def bench_memory(ctx: Bench) -> Figures:
+    """Peak resident memory of this process (after every section before it)."""
+    return {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+# One line per section; each gets the shared Bench and returns its figures.
+SECTIONS: list[tuple[str, Callable[[Bench], Figures]]] = [
+    ("index", bench_index),
+    ("cold_start", bench_cold_start),
+    ("retrieval", bench_retrieval),
+    ("memory", bench_memory),  # keep last: it reports the peak of everything above
+]
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+    return str(value)
+
+
+def render_table(results: dict[str, Figures]) -> str:
+    rows = [
+        (section, name, _fmt(v))
+        for section, figures in results.items()
+        for name, v in figures.items()
+    ]
+    w1 = max(len("section"), *(len(r[0]) for r in rows))
+    w2 = max(len("figure"), *(len(r[1]) for r in rows))
+    lines = [f"{'section':<{w1}}  {'figure':<{w2}}  value", f"{'-' * w1}  {'-' * w2}  -----"]
+    lines += [f"{s:<{w1}}  {n:<{w2}}  {v}" for s, n, v in rows]
+    return "\n".join(lines)
+
+
+def run_sections(
+    ctx: Bench, sections: Sequence[tuple[str, Callable[[Bench], Figures]]] = SECTIONS
+) -> dict:
+    results: dict[str, Figures] = {}
+    for name, fn in sections:
+        click.echo(f"bench: {name} ...", err=True)
+        t0 = time.perf_counter()
+        results[name] = fn(ctx)
+        click.echo(f"bench: {name} done in {time.perf_counter() - t0:.1f} s", err=True)
+    return results
+
+
+def _meta(quick: bool, load_before: float) -> dict[str, Any]:
+    import chromadb
+    import onnxruntime
+
+    return {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "quick": quick,
+        # Other work on the machine slows every figure: compare runs with similar load.
+        "load1_before": round(load_before, 2),
+        "load1_after": round(os.getloadavg()[0], 2),
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus, {platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "chromadb": chromadb.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
+
+
+@click.command()
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the figures here.",
+)
+@click.option("--quick", is_flag=True, help="Small sizes: a smoke test in well under a minute.")
+def main(json_out: Path | None, quick: bool) -> None:
+    """Measure indexing throughput, cold start, retrieval latency and peak memory; print one table."""
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    load_before = os.getloadavg()[0]
+    workdir = Path(tempfile.mkdtemp(prefix="qa-bench-"))
+    try:
+        results = run_sections(Bench(quick=quick, workdir=workdir))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    meta = _meta(quick, load_before)
+    click.echo(" ".join(f"{k}={v}" for k, v in meta.items()))
+    click.echo(render_table(results))
+    if json_out:
+        json_out.write_text(json.dumps({"meta": meta, "sections": results}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

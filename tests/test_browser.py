@@ -1,0 +1,274 @@
+"""The web chat in Debian's chromium, driven by Playwright (which never downloads a browser here).
+
+Screenshots land in tests/artifacts/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.ui_fakes import FakeAnswerer, descale_answer
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).parent / "artifacts"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+EXAMPLES = ["How do I descale my kettle?", "What is the secret ingredient?"]
+
+if not CHROMIUM.exists():
+    pytest.skip(
+        "/usr/bin/chromium is missing: run `make browser` (apt-get install chromium)",
+        allow_module_level=True,
+    )
+
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def fake() -> FakeAnswerer:
+    return FakeAnswerer(delay=0.06)
+
+
+@pytest.fixture(scope="module")
+def url(fake: FakeAnswerer):
+    from ui.app import build_app, launch
+
+    app = build_app(fake, examples=EXAMPLES)
+    _, local_url, _ = launch(app, port=_free_port(), prevent_thread_lock=True)
+    yield local_url
+    app.close()
+
+
+@pytest.fixture(scope="module")
+def browser_context():
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / ".gitignore").write_text("*\n")
+    with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
+        context = p.chromium.launch_persistent_context(
+            profile,
+            executable_path=str(CHROMIUM),
+            args=ARGS,
+            viewport={"width": 1360, "height": 900},
+            permissions=["clipboard-read", "clipboard-write"],
+            accept_downloads=True,
+        )
+        yield context
+        context.close()
+
+
+class Recorder:
+    """Everything a page asked for, and every dialog it tried to open."""
+
+    def __init__(self, page: Page) -> None:
+        self.urls: list[str] = []
+        self.dialogs: list[str] = []
+        page.on("request", lambda r: self.urls.append(r.url))
+        page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+
+    def offsite(self) -> list[str]:
+        def local(u: str) -> bool:
+            parts = urlsplit(u[len("blob:") :] if u.startswith("blob:") else u)
+            return parts.scheme == "data" or parts.hostname == "127.0.0.1"
+
+        return [u for u in self.urls if not local(u)]
+
+
+@pytest.fixture
+def page(browser_context, url: str):
+    page = browser_context.new_page()
+    recorder = Recorder(page)
+    page.goto(url)
+    page.wait_for_selector("#qa-question textarea")
+    yield page, recorder
+    assert recorder.offsite() == [], "the page reached beyond 127.0.0.1"
+    assert recorder.dialogs == []
+    page.close()
+
+
+def ask(page: Page, question: str) -> None:
+    page.bring_to_front()
+    page.fill("#qa-question textarea", question)
+    page.keyboard.press("Enter")
+
+
+def last_answer(page: Page):
+    return page.locator("#qa-chat .bot-row").last
+
+
+def test_streamed_answer_cites_passages_in_the_sources_panel(page, fake: FakeAnswerer) -> None:
+    page, recorder = page
+    page.screenshot(path=ARTIFACTS / "01-empty.png")
+    expect(page.get_by_text(EXAMPLES[0])).to_be_visible()
+    ask(page, "How do I descale my kettle?")
+    page.wait_for_selector("#qa-chat .qa-streaming")
+    page.screenshot(path=ARTIFACTS / "02-streaming.png")
+    page.wait_for_selector("#qa-chat .qa-cite")
+    answer = last_answer(page)
+    cites = answer.locator("a.qa-cite")
+    expect(cites).to_have_count(3)
+    assert [cites.nth(i).get_attribute("href") for i in range(3)] == [
+        "#qa-t0-1",
+        "#qa-t0-2",
+        "#qa-t0-3",
+    ]
+    expect(answer.locator(".qa-unverified .qa-flag")).to_have_text("unverified")
+    source = page.locator("#qa-panel #qa-t0-1")
+    expect(source.locator(".qa-src-title")).to_have_text("Descaling your kettle")
+    expect(source.locator(".qa-src-meta")).to_contain_text("kettles/descaling.md · line 3")
+    expect(source.locator("mark")).to_have_text(
+        "To descale, fill the kettle halfway with equal parts white vinegar and water."
+    )
+    expect(source.locator("blockquote")).to_contain_text(
+        "Limescale makes the kettle slower and noisier."
+    )
+    expect(page.locator("#qa-panel #qa-t0-3 .qa-src-meta")).to_contain_text("page 2")
+    expect(page.locator("#qa-panel #qa-t0-3 .qa-src-title")).to_have_text(
+        'Kettle 2000 "Pro" user\'s manual & guide'  # escaped once, shown as written
+    )
+    page.screenshot(path=ARTIFACTS / "03-answer.png")
+
+    before = page.url
+    cites.nth(2).click()
+    expect(page.locator("#qa-panel #qa-t0-3")).to_have_class(re.compile(r"\bqa-focus\b"))
+    expect(page.locator("#qa-panel #qa-t0-3")).to_be_in_viewport()
+    assert page.url == before  # scrolled in place: no navigation, the conversation stays
+
+    page.click("#qa-copy")
+    expect(page.locator("#qa-copy")).to_have_text("Copied ✓")
+    notes = page.evaluate("navigator.clipboard.readText()")
+    assert notes.startswith("### How do I descale my kettle?\n")
+    assert "then boil it.[^1]" in notes
+    manual = (
+        """[^3]: **Kettle 2000 "Pro" user's manual & guide**, `manuals/kettle-2000.pdf:1`, page 2"""
+    )
+    assert manual in notes
+    assert "    > Rinse the kettle three times with clean water before using it again." in notes
+
+    with page.expect_download() as download:
+        page.click("#qa-export")
+    exported = Path(download.value.path()).read_text()
+    assert download.value.suggested_filename.endswith(".md")
+    assert (
+        exported.startswith("# qa conversation\n") and "### How do I descale my kettle?" in exported
+    )
+
+
+def test_hostile_documents_and_model_output_stay_inert(page) -> None:
+    page, recorder = page
+    page.evaluate("window.__xss = undefined")
+    page.get_by_text(EXAMPLES[1]).click()  # the example fills in and asks
+    page.wait_for_selector("#qa-chat .qa-cite")
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.__xss") is None
+    assert recorder.dialogs == []
+    for where in ("#qa-chat", "#qa-panel"):
+        assert page.locator(f"{where} img, {where} script, {where} iframe").count() == 0
+        assert page.locator(f'{where} a[href^="javascript"], {where} [onerror]').count() == 0
+        hrefs = page.eval_on_selector_all(
+            f"{where} a[href]", "els => els.map(e => e.getAttribute('href'))"
+        )
+        assert all(re.fullmatch(r"#qa-t\d+-\d+", h) for h in hrefs), hrefs
+    expect(last_answer(page)).to_contain_text("<script>window.__xss=1</script>")
+    expect(page.locator("#qa-panel #qa-t0-1 mark")).to_contain_text(
+        "<img src=x onerror=window.__xss=1>"
+    )
+    expect(page.locator("#qa-panel")).to_contain_text("![tracker](http://evil.example/x.png)")
+    page.screenshot(path=ARTIFACTS / "04-xss.png")
+
+
+def test_follow_ups_errors_and_new_conversation(page, url: str, fake: FakeAnswerer) -> None:
+    page, _ = page
+    page.goto(url + "?__theme=dark")  # a query string must not break citation links
+    page.wait_for_selector("#qa-question textarea")
+    ask(page, "How do I descale my kettle?")
+    expect(last_answer(page).locator(".qa-cite")).to_have_count(3)
+    fake.fail_once = "qa_error"
+    ask(page, "And the model?")
+    expect(last_answer(page).locator(".qa-error")).to_contain_text("Run `qa model` to install it.")
+    ask(page, "What about lemon juice?")
+    expect(last_answer(page).locator(".qa-cite")).to_have_count(3)
+    assert fake.histories[-1] == [("How do I descale my kettle?", descale_answer("").text)]
+    earlier = page.locator("#qa-panel details.qa-earlier")
+    expect(earlier).to_have_count(1)
+    assert earlier.get_attribute("open") is None
+    page.locator("#qa-chat a.qa-cite[href='#qa-t0-2']").click()  # a citation in the first answer
+    expect(earlier).to_have_attribute("open", "")
+    expect(page.locator("#qa-panel #qa-t0-2")).to_be_in_viewport()
+    expect(page.locator("#qa-chat .bot-row")).to_have_count(3)
+    page.screenshot(path=ARTIFACTS / "05-follow-up-error-dark.png")
+
+    page.click("#qa-new")
+    expect(page.locator("#qa-chat .bot-row")).to_have_count(0)
+    expect(page.locator("#qa-panel .qa-panel-empty")).to_be_visible()
+    ask(page, "How do I descale my kettle?")
+    expect(last_answer(page).locator(".qa-cite")).to_have_count(3)
+    assert fake.histories[-1] == []  # the new conversation started without history
+
+
+def test_a_second_session_waits_in_line_and_keeps_its_own_history(
+    browser_context, url, fake
+) -> None:
+    first, second = browser_context.new_page(), browser_context.new_page()
+    recorders = [Recorder(first), Recorder(second)]
+    for p in (first, second):
+        p.goto(url)
+        p.wait_for_selector("#qa-question textarea")
+    fake.first_delay = 1.5
+    try:
+        ask(first, "How do I descale my kettle?")
+        first.wait_for_selector("#qa-chat .qa-pending")
+        ask(second, "What is the secret ingredient?")
+        expect(last_answer(second)).to_contain_text("Waiting for the model — 1 request ahead")
+        second.screenshot(path=ARTIFACTS / "06-queued.png")
+    finally:
+        fake.first_delay = 0.0
+    expect(last_answer(second).locator(".qa-cite")).to_have_count(1, timeout=20000)
+    expect(last_answer(first).locator(".qa-cite")).to_have_count(3)
+    expect(second.locator("#qa-chat .user-row")).to_have_count(1)
+    assert all(r.offsite() == [] for r in recorders)
+    first.close()
+    second.close()
+
+
+def test_collection_view_and_reindex(page, fake: FakeAnswerer) -> None:
+    page, _ = page
+    page.get_by_role("tab", name="Collection").click()
+    rows = page.locator("#qa-collection table.qa-docs tbody tr")
+    expect(rows).to_have_count(3)
+    expect(page.locator("#qa-collection")).to_contain_text("kettles/descaling.md")
+    assert page.locator("#qa-collection img").count() == 0  # the hostile title is text
+    fake.delay = 0.8
+    try:
+        page.click("#qa-reindex")
+        expect(page.locator("#qa-collection")).to_contain_text("Chunking")  # progress while it runs
+        page.screenshot(path=ARTIFACTS / "07-reindexing.png")
+    finally:
+        fake.delay = 0.06
+    expect(page.locator("#qa-collection .qa-note")).to_contain_text(
+        "Indexed 3 documents", timeout=15000
+    )
+    expect(rows).to_have_count(3)
+    page.wait_for_timeout(400)  # let the progress overlay fade
+    page.screenshot(path=ARTIFACTS / "08-collection.png")

@@ -1,0 +1,389 @@
+"""The web chat without a browser: rendering, the chat session, and the /ask API."""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import socket
+from html.parser import HTMLParser
+
+import pytest
+
+from qa.schema import Answer
+from tests.ui_fakes import (
+    CORPUS,
+    FakeAnswerer,
+    RecordingAnswerer,
+    descale_answer,
+    evil_answer,
+    refusal,
+)
+from ui import chat, render
+from ui.context import quote_context
+
+SAFE_TAGS = {
+    "div", "span", "a", "br", "mark", "blockquote", "code", "section", "ol", "li", "details", "summary",
+    "b", "p", "header", "table", "thead", "tbody", "tr", "th", "td",
+}  # fmt: skip
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def assert_inert(markup: str) -> None:
+    """Only our own tags, no event handlers or sources, and links only to in-page anchors."""
+    parser = _Tags()
+    parser.feed(markup)
+    for tag, attrs in parser.tags:
+        assert tag in SAFE_TAGS, f"unexpected <{tag}> in {markup[:200]}"
+        assert not any(name.startswith("on") for name in attrs), attrs
+        assert "src" not in attrs and "style" not in attrs
+        if "href" in attrs:
+            assert re.fullmatch(r"#qa-[a-z0-9-]+", attrs["href"] or ""), attrs["href"]
+    lowered = markup.lower()
+    assert "<script" not in lowered and "onerror=" not in lowered and "javascript:" not in lowered
+    assert "<img" not in lowered and "](http" not in lowered
+
+
+def text_of(markup: str) -> str:
+    return html.unescape(re.sub(r"<br>", "\n", re.sub(r"<(?!br>)[^>]+>", "", markup)))
+
+
+def run(
+    answerer: FakeAnswerer, question: str, turns: list[chat.Turn] | None = None
+) -> list[chat.View]:
+    return list(chat.respond(answerer, question, turns or []))
+
+
+# --- streaming -------------------------------------------------------------------------
+
+
+def test_stream_shows_growing_partial_text_then_the_verified_answer() -> None:
+    views = run(FakeAnswerer(), "How do I descale my kettle?")
+    assert "Searching your documents" in views[0].messages[-1]["content"]
+    partial = [v.messages[-1]["content"] for v in views[1:-1]]
+    assert len(partial) >= 3 and all("qa-streaming" in p for p in partial)
+    texts = [text_of(p) for p in partial]
+    assert all(
+        a and b.startswith(a) and len(b) > len(a) for a, b in zip(texts, texts[1:], strict=False)
+    )
+    final = views[-1]
+    assert final.done and len(final.turns) == 1
+    content = final.messages[-1]["content"]
+    assert "qa-streaming" not in content and content.count('class="qa-cite"') == 3
+    assert [m["role"] for m in final.messages] == ["user", "assistant"]
+
+
+def test_stream_without_a_final_answer_becomes_a_readable_error() -> None:
+    class Truncated(FakeAnswerer):
+        def stream(self, question, history=()):
+            yield from list(super().stream(question, history))[:-1]
+
+    final = run(Truncated(), "How do I descale?")[-1]
+    assert final.turns[0].error == chat.GENERIC_ERROR
+    assert "qa-error" in final.messages[-1]["content"]
+
+
+# --- rendering -------------------------------------------------------------------------
+
+
+def test_answer_html_links_each_citation_to_its_source_entry() -> None:
+    out = render.answer_html(descale_answer("q"), anchor="qa-t4")
+    hrefs = re.findall(r'href="([^"]+)"', out)
+    assert hrefs == ["#qa-t4-1", "#qa-t4-2", "#qa-t4-3"]
+    assert "[1]" not in out  # the model's own markers are replaced, not duplicated
+    assert 'class="qa-sent qa-unverified"' in out and ">unverified<" in out
+    assert "1 sentence is not supported" in out
+    assert_inert(out)
+
+
+def test_answer_without_sentences_links_markers_in_the_text() -> None:
+    answer = descale_answer("q")
+    answer.sentences = []
+    answer.text = "Use vinegar [1]. Rinse well [2, 3]. Ignore [9]."
+    out = render.answer_html(answer)
+    assert re.findall(r'href="([^"]+)"', out) == ["#qa-src-1", "#qa-src-2", "#qa-src-3"]
+    assert "Ignore [9]." in text_of(out)  # unknown numbers stay as written
+
+
+def test_sources_show_title_file_line_page_and_the_quote_in_context() -> None:
+    answer = descale_answer("How do I descale?")
+    out = render.sources_html(answer, CORPUS.get, anchor="qa-t0")
+    assert_inert(out)
+    entries = re.findall(r'<li class="qa-src" id="(qa-t0-\d)"', out)
+    assert entries == ["qa-t0-1", "qa-t0-2", "qa-t0-3"]
+    first = out.split('id="qa-t0-2"')[0]
+    assert (
+        "Descaling your kettle" in first and "kettles/descaling.md" in first and "line 3" in first
+    )
+    marked = re.search(r"<mark>(.*?)</mark>", first).group(1)
+    assert html.unescape(marked) == answer.citations[0].quote
+    before = html.unescape(first.split("<mark>")[0])
+    assert "Limescale makes the kettle slower and noisier." in before
+    third = out.split('id="qa-t0-3"')[1]
+    assert "page 2" in third and "line 1" in third
+    assert "If it does not, unplug it" in html.unescape(third)
+
+
+def test_quote_context_cuts_at_sentences_and_survives_stale_offsets() -> None:
+    text = " ".join(f"Sentence number {i} is here." for i in range(40))
+    quote = "Sentence number 20 is here."
+    start = text.index(quote)
+    before, q, after = quote_context(text, start, start + len(quote), quote, chars=90)
+    assert q == quote and before.startswith("Sentence number") and before.endswith("19 is here. ")
+    assert after.startswith(" Sentence number 21") and after.endswith("is here.")
+    assert quote_context(text, 0, 5, quote, chars=90)[1] == quote  # offsets moved: found by search
+    assert quote_context(None, 0, 5, "lost") == ("", "lost", "")
+    assert quote_context(text, 0, 5, "not in the text") == ("", "not in the text", "")
+
+
+def test_refusal_is_a_plain_message_with_no_sources() -> None:
+    answer = refusal("What is the capital of Peru?")
+    out = render.answer_html(answer)
+    assert "qa-refusal" in out and "qa-error" not in out and "qa-cite" not in out
+    assert render.sources_html(answer, CORPUS.get) == ""
+    view = run(FakeAnswerer(mode="refuse"), "What is the capital of Peru?")[-1]
+    assert "qa-panel-empty" in view.panel
+    assert "[^" not in render.answer_to_markdown(answer)
+
+
+def test_collection_lists_documents_and_counts() -> None:
+    status = FakeAnswerer().status()
+    out = render.collection_html(status)
+    assert_inert(out)
+    assert (
+        f"<b>{status['documents']}</b>documents" in out
+        and f"<b>{status['chunks']}</b>chunks" in out
+    )
+    assert out.count("<tr>") == 1 + len(CORPUS) and "kettles/descaling.md" in out
+    assert "Nothing is indexed yet" in render.collection_html(
+        {"documents": 0, "chunks": 0, "sources": []}
+    )
+
+
+# --- Markdown for notes ----------------------------------------------------------------
+
+
+def test_answer_markdown_has_footnotes_and_a_reference_list() -> None:
+    md = render.answer_to_markdown(descale_answer("How do I descale my kettle?"))
+    lines = md.splitlines()
+    assert lines[0] == "### How do I descale my kettle?"
+    body = lines[2]
+    assert body.startswith("Fill the kettle halfway") and "[1]" not in body
+    assert "then boil it.[^1] Rinse it" in body and "boils.[^3]" in body
+    assert body.endswith("Descaling once a month is ideal. *(unverified)*")
+    assert "[^1]: **Descaling your kettle**, `kettles/descaling.md:3`" in lines
+    manual = (
+        """[^3]: **Kettle 2000 "Pro" user's manual & guide**, `manuals/kettle-2000.pdf:1`, page 2"""
+    )
+    assert manual in lines
+    i = lines.index("[^2]: **Descaling your kettle**, `kettles/descaling.md:3`")
+    assert (
+        lines[i + 1] == "    > Rinse the kettle three times with clean water before using it again."
+    )
+
+
+def test_conversation_markdown_numbers_footnotes_across_turns() -> None:
+    md = render.conversation_to_markdown(
+        [descale_answer("First?"), refusal("Weather?"), descale_answer("Second?")]
+    )
+    assert md.startswith("# qa conversation\n")
+    assert md.index("### First?") < md.index("### Weather?") < md.index("### Second?")
+    defs = re.findall(r"^\[\^(\d+)\]:", md, re.M)
+    assert defs == ["1", "2", "3", "4", "5", "6"]
+    assert "boil it.[^4]" in md.split("### Second?")[1]
+
+
+def test_markdown_export_escapes_links_images_and_html() -> None:
+    md = render.conversation_to_markdown([evil_answer("What is the secret?")])
+    assert not re.search(r"(?<!\\)<", md)  # every < is escaped: no HTML tags
+    assert not re.search(r"(?<!\\)!\[[^\]]*(?<!\\)\]\(", md)  # no image syntax left
+    assert not re.search(r"(?<!\\)\[[^\]^]*(?<!\\)\]\(javascript:", md)
+    assert r"\<script\>" in md
+
+
+# --- security --------------------------------------------------------------------------
+
+
+def test_document_and_model_text_render_inert_everywhere() -> None:
+    views = run(FakeAnswerer(), "What is the secret ingredient?")
+    final = views[-1]
+    for v in views:
+        for m in v.messages:
+            assert_inert(m["content"])
+        assert_inert(v.panel)
+    assert "<script>window.__xss=1</script>" in text_of(
+        final.messages[-1]["content"]
+    )  # text, not dropped
+    assert "<img src=x onerror=window.__xss=1>" in text_of(final.panel)
+    hostile = Answer(question='<b onmouseover="x()">q</b>', text="x", citations=[], refused=True)
+    assert_inert(
+        render.answer_html(hostile)
+        + chat.messages([chat.Turn(hostile.question, hostile)])[0]["content"]
+    )
+
+
+def test_escaping_round_trips_every_special_character() -> None:
+    text = 'Tom\'s "quoted" <b>&amp; [x](y) ![i](http://h/i.png) `c` *e* _u_ $m$ #h a=b: c|d\\ {t}'
+    out = render.esc(text, br=False)
+    assert html.unescape(out) == text
+    assert not re.search(r"[<>\"'\[\]()!`*_$|\\{}=:]", out.replace("&#", "").replace(";", ""))
+    assert "&#39;" in out and "&amp;amp;" in out  # no double escaping beyond the literal "&amp;"
+
+
+def test_anchor_prefix_cannot_inject_markup() -> None:
+    with pytest.raises(ValueError):
+        render.answer_html(descale_answer("q"), anchor='x" onclick="alert(1)')
+
+
+# --- errors ----------------------------------------------------------------------------
+
+
+def test_a_qa_error_is_shown_as_is_and_the_next_question_works() -> None:
+    fake = FakeAnswerer()
+    fake.fail_once = "qa_error"
+    failed = run(fake, "How do I descale?")[-1]
+    content = failed.messages[-1]["content"]
+    assert "qa-error" in content and "Run `qa model` to install it." in text_of(content)
+    ok = run(fake, "How do I descale?", failed.turns)[-1]
+    assert ok.turns[1].answer is not None and "qa-cite" in ok.messages[-1]["content"]
+    assert fake.histories[1] == []  # a failed turn is not history
+
+
+def test_an_unexpected_error_is_logged_and_shown_generically(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake = FakeAnswerer()
+    fake.fail_once = "crash"
+    with caplog.at_level(logging.ERROR, logger="ui.chat"):
+        failed = run(fake, "How do I descale?")[-1]
+    content = failed.messages[-1]["content"]
+    assert chat.GENERIC_ERROR in html.unescape(content) and "boom" not in content
+    assert "Traceback" not in content and "boom: secret internal detail" in caplog.text
+    assert run(fake, "How do I descale?", failed.turns)[-1].turns[1].answer is not None
+
+
+# --- sessions --------------------------------------------------------------------------
+
+
+def test_follow_ups_send_history_and_sessions_never_share_it() -> None:
+    fake = RecordingAnswerer()
+    a1 = run(fake, "How do I descale?")[-1].turns
+    b1 = run(fake, "What is the secret?")[-1].turns
+    a2 = run(fake, "And how often?", a1)[-1].turns
+    assert fake.histories[0] == [] and fake.histories[1] == []
+    assert fake.histories[2] == [("How do I descale?", a1[0].answer.text)]
+    assert [t.question for t in a2] == ["How do I descale?", "And how often?"]
+    assert [t.question for t in b1] == ["What is the secret?"]  # untouched by session A
+    assert len(a1) == 1  # respond never mutates the turns it was given
+
+
+def test_each_turn_links_to_its_own_sources_and_earlier_ones_fold() -> None:
+    turns = run(FakeAnswerer(), "How do I descale?")[-1].turns
+    final = run(FakeAnswerer(), "What is the secret?", turns)[-1]
+    assert 'href="#qa-t0-1"' in final.messages[1]["content"]
+    assert 'href="#qa-t1-1"' in final.messages[3]["content"]
+    newest, earlier = final.panel.split('<details class="qa-earlier">')
+    assert 'id="qa-t1-1"' in newest and 'id="qa-t0-1"' in earlier
+    assert "How do I descale?</summary>" in earlier
+
+
+def test_waiting_message_says_how_many_requests_are_ahead() -> None:
+    assert "2 requests ahead" in chat.waiting("q", [], 2).messages[-1]["content"]
+    assert "1 request ahead" in chat.waiting("q", [], 1).messages[-1]["content"]
+    assert chat.SEARCHING in chat.waiting("q", [], 0).messages[-1]["content"]
+    assert chat.WAITING in chat.waiting("q", [], None).messages[-1]["content"]
+
+
+# --- the app ---------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served():
+    from ui.app import build_app, launch
+
+    fake = FakeAnswerer()
+    app = build_app(fake, examples=["How do I descale my kettle?"])
+    _, url, _ = launch(app, port=_free_port(), prevent_thread_lock=True)
+    yield fake, app, url
+    app.close()
+
+
+def test_ask_api_returns_the_answer_json(served) -> None:
+    from gradio_client import Client
+
+    fake, _, url = served
+    assert url.startswith("http://127.0.0.1:")
+    result = Client(url, verbose=False).predict("How do I descale my kettle?", api_name="/ask")
+    assert result == descale_answer("How do I descale my kettle?").to_json()
+    assert result["citations"][0]["source"] == "kettles/descaling.md"
+
+
+def test_ask_api_reports_a_qa_error_message(served) -> None:
+    from gradio_client import Client
+
+    fake, _, url = served
+    fake.fail_once = "qa_error"
+    with pytest.raises(Exception, match="Run `qa model` to install it"):
+        Client(url, verbose=False).predict("How do I descale?", api_name="/ask")
+
+
+def test_page_is_local_only_and_renders_chat_safely(served) -> None:
+    import httpx
+
+    _, app, url = served
+    page = httpx.get(url, timeout=10).text
+    css = httpx.get(url + "theme.css", timeout=10).text
+    for text in (page, css):
+        assert "fonts.googleapis" not in text and "cdn.jsdelivr" not in text
+    chatbot = next(b for b in app.blocks.values() if b.get_config().get("elem_id") == "qa-chat")
+    config = chatbot.get_config()
+    assert config["sanitize_html"] is True and config["render_markdown"] is False
+    assert config["examples"] == [{"text": "How do I descale my kettle?"}]
+    model_fns = {fn.name for fn in app.fns.values() if fn.concurrency_id == "model"}
+    assert model_fns == {"answer", "reindex", "ask"}  # one local model serves requests in order
+    assert app._queue.default_concurrency_limit == 1
+    public = [fn.api_name for fn in app.fns.values() if fn.api_visibility == "public"]
+    assert public == ["ask"]
+
+
+def test_reindex_reports_progress_then_refreshes_the_collection() -> None:
+    from ui.app import _reindex
+
+    calls: list[tuple[float, str | None]] = []
+    collection = _reindex(FakeAnswerer())(progress=lambda f, desc=None: calls.append((f, desc)))
+    assert [c[1] for c in calls] == ["Reading files", "Chunking", "Embedding", "Done"]
+    assert "Indexed 3 documents" in collection and "kettles/descaling.md" in collection
+    assert collection.index("qa-note") < collection.index("qa-stats")
+
+
+def test_launch_binds_locally_never_shares_and_uses_local_fonts() -> None:
+    from gradio.themes import GoogleFont
+
+    from ui.app import launch
+
+    class Recording:
+        def launch(self, **kwargs):
+            self.kwargs = kwargs
+
+    app = Recording()
+    launch(app, auth="me:secret:with-colon", share=True)  # type: ignore[arg-type]
+    kw = app.kwargs
+    assert kw["server_name"] == "127.0.0.1" and kw["server_port"] == 7860 and kw["share"] is False
+    assert kw["auth"] == ("me", "secret:with-colon") and kw["run_history"] is False
+    fonts = [*kw["theme"].font, *kw["theme"].font_mono]
+    assert not any(isinstance(f, GoogleFont) for f in fonts)
+    assert "a.qa-cite" in kw["head"] and kw["css_paths"][0].exists()

@@ -1,0 +1,310 @@
+"""The web chat. :func:`build_app` makes the Gradio Blocks; :func:`launch` serves it locally.
+
+All rendering happens in :mod:`ui.render` (escaped HTML, Markdown for notes) and all
+session logic in :mod:`ui.chat`; this module only wires components to them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from qa.errors import QAError
+from ui import chat, render
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+MODEL = "model"  # one concurrency group: the local model answers one request at a time
+SANS: list[gr.themes.Font | str] = [
+    gr.themes.LocalFont("IBM Plex Sans", weights=(400, 600)),
+    "ui-sans-serif",
+    "system-ui",
+    "sans-serif",
+]
+MONO: list[gr.themes.Font | str] = [
+    gr.themes.LocalFont("IBM Plex Mono", weights=(400, 600)),
+    "ui-monospace",
+    "Consolas",
+    "monospace",
+]
+ASK = "Ask a question about your documents…"
+PLACEHOLDER = (
+    "<div class='qa-empty'><b>Ask about your documents.</b><br>"
+    "Every answer links each claim to the exact passage it came from.</div>"
+)
+
+
+def theme() -> gr.themes.Base:
+    """Fonts bundled with Gradio plus system fonts, so the page needs no network."""
+    return gr.themes.Soft(primary_hue="indigo", neutral_hue="slate", font=SANS, font_mono=MONO)
+
+
+def _copy_js(elem_id: str) -> str:
+    """Copy the input Markdown to the clipboard and say so on the button."""
+    return f"""(md) => {{
+  const b = document.getElementById({elem_id!r});
+  const say = (t) => {{ if (!b) return; const o = b.dataset.label || b.textContent;
+    b.dataset.label = o; b.textContent = t; setTimeout(() => {{ b.textContent = o; }}, 1600); }};
+  if (!md) {{ say('Nothing to copy yet'); return []; }}
+  navigator.clipboard.writeText(md).then(() => say('Copied ✓'), () => say('Copy failed'));
+  return [];
+}}"""
+
+
+EXPORT_JS = """(md) => {
+  if (!md) return [];
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(new Blob([md], {type: 'text/markdown'}));
+  a.download = 'qa-conversation-' + new Date().toISOString().slice(0, 16).replace(/[:T]/g, '-') + '.md';
+  document.body.appendChild(a); a.click(); a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 2000);
+  return [];
+}"""
+
+
+def _backlog(app: gr.Blocks) -> int | None:
+    """Requests running or waiting for the model now (best effort, from Gradio's queue)."""
+    try:
+        q = app._queue.event_queue_per_concurrency_id.get(MODEL)
+        return 0 if q is None else len(q.queue) + q.current_concurrency
+    except Exception:
+        return None
+
+
+def build_app(
+    answerer: chat.Answerer, *, examples: list[str] | None = None, title: str = "qa"
+) -> gr.Blocks:
+    """The chat page for ``answerer``: streaming answers, sources, notes export, collection view."""
+    with gr.Blocks(title=title, analytics_enabled=False) as app:
+        turns = gr.State([])
+        asked = gr.State("")
+        gr.HTML(
+            f'<header class="qa-header"><span class="qa-logo">{render.esc(title)}</span>'
+            '<span class="qa-tagline">Answers from your documents, with the passages to prove them.</span>'
+            "</header>"
+        )
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"):
+                with gr.Row(equal_height=False, elem_classes="qa-main"):
+                    with gr.Column(scale=3, min_width=420):
+                        chatbot = gr.Chatbot(
+                            elem_id="qa-chat",
+                            show_label=False,
+                            height=580,
+                            render_markdown=False,
+                            sanitize_html=True,
+                            latex_delimiters=[],
+                            buttons=[],
+                            feedback_options=None,
+                            allow_tags=False,
+                            placeholder=PLACEHOLDER,
+                            examples=[{"text": e} for e in examples or []] or None,
+                        )
+                        question = gr.Textbox(
+                            elem_id="qa-question",
+                            show_label=False,
+                            placeholder=ASK,
+                            submit_btn="Ask",
+                            lines=1,
+                            max_lines=6,
+                            autofocus=True,
+                        )
+                        with gr.Row(elem_classes="qa-actions"):
+                            new_btn = gr.Button(
+                                "New conversation", size="sm", variant="secondary", elem_id="qa-new"
+                            )
+                            copy_btn = gr.Button(
+                                "Copy answer to notes", size="sm", elem_id="qa-copy"
+                            )
+                            copy_all_btn = gr.Button(
+                                "Copy conversation", size="sm", elem_id="qa-copy-all"
+                            )
+                            export_btn = gr.Button("Export .md", size="sm", elem_id="qa-export")
+                    with gr.Column(scale=2, min_width=320):
+                        panel = gr.HTML(render.panel_html([]), elem_id="qa-panel", js_on_load=None)
+                answer_md = gr.Textbox(visible="hidden", elem_id="qa-answer-md")
+                conversation_md = gr.Textbox(visible="hidden", elem_id="qa-conversation-md")
+            with gr.Tab("Collection", id="collection"):
+                with gr.Row(equal_height=True, elem_classes="qa-collection-bar"):
+                    gr.HTML(
+                        '<div class="qa-panel-title">Indexed documents</div><div class="qa-muted">'
+                        "Re-index after adding, changing or removing files in the indexed folders.</div>",
+                        js_on_load=None,
+                    )
+                    reindex_btn = gr.Button(
+                        "Re-index", variant="primary", scale=0, min_width=120, elem_id="qa-reindex"
+                    )
+                collection = gr.HTML(elem_id="qa-collection", js_on_load=None, min_height=120)
+
+        view_outputs = [chatbot, panel, answer_md, conversation_md, turns]
+
+        def show(v: chat.View) -> tuple[Any, ...]:
+            return v.messages, v.panel, v.answer_md, v.conversation_md, v.turns
+
+        def start(q: str, ts: list[chat.Turn]) -> tuple[Any, ...]:
+            q = (q or "").strip()
+            if not q:
+                return (gr.skip(), "", *(gr.skip() for _ in view_outputs))
+            locked = gr.update(value="", interactive=False, placeholder="Answering…")
+            return locked, q, *show(chat.waiting(q, ts, _backlog(app)))
+
+        def answer(q: str, ts: list[chat.Turn]):
+            if not q:
+                yield tuple(gr.skip() for _ in view_outputs)
+                return
+            for v in chat.respond(answerer, q, ts):
+                yield show(v)
+
+        def unlock() -> Any:
+            return gr.update(interactive=True, placeholder="Ask a follow-up…")
+
+        start_args: dict[str, Any] = dict(
+            fn=start,
+            inputs=[question, turns],
+            outputs=[question, asked, *view_outputs],
+            queue=False,
+            api_visibility="private",
+        )
+
+        def then_answer(started: Any) -> Any:
+            answered = started.then(
+                answer,
+                [asked, turns],
+                view_outputs,
+                concurrency_id=MODEL,
+                show_progress="minimal",
+                show_progress_on=[chatbot],
+                api_visibility="private",
+            )
+            answered.then(unlock, None, question, queue=False, api_visibility="private")
+            return answered
+
+        submitted = then_answer(question.submit(**start_args))
+        picked = then_answer(
+            chatbot.example_select(
+                _example_text, None, question, queue=False, api_visibility="private"
+            ).then(**start_args)
+        )
+
+        def clear() -> tuple[Any, ...]:
+            return (*show(chat.view([])), "", gr.update(interactive=True, placeholder=ASK))
+
+        for reset in (new_btn.click, chatbot.clear):  # the chat's own trash icon starts over too
+            reset(
+                clear,
+                None,
+                [*view_outputs, asked, question],
+                cancels=[submitted, picked],
+                queue=False,
+                api_visibility="private",
+            )
+        copy_btn.click(None, [answer_md], None, js=_copy_js("qa-copy"), api_visibility="private")
+        copy_all_btn.click(
+            None, [conversation_md], None, js=_copy_js("qa-copy-all"), api_visibility="private"
+        )
+        export_btn.click(None, [conversation_md], None, js=EXPORT_JS, api_visibility="private")
+
+        app.load(lambda: _collection_view(answerer)(), None, collection, api_visibility="private")
+        reindex_btn.click(
+            _reindex(answerer),
+            None,
+            collection,
+            concurrency_id=MODEL,
+            show_progress="full",
+            show_progress_on=[collection],
+            api_visibility="private",
+        )
+        gr.api(_ask(answerer), api_name="ask", concurrency_id=MODEL)
+    app.queue(default_concurrency_limit=1)
+    return app
+
+
+def _example_text(evt: gr.SelectData) -> str:
+    value = evt.value
+    return value.get("text", "") if isinstance(value, dict) else str(value or "")
+
+
+def _ask(answerer: chat.Answerer) -> Callable[[str], dict]:
+    def ask(question: str) -> dict:
+        """Answer a question from the indexed documents. Returns the answer with its citations as JSON."""
+        try:
+            return answerer.ask(question).to_json()
+        except QAError as e:
+            raise gr.Error(str(e)) from e
+        except Exception as e:
+            log.exception("api ask failed")
+            raise gr.Error(chat.GENERIC_ERROR) from e
+
+    return ask
+
+
+def _collection_view(answerer: chat.Answerer) -> Callable[..., str]:
+    def collection(note: str = "") -> str:
+        try:
+            return render.collection_html(answerer.status(), note=note)
+        except QAError as e:
+            return note + render.error_html(str(e))
+        except Exception:
+            log.exception("status failed")
+            return note + render.error_html("Could not read the index status; see the server log.")
+
+    return collection
+
+
+def _reindex(answerer: chat.Answerer) -> Callable[..., str]:
+    collection = _collection_view(answerer)
+
+    def reindex(progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
+        """Re-index the configured folders, showing progress, then show the refreshed collection."""
+        try:
+            summary = answerer.reindex(lambda fraction, message: progress(fraction, desc=message))
+            note = f'<div class="qa-note">{render.esc(summary)}</div>'
+        except QAError as e:
+            note = render.error_html(str(e))
+        except Exception:
+            log.exception("reindex failed")
+            note = render.error_html("Re-indexing failed. The details are in the server log.")
+        return collection(note)
+
+    return reindex
+
+
+def launch(
+    app: gr.Blocks,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    auth: tuple[str, str] | str | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Serve the app on ``host:port``: local only by default, never a public share link.
+
+    ``auth`` is ``(user, password)`` or ``"user:password"``. Extra keyword arguments go to
+    ``Blocks.launch`` (tests pass ``prevent_thread_lock=True``).
+    """
+    if isinstance(auth, str):
+        user, _, password = auth.partition(":")
+        auth = (user, password)
+    if host not in ("127.0.0.1", "localhost", "::1") and auth is None:
+        log.warning("serving on a network interface without a password host=%s", host)
+    options: dict[str, Any] = {
+        "max_threads": 8,
+        "show_error": False,
+        "quiet": True,
+        "footer_links": ["api"],
+        "run_history": False,  # questions stay out of browser storage and off any hub bucket
+        **kwargs,
+    }
+    return app.launch(
+        server_name=host,
+        server_port=port,
+        auth=auth,
+        theme=theme(),
+        css_paths=[STATIC / "qa.css"],
+        head=f"<script>{(STATIC / 'qa.js').read_text()}</script>",
+        **{**options, "share": False},
+    )
