@@ -64,7 +64,9 @@ class Answerer:
         if not passages or best < self.min_relevance:
             log.info("refused reason=low_relevance best=%.3f question=%r", best, standalone)
             timings["total_ms"] = _ms(t0)
-            yield Done(self._refusal(question, standalone, passages, timings, reason="low_relevance"))
+            yield Done(
+                self._refusal(question, standalone, passages, timings, reason="low_relevance")
+            )
             return
 
         messages = answer_messages(standalone, passages)
@@ -91,7 +93,9 @@ class Answerer:
         if not verified.citations:
             # Nothing the model said is supported by the sources: show no unsupported text.
             stats["unsupported_answer"] = 1
-            yield Done(self._refusal(question, standalone, passages, timings, "unsupported", raw, stats))
+            yield Done(
+                self._refusal(question, standalone, passages, timings, "unsupported", raw, stats)
+            )
             return
         yield Done(
             Answer(
@@ -123,9 +127,15 @@ class Answerer:
 
     def rewrite(self, question: str, history: History) -> str:
         """A standalone version of a follow-up question, written by the model from the history."""
-        reply = "".join(self.generator.stream(rewrite_messages(question, history), max_tokens=48)).strip()
+        reply = "".join(
+            self.generator.stream(rewrite_messages(question, history), max_tokens=48)
+        ).strip()
         line = reply.splitlines()[0].strip() if reply else ""
-        line = re.sub(r"^(rewritten question|question)\s*:\s*", "", line, flags=re.I).strip().strip('"“”')
+        line = (
+            re.sub(r"^(rewritten question|question)\s*:\s*", "", line, flags=re.I)
+            .strip()
+            .strip('"“”')
+        )
         if not line or len(line) > 3 * len(question) + 200 or is_refusal(line):
             # Fall back to the last question as context for retrieval.
             return f"{history[-1][0]} {question}"

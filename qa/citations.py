@@ -63,7 +63,12 @@ def parse_markers(sentence: str) -> tuple[str, list[int]]:
 
 
 class CitationChecker:
-    def __init__(self, embedder: Embedder, similarity_min: float = SIMILARITY_MIN, terms_min: float = TERMS_MIN) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        similarity_min: float = SIMILARITY_MIN,
+        terms_min: float = TERMS_MIN,
+    ) -> None:
         self.embedder = embedder
         self.similarity_min = similarity_min
         self.terms_min = terms_min
@@ -95,9 +100,15 @@ class CitationChecker:
             nums_ok = c_nums <= numbers(quote)
             name_cov = len(c_names & q_terms) / len(c_names) if c_names else 1.0
             term_cov = len(c_terms & q_terms) / len(c_terms) if c_terms else 0.0
-            sim = float(max(sims[lo:hi + 1]))
-            ok = nums_ok and name_cov >= 0.5 and (sim >= self.similarity_min or term_cov >= self.terms_min)
-            score = sim + 0.5 * term_cov + 0.3 * name_cov + (0.5 if nums_ok else 0.0) - 0.02 * (hi - lo)
+            sim = float(max(sims[lo : hi + 1]))
+            ok = (
+                nums_ok
+                and name_cov >= 0.5
+                and (sim >= self.similarity_min or term_cov >= self.terms_min)
+            )
+            score = (
+                sim + 0.5 * term_cov + 0.3 * name_cov + (0.5 if nums_ok else 0.0) - 0.02 * (hi - lo)
+            )
             if best is None or (ok, score) > (best.ok, best.score):
                 best = Support(passage.n, score, passage.start + a, passage.start + b, ok)
         assert best is not None
@@ -122,7 +133,8 @@ class CitationChecker:
             bad = [n for n in cited if n not in checks or not checks[n].ok]
             if bad:
                 alternatives = sorted(
-                    (s for n, s in checks.items() if s.ok and n not in cited), key=lambda s: -s.score
+                    (s for n, s in checks.items() if s.ok and n not in cited),
+                    key=lambda s: -s.score,
                 )
                 if not keep and alternatives:
                     keep = [alternatives[0]]
@@ -159,7 +171,9 @@ class CitationChecker:
                 if numbering[key] not in numbers_out:
                     numbers_out.append(numbering[key])
             supported = bool(numbers_out) or not _is_claim(claim)
-            sentences.append(Sentence(text=claim, citations=tuple(numbers_out), supported=supported))
+            sentences.append(
+                Sentence(text=claim, citations=tuple(numbers_out), supported=supported)
+            )
             parts.append(_with_markers(claim, numbers_out))
         return Verified(" ".join(parts), sentences, citations, repointed, dropped, added)
 
@@ -175,5 +189,5 @@ def _with_markers(claim: str, ns: Sequence[int]) -> str:
     marks = "".join(f"[{n}]" for n in ns)
     m = re.search(r"[.!?]+[\"'”’)]*$", claim)
     if m:
-        return f"{claim[: m.start()]} {marks}{claim[m.start():]}".replace("  ", " ")
+        return f"{claim[: m.start()]} {marks}{claim[m.start() :]}".replace("  ", " ")
     return f"{claim} {marks}"

@@ -27,7 +27,9 @@ def _prepare_env() -> None:
         os.environ.pop(var, None)  # llama-index would try to download instead of using its copies
     no_proxy = os.environ.get("NO_PROXY", "")
     if "127.0.0.1" not in no_proxy:
-        os.environ["NO_PROXY"] = os.environ["no_proxy"] = ",".join(filter(None, ["127.0.0.1,localhost", no_proxy]))
+        os.environ["NO_PROXY"] = os.environ["no_proxy"] = ",".join(
+            filter(None, ["127.0.0.1,localhost", no_proxy])
+        )
 
 
 def data_dir_option(f):
@@ -84,7 +86,10 @@ def index(paths: tuple[Path, ...], data_dir: Path | None) -> None:
     except IndexBusyError as exc:
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:
-        click.echo("Interrupted: the previous index is intact; run the same command again to finish.", err=True)
+        click.echo(
+            "Interrupted: the previous index is intact; run the same command again to finish.",
+            err=True,
+        )
         sys.exit(130)
     for path, reason in report.skipped:
         click.echo(f"warning: skipped {path}: it {reason}", err=True)
@@ -106,7 +111,9 @@ def status(data_dir: Path | None, as_json: bool) -> None:
         click.echo(json.dumps(info, indent=2))
         return
     click.echo(f"{info['documents']} documents, {info['chunks']} chunks in {info['store']}")
-    click.echo(f"embedder: {info['embedder']}; generator: {info['generator']} ({settings.llm.mode})")
+    click.echo(
+        f"embedder: {info['embedder']}; generator: {info['generator']} ({settings.llm.mode})"
+    )
     for src in info["sources"]:
         click.echo(f"  {src['doc_id']}  ({src['chunks']} chunks)  {src['title'][:70]}")
 
@@ -130,11 +137,22 @@ def _print_answer(answer, out=click.echo) -> None:
 @main.command()
 @click.argument("question", required=False)
 @data_dir_option
-@click.option("--history", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="JSON list of [question, answer] pairs: the conversation so far.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (or one per line with --batch).")
-@click.option("--batch", type=click.File("r"), help='JSONL file ("-" for stdin) of {"question": ..., "history": [...]}.')
-@click.option("--debug", is_flag=True, help="Include passages, raw model output and stats in the JSON.")
+@click.option(
+    "--history",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON list of [question, answer] pairs: the conversation so far.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object (or one per line with --batch)."
+)
+@click.option(
+    "--batch",
+    type=click.File("r"),
+    help='JSONL file ("-" for stdin) of {"question": ..., "history": [...]}.',
+)
+@click.option(
+    "--debug", is_flag=True, help="Include passages, raw model output and stats in the JSON."
+)
 def ask(question, data_dir, history, as_json, batch, debug) -> None:
     """Answer QUESTION from the indexed documents, with verified citations."""
     from qa.schema import Delta, Done
@@ -163,7 +181,9 @@ def ask(question, data_dir, history, as_json, batch, debug) -> None:
         try:
             turns = [(str(q), str(a)) for q, a in json.loads(history.read_text())]
         except (ValueError, TypeError) as exc:
-            raise click.ClickException(f"{history} is not a JSON list of [question, answer] pairs ({exc}).")
+            raise click.ClickException(
+                f"{history} is not a JSON list of [question, answer] pairs ({exc})."
+            ) from exc
     answer = None
     live = not as_json and sys.stderr.isatty()
     for event in answerer.stream(question, turns):
@@ -183,7 +203,9 @@ def ask(question, data_dir, history, as_json, batch, debug) -> None:
 
 @main.command()
 @data_dir_option
-@click.option("--host", envvar="QA_UI_HOST", default=None, help="Interface to listen on (default 127.0.0.1).")
+@click.option(
+    "--host", envvar="QA_UI_HOST", default=None, help="Interface to listen on (default 127.0.0.1)."
+)
 @click.option("--port", envvar="QA_UI_PORT", type=int, default=None, help="Port (default 7860).")
 @click.option("--auth", envvar="QA_UI_AUTH", default=None, help="user:password to require a login.")
 def chat(data_dir, host, port, auth) -> None:

@@ -7,7 +7,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from qa.errors import ModelError
 from qa.settings import Settings
@@ -32,7 +32,9 @@ class FakeGenerator:
 
     name = "fake"
 
-    def __init__(self, replies: Sequence[str] = (), default: str = "The sources do not contain the answer.") -> None:
+    def __init__(
+        self, replies: Sequence[str] = (), default: str = "The sources do not contain the answer."
+    ) -> None:
         self.replies: deque[str] = deque(replies)
         self.history: list[list[Message]] = []
         self.default = default
@@ -53,7 +55,9 @@ class FakeGenerator:
 class LocalGenerator:
     """llama.cpp in this process. Greedy by default; one request at a time."""
 
-    def __init__(self, model_path: str, n_ctx: int, threads: int, temperature: float, max_tokens: int) -> None:
+    def __init__(
+        self, model_path: str, n_ctx: int, threads: int, temperature: float, max_tokens: int
+    ) -> None:
         try:
             from llama_cpp import Llama
         except ImportError as exc:
@@ -86,29 +90,40 @@ class LocalGenerator:
 
     def stream(self, messages: Sequence[Message], max_tokens: int | None = None) -> Iterator[str]:
         with self._lock:
-            chunks = self._llm.create_chat_completion(
+            chunks: Any = self._llm.create_chat_completion(
                 messages=list(messages),  # type: ignore[arg-type]
                 temperature=self.temperature,
                 max_tokens=max_tokens or self.max_tokens,
                 stream=True,
             )
             for chunk in chunks:
-                delta = chunk["choices"][0].get("delta", {})  # type: ignore[index]
-                piece = delta.get("content")
+                piece = chunk["choices"][0].get("delta", {}).get("content")
                 if piece:
-                    yield piece
+                    yield str(piece)
 
 
 class OpenAIGenerator:
     """Any OpenAI-compatible chat server: vLLM, llama.cpp server, Ollama, OpenAI."""
 
-    def __init__(self, base_url: str, model: str, api_key: str, temperature: float, max_tokens: int, timeout: float) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str,
+        temperature: float,
+        max_tokens: int,
+        timeout: float,
+    ) -> None:
         try:
             import openai
         except ImportError as exc:
-            raise ModelError("The openai package is missing. Install it with `pip install 'qa[openai]'`.") from exc
+            raise ModelError(
+                "The openai package is missing. Install it with `pip install 'qa[openai]'`."
+            ) from exc
         self._openai = openai
-        self._client = openai.OpenAI(base_url=base_url, api_key=api_key or "none", timeout=timeout, max_retries=0)
+        self._client = openai.OpenAI(
+            base_url=base_url, api_key=api_key or "none", timeout=timeout, max_retries=0
+        )
         self.name = model
         self.base_url = base_url
         self.temperature = temperature
@@ -119,7 +134,7 @@ class OpenAIGenerator:
 
     def stream(self, messages: Sequence[Message], max_tokens: int | None = None) -> Iterator[str]:
         try:
-            response = self._client.chat.completions.create(
+            response: Any = self._client.chat.completions.create(
                 model=self.name,
                 messages=list(messages),  # type: ignore[arg-type]
                 temperature=self.temperature,
@@ -145,7 +160,9 @@ def make_generator(settings: Settings) -> Generator:
     if llm.mode == "fake":
         return FakeGenerator()
     if llm.mode == "openai":
-        return OpenAIGenerator(llm.base_url, llm.model, llm.api_key, llm.temperature, llm.max_tokens, llm.timeout_s)
+        return OpenAIGenerator(
+            llm.base_url, llm.model, llm.api_key, llm.temperature, llm.max_tokens, llm.timeout_s
+        )
     if llm.mode == "local":
         if llm.model_path:
             path = str(llm.model_path)

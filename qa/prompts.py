@@ -28,7 +28,8 @@ EXAMPLE: list[dict[str, str]] = [
     {"role": "system", "content": SYSTEM},
     {
         "role": "user",
-        "content": _EXAMPLE_SOURCES + "\nQuestion: When did the ferry service resume, and what did the mayor say?",
+        "content": _EXAMPLE_SOURCES
+        + "\nQuestion: When did the ferry service resume, and what did the mayor say?",
     },
     {
         "role": "assistant",

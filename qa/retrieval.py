@@ -97,8 +97,12 @@ class BM25Side:
         import bm25s  # noqa: F401  (the index object needs the package loaded)
 
         k = min(n, len(self.ids))
-        docs, scores = self._bm25.retrieve([bm25_tokens(query)], k=k, show_progress=False, n_threads=1)
-        return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=False) if s > 0]
+        docs, scores = self._bm25.retrieve(
+            [bm25_tokens(query)], k=k, show_progress=False, n_threads=1
+        )
+        return [
+            (self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=False) if s > 0
+        ]
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,9 @@ def rrf(rankings: Sequence[Sequence[str]], k: int = 60) -> dict[str, float]:
 
 
 class Retriever:
-    def __init__(self, store: Store, embedder: Embedder, settings: RetrievalSettings, cache_dir: Path | None) -> None:
+    def __init__(
+        self, store: Store, embedder: Embedder, settings: RetrievalSettings, cache_dir: Path | None
+    ) -> None:
         self.store = store
         self.embedder = embedder
         self.settings = settings
@@ -267,7 +273,9 @@ class Retriever:
             for j in (hi + 1, lo - 1):
                 if not 0 <= j < len(sents) or j in taken:
                     continue
-                if sents[j].chunk.doc_id != sents[i].chunk.doc_id or not _adjacent(sents, min(j, lo), max(j, hi)):
+                if sents[j].chunk.doc_id != sents[i].chunk.doc_id or not _adjacent(
+                    sents, min(j, lo), max(j, hi)
+                ):
                     continue
                 cost = self.embedder.count_tokens(sents[j].text)
                 if used + cost > budget:

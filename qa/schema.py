@@ -86,7 +86,8 @@ class Answer:
             "refused": self.refused,
             "citations": [c.to_json() for c in self.citations],
             "sentences": [
-                {"text": s.text, "citations": list(s.citations), "supported": s.supported} for s in self.sentences
+                {"text": s.text, "citations": list(s.citations), "supported": s.supported}
+                for s in self.sentences
             ],
             "timings": {k: round(v, 1) for k, v in self.timings.items()},
         }

@@ -47,7 +47,9 @@ class LazyGenerator:
 
 def open_embedder(settings: Settings) -> Embedder:
     try:
-        return make_embedder(settings.embed.mode, settings.embed.threads, settings.index.embed_batch)
+        return make_embedder(
+            settings.embed.mode, settings.embed.threads, settings.index.embed_batch
+        )
     except EmbedderError as exc:
         raise ModelError(str(exc)) from exc
 
@@ -60,7 +62,9 @@ def open_store(settings: Settings, create: bool = False) -> Store:
             "or point --data-dir / QA_DATA_DIR at an existing index."
         )
     try:
-        return Store.open(data_dir, settings.chroma.host, settings.chroma.port, settings.chroma.collection)
+        return Store.open(
+            data_dir, settings.chroma.host, settings.chroma.port, settings.chroma.collection
+        )
     except StoreError as exc:
         raise QAError(str(exc)) from exc
 
@@ -78,7 +82,10 @@ def make_indexer(settings: Settings, store: Store, embedder: Embedder) -> Indexe
 
 
 def run_index(
-    settings: Settings, targets: Sequence[Path], embedder: Embedder | None = None, progress: bool = False
+    settings: Settings,
+    targets: Sequence[Path],
+    embedder: Embedder | None = None,
+    progress: bool = False,
 ) -> tuple[IndexReport, Store]:
     embedder = embedder or open_embedder(settings)
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)

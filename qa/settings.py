@@ -23,34 +23,47 @@ class IndexSettings(BaseModel):
         description="Most word-pieces in one chunk, counted with the embedder's tokenizer "
         "(the model window is 256 including [CLS] and [SEP]).",
     )
-    overlap_sentences: int = Field(1, ge=0, le=5, description="Sentences repeated between neighbouring chunks.")
+    overlap_sentences: int = Field(
+        1, ge=0, le=5, description="Sentences repeated between neighbouring chunks."
+    )
     extensions: list[str] = Field(
         [".txt", ".md", ".markdown", ".html", ".htm", ".pdf"],
         description="File extensions that are indexed when a folder is walked.",
     )
-    max_file_mb: float = Field(50.0, description="Files larger than this are skipped with a warning.")
+    max_file_mb: float = Field(
+        50.0, description="Files larger than this are skipped with a warning."
+    )
     embed_batch: int = Field(32, ge=1, description="Texts embedded per model call.")
 
 
 class ChromaSettings(BaseModel):
-    host: str | None = Field(None, description="Chroma server host. Unset: an embedded store in the data directory.")
+    host: str | None = Field(
+        None, description="Chroma server host. Unset: an embedded store in the data directory."
+    )
     port: int = Field(8000, description="Chroma server port (used when host is set).")
     collection: str = Field("qa", description="Name prefix of the Chroma collections.")
 
 
 class EmbedSettings(BaseModel):
     mode: Literal["local", "fake"] = Field(
-        "local", description="local: the packaged all-MiniLM-L6-v2 int8 ONNX model. fake: hashed bag of words, for tests."
+        "local",
+        description="local: the packaged all-MiniLM-L6-v2 int8 ONNX model. fake: hashed bag of words, for tests.",
     )
     threads: int = Field(0, ge=0, description="onnxruntime threads; 0 means one per core.")
 
 
 class RetrievalSettings(BaseModel):
     k: int = Field(4, ge=1, le=20, description="Passages sent to the model.")
-    candidates: int = Field(20, ge=1, description="Chunks taken from each of BM25 and the vector store before fusion.")
+    candidates: int = Field(
+        20, ge=1, description="Chunks taken from each of BM25 and the vector store before fusion."
+    )
     rrf_k: int = Field(60, ge=1, description="The constant in reciprocal rank fusion.")
-    window: int = Field(1, ge=0, le=5, description="Sentences of context kept on each side of a matched sentence.")
-    passage_tokens: int = Field(110, ge=16, description="Most word-pieces in one passage sent to the model.")
+    window: int = Field(
+        1, ge=0, le=5, description="Sentences of context kept on each side of a matched sentence."
+    )
+    passage_tokens: int = Field(
+        110, ge=16, description="Most word-pieces in one passage sent to the model."
+    )
     min_relevance: float = Field(
         0.30,
         description="Refuse without asking the model when the best passage's cosine similarity "
@@ -60,13 +73,19 @@ class RetrievalSettings(BaseModel):
 
 class LLMSettings(BaseModel):
     mode: Literal["local", "openai", "fake"] = Field(
-        "local", description="local: llama.cpp in process. openai: any OpenAI-compatible server. fake: tests."
+        "local",
+        description="local: llama.cpp in process. openai: any OpenAI-compatible server. fake: tests.",
     )
     model_path: Path | None = Field(
-        None, description="A GGUF file for local mode. Unset: the packaged Qwen2.5-Coder-1.5B-Instruct Q4_K_M."
+        None,
+        description="A GGUF file for local mode. Unset: the packaged Qwen2.5-Coder-1.5B-Instruct Q4_K_M.",
     )
-    base_url: str = Field("http://127.0.0.1:8080/v1", description="OpenAI-compatible server URL (openai mode).")
-    model: str = Field("qwen2.5-1.5b-instruct", description="Model name sent to the server (openai mode).")
+    base_url: str = Field(
+        "http://127.0.0.1:8080/v1", description="OpenAI-compatible server URL (openai mode)."
+    )
+    model: str = Field(
+        "qwen2.5-1.5b-instruct", description="Model name sent to the server (openai mode)."
+    )
     api_key: str = Field("not-needed", description="API key for the server (openai mode).")
     timeout_s: float = Field(120.0, description="Seconds to wait for the server (openai mode).")
     n_ctx: int = Field(4096, ge=512, description="Context window for local mode.")
@@ -89,16 +108,22 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
-    data_dir: Path = Field(Path(".qa"), description="Where the index lives (Chroma store, BM25 cache, state).")
+    data_dir: Path = Field(
+        Path(".qa"), description="Where the index lives (Chroma store, BM25 cache, state)."
+    )
     model_cache: Path = Field(
         Path(os.path.expanduser("~/.cache/qa")),
         description="Where the packaged GGUF model is assembled once.",
     )
-    max_question_chars: int = Field(2000, description="Longer questions are refused with a clear message.")
+    max_question_chars: int = Field(
+        2000, description="Longer questions are refused with a clear message."
+    )
     index: IndexSettings = Field(default_factory=IndexSettings, description="Loading and chunking.")
     chroma: ChromaSettings = Field(default_factory=ChromaSettings, description="The vector store.")
     embed: EmbedSettings = Field(default_factory=EmbedSettings, description="The embedding model.")
-    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings, description="Hybrid retrieval.")
+    retrieval: RetrievalSettings = Field(
+        default_factory=RetrievalSettings, description="Hybrid retrieval."
+    )
     llm: LLMSettings = Field(default_factory=LLMSettings, description="The answer generator.")
     ui: UISettings = Field(default_factory=UISettings, description="The web chat.")
 

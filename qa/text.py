@@ -27,7 +27,9 @@ _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 
 def normalise(text: str) -> str:
     """Lower case with typographic quotes and dashes made plain."""
-    table = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-", "\u00a0": " "})
+    table = str.maketrans(
+        {"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-", "\u00a0": " "}
+    )
     return text.translate(table).lower()
 
 
