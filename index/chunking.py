@@ -15,8 +15,14 @@ _ABBREV = re.compile(
 )
 
 
-def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    """(start, end) spans of the sentences in ``text[start:end]``, whitespace trimmed."""
+def split_sentences(
+    text: str, start: int = 0, end: int | None = None, min_chars: int = 0
+) -> list[tuple[int, int]]:
+    """(start, end) spans of the sentences in ``text[start:end]``, whitespace trimmed.
+
+    With ``min_chars``, a fragment shorter than that on the same line as the next sentence
+    (a dateline such as "SOCHI, October 28. /TASS/.") is joined to it.
+    """
     end = len(text) if end is None else end
     spans: list[tuple[int, int]] = []
     cur = start
@@ -28,7 +34,28 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
         _add_span(text, cur, m.end(1) if m.start(1) >= 0 else stop, spans)
         cur = m.end()
     _add_span(text, cur, end, spans)
+    if min_chars:
+        spans = _glue_fragments(text, spans, min_chars)
     return spans
+
+
+def _glue_fragments(text: str, spans: list[tuple[int, int]], min_chars: int) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    pending: tuple[int, int] | None = None
+    for a, b in spans:
+        if pending is not None:
+            if "\n" not in text[pending[1] : a]:
+                a = pending[0]
+            else:
+                out.append(pending)
+            pending = None
+        if b - a < min_chars:
+            pending = (a, b)
+        else:
+            out.append((a, b))
+    if pending is not None:
+        out.append(pending)
+    return out
 
 
 def _add_span(text: str, a: int, b: int, spans: list[tuple[int, int]]) -> None:

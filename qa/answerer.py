@@ -26,7 +26,7 @@ class Answerer:
         generator: Generator,
         checker: CitationChecker,
         *,
-        k: int = 4,
+        k: int = 6,
         min_relevance: float = 0.3,
         max_question_chars: int = 2000,
         reindexer: Callable[[Callable[[float, str], None] | None], str] | None = None,
@@ -86,7 +86,7 @@ class Answerer:
             yield Done(self._refusal(question, standalone, passages, timings, "model", raw, stats))
             return
         t2 = time.perf_counter()
-        verified = self.checker.verify(raw, passages)
+        verified = self.checker.verify(raw, passages, standalone)
         timings["verify_ms"] = _ms(t2)
         timings["total_ms"] = _ms(t0)
         stats.update(repointed=verified.repointed, dropped=verified.dropped, added=verified.added)

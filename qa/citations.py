@@ -24,6 +24,8 @@ from qa.schema import Citation, Passage, Sentence
 from qa.text import content_terms, names, numbers
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+# "freed. [3]" -> "freed [3]." so a marker written after the full stop stays with its sentence
+_MARKER_AFTER_STOP = re.compile(r"([.!?])((?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+)")
 _MARKERS_ANYWHERE = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 
 SIMILARITY_MIN = 0.55  # sentence-to-quote cosine that counts as support on its own
@@ -81,14 +83,19 @@ class CitationChecker:
                 self._memo[t] = v
         return np.stack([self._memo[t] for t in texts])
 
-    def support(self, claim: str, passage: Passage, claim_vec: np.ndarray | None = None) -> Support:
+    def support(
+        self, claim: str, passage: Passage, claim_vec: np.ndarray | None = None, given: str = ""
+    ) -> Support:
         """How well ``passage`` supports ``claim``, and the exact sentence span that does."""
         spans = split_sentences(passage.text) or [(0, len(passage.text))]
         quotes = [passage.text[a:b] for a, b in spans]
         if claim_vec is None:
             claim_vec = self.embedder.embed([claim])[0]
         sims = self._embed(quotes) @ claim_vec
-        c_nums, c_names = numbers(claim), names(claim)
+        # Numbers and names the question already gave are its premise, not the claim's news:
+        # they need not be in the quote (a dateline or a title often holds them instead).
+        c_nums = numbers(claim) - numbers(given)
+        c_names = names(claim) - names(given) - set(content_terms(given))
         c_terms = set(content_terms(claim))
         best: Support | None = None
         # A claim may draw on two neighbouring sentences; try single sentences and pairs.
@@ -114,9 +121,10 @@ class CitationChecker:
         assert best is not None
         return best
 
-    def verify(self, answer: str, passages: Sequence[Passage]) -> Verified:
+    def verify(self, answer: str, passages: Sequence[Passage], question: str = "") -> Verified:
         by_n = {p.n: p for p in passages}
         self._memo.clear()
+        answer = _MARKER_AFTER_STOP.sub(r"\2\1", answer)
         raw_sentences = [answer[a:b] for a, b in split_sentences(answer)]
         claims = [parse_markers(s) for s in raw_sentences]
         vecs = self.embedder.embed([c for c, _ in claims]) if claims else np.zeros((0, 1))
@@ -128,7 +136,7 @@ class CitationChecker:
         for (claim, cited), vec in zip(claims, vecs, strict=True):
             if not claim:
                 continue
-            checks = {n: self.support(claim, p, vec) for n, p in by_n.items()}
+            checks = {n: self.support(claim, p, vec, question) for n, p in by_n.items()}
             keep: list[Support] = [checks[n] for n in cited if n in checks and checks[n].ok]
             bad = [n for n in cited if n not in checks or not checks[n].ok]
             if bad:

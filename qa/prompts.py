@@ -79,5 +79,10 @@ def is_refusal(text: str) -> bool:
             "not mentioned in the sources",
             "sources do not mention",
             "cannot answer",
+            "did not say anything",
+            "does not say anything",
+            "no mention of",
+            "is not mentioned",
+            "are not mentioned",
         )
     )

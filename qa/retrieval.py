@@ -25,6 +25,9 @@ from qa.text import content_terms
 log = logging.getLogger(__name__)
 
 
+FRAGMENT_CHARS = 30  # shorter pieces (datelines, "/TASS/.") travel with the next sentence
+
+
 def bm25_tokens(text: str) -> list[str]:
     return content_terms(text) or ["_empty_"]
 
@@ -239,7 +242,7 @@ class Retriever:
         for cand in cands:
             c = cand.chunk
             base_line = int(c.metadata.get("line") or 1)
-            for a, b in split_sentences(c.text):
+            for a, b in split_sentences(c.text, min_chars=FRAGMENT_CHARS):
                 key = (c.doc_id, c.start + a)
                 if key in seen:
                     continue

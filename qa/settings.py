@@ -53,7 +53,7 @@ class EmbedSettings(BaseModel):
 
 
 class RetrievalSettings(BaseModel):
-    k: int = Field(4, ge=1, le=20, description="Passages sent to the model.")
+    k: int = Field(6, ge=1, le=20, description="Passages sent to the model.")
     candidates: int = Field(
         20, ge=1, description="Chunks taken from each of BM25 and the vector store before fusion."
     )

@@ -96,3 +96,16 @@ def test_citing_a_passage_that_does_not_exist_is_dropped(checker, passages):
     v = checker.verify("Seven checkpoints were established in western Aleppo [7].", passages)
     assert [c.source for c in v.citations] == ["a.txt"]  # re-pointed to the real support
     assert v.repointed == 1
+
+
+def test_marker_after_the_full_stop_stays_with_its_sentence(checker, passages):
+    v = checker.verify("Seven checkpoints were established in western Aleppo. [1]", passages)
+    assert len(v.citations) == 1 and v.sentences[0].citations == (1,)
+    assert v.text == "Seven checkpoints were established in western Aleppo [1]."
+
+
+def test_numbers_restated_from_the_question_need_no_support(checker, passages):
+    claim = "On December 9, seven checkpoints were established in western Aleppo [1]."
+    assert checker.verify(claim, passages).citations == []  # the date is in no passage
+    question = "How many checkpoints were established in western Aleppo on December 9?"
+    assert len(checker.verify(claim, passages, question).citations) == 1
