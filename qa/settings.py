@@ -62,7 +62,7 @@ class RetrievalSettings(BaseModel):
         1, ge=0, le=5, description="Sentences of context kept on each side of a matched sentence."
     )
     passage_tokens: int = Field(
-        110, ge=16, description="Most word-pieces in one passage sent to the model."
+        70, ge=16, description="Most word-pieces in one passage sent to the model."
     )
     min_relevance: float = Field(
         0.30,
