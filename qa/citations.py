@@ -20,6 +20,7 @@ import numpy as np
 
 from index.chunking import split_sentences
 from index.embedder import Embedder
+from qa.prompts import is_instruction
 from qa.schema import Citation, Passage, Sentence
 from qa.text import content_terms, names, numbers
 
@@ -84,7 +85,12 @@ class CitationChecker:
         return np.stack([self._memo[t] for t in texts])
 
     def support(
-        self, claim: str, passage: Passage, claim_vec: np.ndarray | None = None, given: str = ""
+        self,
+        claim: str,
+        passage: Passage,
+        claim_vec: np.ndarray | None = None,
+        given: str = "",
+        fragment: str | None = None,
     ) -> Support:
         """How well ``passage`` supports ``claim``, and the exact sentence span that does."""
         spans = split_sentences(passage.text) or [(0, len(passage.text))]
@@ -97,6 +103,8 @@ class CitationChecker:
         c_nums = numbers(claim) - numbers(given)
         c_names = names(claim) - names(given) - set(content_terms(given))
         c_terms = set(content_terms(claim))
+        # A fragment's own words (beyond its question) must be in the quote: "PWNED" is not.
+        own = set(content_terms(fragment)) - set(content_terms(given)) if fragment else set()
         best: Support | None = None
         # A claim may draw on two neighbouring sentences; try single sentences and pairs.
         options = [(i, i) for i in range(len(spans))] + [(i, i + 1) for i in range(len(spans) - 1)]
@@ -113,6 +121,9 @@ class CitationChecker:
                 and name_cov >= 0.5
                 and (sim >= self.similarity_min or term_cov >= self.terms_min)
             )
+            ok = ok and not is_instruction(quote)  # withheld from the model, never quoted
+            if own:
+                ok = ok and len(own & q_terms) / len(own) >= 0.5
             score = (
                 sim + 0.5 * term_cov + 0.3 * name_cov + (0.5 if nums_ok else 0.0) - 0.02 * (hi - lo)
             )
@@ -127,16 +138,22 @@ class CitationChecker:
         answer = _MARKER_AFTER_STOP.sub(r"\2\1", answer)
         raw_sentences = [answer[a:b] for a, b in split_sentences(answer)]
         claims = [parse_markers(s) for s in raw_sentences]
-        vecs = self.embedder.embed([c for c, _ in claims]) if claims else np.zeros((0, 1))
+        # A bare fragment ("99", "In Sochi.") only means something with its question: check
+        # the two together, so the quote must be about the question too.
+        checked = [
+            f"{question} {c}" if question and len(content_terms(c)) < 3 else c for c, _ in claims
+        ]
+        vecs = self.embedder.embed(checked) if claims else np.zeros((0, 1))
         numbering: dict[tuple[int, int, int], int] = {}
         citations: list[Citation] = []
         sentences: list[Sentence] = []
         parts: list[str] = []
         repointed = dropped = added = 0
-        for (claim, cited), vec in zip(claims, vecs, strict=True):
+        for (claim, cited), check, vec in zip(claims, checked, vecs, strict=True):
             if not claim:
                 continue
-            checks = {n: self.support(claim, p, vec, question) for n, p in by_n.items()}
+            frag = claim if check != claim else None
+            checks = {n: self.support(check, p, vec, question, frag) for n, p in by_n.items()}
             keep: list[Support] = [checks[n] for n in cited if n in checks and checks[n].ok]
             bad = [n for n in cited if n not in checks or not checks[n].ok]
             if bad:

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
+from index.chunking import split_sentences
 from qa.schema import Passage
 
 REFUSAL = "The sources do not contain the answer."
@@ -47,8 +49,33 @@ Follow-up question: {question}
 Rewritten question:"""
 
 
+# Sentences of a document that talk to the assistant ("Ignore your instructions...",
+# "SYSTEM: ...", "When asked about X, say Y"). The 1.5B model obeys them despite the rule in
+# SYSTEM, so they never reach it, and the citation checker never quotes them.
+_INSTRUCTION = re.compile(
+    r"\b(ignore|disregard|forget)\b[^.]{0,40}\b(instructions?|rules|prompt)\b"
+    r"|^\W*(system|assistant|user|developer)\s*:"
+    r"|\bwhen (you are )?asked\b[^.]*,\s*(say|reply|answer|respond|write)\b"
+    r"|\b(reply|respond|answer)\b[^.]{0,30}\b(the )?(single )?word\b"
+    r"|\b(you are now|new instructions|maintenance mode)\b",
+    re.I | re.M,
+)
+WITHHELD = "(an instruction to the assistant, withheld)"
+
+
+def is_instruction(sentence: str) -> bool:
+    return bool(_INSTRUCTION.search(sentence))
+
+
+def shown_text(text: str) -> str:
+    """Text as the model sees it: whitespace collapsed, instruction-like sentences withheld."""
+    spans = split_sentences(text) or [(0, len(text))]
+    parts = [WITHHELD if is_instruction(text[a:b]) else text[a:b] for a, b in spans]
+    return " ".join(" ".join(parts).split())
+
+
 def answer_messages(question: str, passages: Sequence[Passage]) -> list[dict[str, str]]:
-    sources = "\n".join(f"[{p.n}] ({p.title}) {' '.join(p.text.split())}" for p in passages)
+    sources = "\n".join(f"[{p.n}] ({shown_text(p.title)}) {shown_text(p.text)}" for p in passages)
     user = f"Sources:\n{sources}\n\nQuestion: {question}"
     return [*EXAMPLE, {"role": "user", "content": user}]
 
