@@ -36,6 +36,8 @@ from index.indexer import Indexer
 from index.schema import Document
 from index.store import Store
 
+from eval.bench_answer import bench_answer, bench_cold_ask  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 
@@ -320,6 +322,8 @@ SECTIONS: list[tuple[str, Callable[[Bench], Figures]]] = [
     ("index", bench_index),
     ("cold_start", bench_cold_start),
     ("retrieval", bench_retrieval),
+    ("answer", bench_answer),
+    ("cold_ask", bench_cold_ask),
     ("memory", bench_memory),  # keep last: it reports the peak of everything above
 ]
 

@@ -82,3 +82,36 @@ def names(text: str) -> set[str]:
         if w not in STOPWORDS and len(w) > 1:
             out.add(stem(w))
     return out
+
+
+_MONTHS = (
+    "january|february|march|april|may|june|july|august|september|october|november|december|"
+    "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
+)
+_DAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday"
+
+
+def expected_answer_type(question: str) -> str | None:
+    """What kind of thing the question asks for: number, date, name, or None (anything)."""
+    q = normalise(question)
+    if re.search(r"\bhow (many|much)\b|\bwhat (share|percentage|number|proportion)\b", q):
+        return "number"
+    if re.search(r"^\s*when\b|\bwhat (date|day|year|month|time)\b|\bon what\b.*\b(date|day)\b|\bwhich (date|day|year|month)\b", q):
+        return "date"
+    if re.search(r"^\s*(who|whom)\b|\bwhich (city|country|town|organi[sz]ation|outlet|agency|program(me)?|president|minister|spokes\w*|official)\b|^\s*where\b", q):
+        return "name"
+    return None
+
+
+def answers_type(answer: str, question: str) -> bool:
+    """Whether ``answer`` holds something of the expected type that the question did not already hold."""
+    kind = expected_answer_type(question)
+    if kind is None:
+        return True
+    answer = re.sub(r"\[\d+(?:\s*[,;]\s*\d+)*\]", "", answer)  # citation markers are not numbers
+    if kind == "number":
+        return bool(numbers(answer) - numbers(question)) or "percent" in answer.lower()
+    if kind == "date":
+        found = set(re.findall(rf"\b(?:{_MONTHS}|{_DAYS})\b|\b\d{{4}}\b", normalise(answer)))
+        return bool(found - set(re.findall(rf"\b(?:{_MONTHS}|{_DAYS})\b|\b\d{{4}}\b", normalise(question))))
+    return bool(names(answer) - names(question) - set(content_terms(question)))

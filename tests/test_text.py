@@ -1,0 +1,45 @@
+"""Word, number and answer-type helpers."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.text import answers_type, content_terms, expected_answer_type, names, numbers
+
+
+def test_numbers_normalise_separators_and_words():
+    assert numbers("3,179 people, including seven checkpoints and 1.5 km") == {"3179", "7", "1.5"}
+
+
+def test_names_skip_the_sentence_start():
+    assert names("The envoy Vitaly Churkin spoke. Peskov said so.") >= {"vitaly", "churkin"}
+    assert "the" not in names("The envoy spoke.")
+
+
+def test_content_terms_drop_stopwords_and_stem():
+    assert content_terms("The militants were pardoned") == ["militant", "pardon"]
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("How many people left?", "number"),
+        ("What share of UN aid goes there?", "number"),
+        ("On what date was it published?", "date"),
+        ("When did he say it?", "date"),
+        ("Who said that?", "name"),
+        ("Which city was it filed from?", "name"),
+        ("Why did Putin decide so?", None),
+    ],
+)
+def test_expected_answer_type(question, kind):
+    assert expected_answer_type(question) == kind
+
+
+def test_answers_type_needs_something_new_of_the_right_kind():
+    q = "How many checkpoints were set up in western Aleppo?"
+    assert answers_type("Seven checkpoints were set up [1].", q)
+    assert not answers_type("Checkpoints were set up [1].", q)  # [1] is not a number
+    assert answers_type("It was said on Friday [1].", "On what day did Peskov say it?")
+    assert not answers_type("Peskov said it [1].", "Who said it, Peskov?")
+    assert answers_type("Anything goes.", "Why did it happen?")
