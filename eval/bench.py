@@ -30,13 +30,12 @@ from typing import Any
 import click
 import numpy as np
 
+from eval.bench_answer import bench_answer, bench_cold_ask
 from index.chunking import split_sentences
 from index.embedder import MiniLMEmbedder
 from index.indexer import Indexer
 from index.schema import Document
 from index.store import Store
-
-from eval.bench_answer import bench_answer, bench_cold_ask  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

@@ -19,7 +19,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 FOLLOW_UPS = [
     (
-        [("How many checkpoints were established in western Aleppo?", "Seven checkpoints were established [1].")],
+        [
+            (
+                "How many checkpoints were established in western Aleppo?",
+                "Seven checkpoints were established [1].",
+            )
+        ],
         "And how many between eastern and western Aleppo?",
     ),
     (
@@ -81,7 +86,16 @@ def bench_cold_ask(ctx: Bench) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
     t0 = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "qa.cli", "ask", QUESTIONS[4], "--json", "--data-dir", str(ctx.seeds_index())],
+        [
+            sys.executable,
+            "-m",
+            "qa.cli",
+            "ask",
+            QUESTIONS[4],
+            "--json",
+            "--data-dir",
+            str(ctx.seeds_index()),
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -90,4 +104,8 @@ def bench_cold_ask(ctx: Bench) -> dict[str, Any]:
     )
     wall_ms = (time.perf_counter() - t0) * 1000
     out = json.loads(proc.stdout)
-    return {"cold_ask_wall_ms": wall_ms, "in_process_total_ms": out["timings"]["total_ms"], "refused": out["refused"]}
+    return {
+        "cold_ask_wall_ms": wall_ms,
+        "in_process_total_ms": out["timings"]["total_ms"],
+        "refused": out["refused"],
+    }

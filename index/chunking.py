@@ -39,7 +39,9 @@ def split_sentences(
     return spans
 
 
-def _glue_fragments(text: str, spans: list[tuple[int, int]], min_chars: int) -> list[tuple[int, int]]:
+def _glue_fragments(
+    text: str, spans: list[tuple[int, int]], min_chars: int
+) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     pending: tuple[int, int] | None = None
     for a, b in spans:
@@ -127,7 +129,9 @@ def _fit(text, group, count_tokens, max_tokens):
     if len(group) == 1 or count_tokens(text[a:b]) <= max_tokens:
         return [(a, b)]
     mid = len(group) // 2
-    return _fit(text, group[:mid], count_tokens, max_tokens) + _fit(text, group[mid:], count_tokens, max_tokens)
+    return _fit(text, group[:mid], count_tokens, max_tokens) + _fit(
+        text, group[mid:], count_tokens, max_tokens
+    )
 
 
 def _cut_long(text, a, b, count_tokens, token_spans, max_tokens):

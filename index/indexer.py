@@ -176,7 +176,11 @@ class Indexer:
             report.unchanged += 1
             return None
         chunks = chunk_document(
-            doc, self.embedder.count_tokens, self.embedder.token_spans, self.chunk_tokens, self.overlap
+            doc,
+            self.embedder.count_tokens,
+            self.embedder.token_spans,
+            self.chunk_tokens,
+            self.overlap,
         )
         if not chunks:
             report.skipped.append((str(source.path), "has no text to index"))

@@ -64,7 +64,9 @@ def load(source: Source, max_bytes: int | None = None) -> Document:
     except OSError as exc:
         raise LoadError(f"cannot be read ({exc.strerror or exc})") from exc
     if max_bytes is not None and len(data) > max_bytes:
-        raise LoadError(f"is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit (QA_INDEX_MAX_FILE_MB)")
+        raise LoadError(
+            f"is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit (QA_INDEX_MAX_FILE_MB)"
+        )
     if not data.strip():
         raise LoadError("is empty")
     suffix = path.suffix.lower()
@@ -92,7 +94,9 @@ def _decode(data: bytes) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise LoadError(f"is not valid UTF-8 (byte {exc.start}); convert it with `iconv -t UTF-8`") from exc
+        raise LoadError(
+            f"is not valid UTF-8 (byte {exc.start}); convert it with `iconv -t UTF-8`"
+        ) from exc
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 

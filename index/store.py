@@ -85,8 +85,15 @@ class Store:
         self._batch = max(1, min(1000, int(client.get_max_batch_size())))
 
     @classmethod
-    def open(cls, data_dir: Path, host: str | None = None, port: int = 8000, prefix: str = "qa") -> Store:
-        return cls(_client(Path(data_dir), host, port), prefix=prefix, remote=bool(host), data_dir=Path(data_dir))
+    def open(
+        cls, data_dir: Path, host: str | None = None, port: int = 8000, prefix: str = "qa"
+    ) -> Store:
+        return cls(
+            _client(Path(data_dir), host, port),
+            prefix=prefix,
+            remote=bool(host),
+            data_dir=Path(data_dir),
+        )
 
     def generation_marker(self) -> str:
         """Changes whenever any process commits a change to this index.
@@ -183,7 +190,9 @@ class Store:
             got = self.chunks.get(include=["documents", "metadatas"], limit=page, offset=offset)
             if not got["ids"]:
                 return
-            for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=False):
+            for cid, text, meta in zip(
+                got["ids"], got["documents"], got["metadatas"], strict=False
+            ):
                 if _visible(meta, committed):
                     yield _chunk(cid, text, meta)
             offset += len(got["ids"])
@@ -211,7 +220,9 @@ class Store:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def add_chunks(self, doc: Document, root: str, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+    def add_chunks(
+        self, doc: Document, root: str, chunks: Sequence[Chunk], vectors: np.ndarray
+    ) -> None:
         metas = []
         for c in chunks:
             meta: dict[str, Any] = {
@@ -273,7 +284,9 @@ class Store:
             if not got["ids"]:
                 break
             stale.extend(
-                cid for cid, meta in zip(got["ids"], got["metadatas"], strict=False) if not _visible(meta, committed)
+                cid
+                for cid, meta in zip(got["ids"], got["metadatas"], strict=False)
+                if not _visible(meta, committed)
             )
             offset += len(got["ids"])
         for lo in range(0, len(stale), self._batch):

@@ -89,7 +89,9 @@ class Answerer:
             # the cached prompt is reused) and keep the reply only if it is verified and of the
             # kind the question asks for (a number for "how many", a name for "who", ...).
             t3 = time.perf_counter()
-            retry = "".join(self.generator.stream(second_look_messages(messages, raw or REFUSAL))).strip()
+            retry = "".join(
+                self.generator.stream(second_look_messages(messages, raw or REFUSAL))
+            ).strip()
             timings["second_look_ms"] = _ms(t3)
             stats["second_look"] = 1
             if retry and not is_refusal(retry):
@@ -110,7 +112,9 @@ class Answerer:
         if verified.citations and not answers_type(verified.text, standalone):
             # "How many ...?" answered without a number (and so on): it does not answer.
             stats["wrong_answer_type"] = 1
-            yield Done(self._refusal(question, standalone, passages, timings, "answer_type", raw, stats))
+            yield Done(
+                self._refusal(question, standalone, passages, timings, "answer_type", raw, stats)
+            )
             return
         if not verified.citations:
             # Nothing the model said is supported by the sources: show no unsupported text.

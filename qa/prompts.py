@@ -81,7 +81,9 @@ def _short(title: str, words: int = 10) -> str:
 
 
 def answer_messages(question: str, passages: Sequence[Passage]) -> list[dict[str, str]]:
-    sources = "\n".join(f"[{p.n}] ({_short(shown_text(p.title))}) {shown_text(p.text)}" for p in passages)
+    sources = "\n".join(
+        f"[{p.n}] ({_short(shown_text(p.title))}) {shown_text(p.text)}" for p in passages
+    )
     user = f"Sources:\n{sources}\n\nQuestion: {question}"
     return [*EXAMPLE, {"role": "user", "content": user}]
 
@@ -95,7 +97,11 @@ SECOND_LOOK = (
 
 def second_look_messages(first: list[dict[str, str]], reply: str) -> list[dict[str, str]]:
     """The same conversation, continued after a refusal: llama.cpp reuses all of it."""
-    return [*first, {"role": "assistant", "content": reply}, {"role": "user", "content": SECOND_LOOK}]
+    return [
+        *first,
+        {"role": "assistant", "content": reply},
+        {"role": "user", "content": SECOND_LOOK},
+    ]
 
 
 def rewrite_messages(question: str, history: Sequence[tuple[str, str]]) -> list[dict[str, str]]:

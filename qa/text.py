@@ -96,9 +96,15 @@ def expected_answer_type(question: str) -> str | None:
     q = normalise(question)
     if re.search(r"\bhow (many|much)\b|\bwhat (share|percentage|number|proportion)\b", q):
         return "number"
-    if re.search(r"^\s*when\b|\bwhat (date|day|year|month|time)\b|\bon what\b.*\b(date|day)\b|\bwhich (date|day|year|month)\b", q):
+    if re.search(
+        r"^\s*when\b|\bwhat (date|day|year|month|time)\b|\bon what\b.*\b(date|day)\b|\bwhich (date|day|year|month)\b",
+        q,
+    ):
         return "date"
-    if re.search(r"^\s*(who|whom)\b|\bwhich (city|country|town|organi[sz]ation|outlet|agency|program(me)?|president|minister|spokes\w*|official)\b|^\s*where\b", q):
+    if re.search(
+        r"^\s*(who|whom)\b|\bwhich (city|country|town|organi[sz]ation|outlet|agency|program(me)?|president|minister|spokes\w*|official)\b|^\s*where\b",
+        q,
+    ):
         return "name"
     return None
 
@@ -113,5 +119,7 @@ def answers_type(answer: str, question: str) -> bool:
         return bool(numbers(answer) - numbers(question)) or "percent" in answer.lower()
     if kind == "date":
         found = set(re.findall(rf"\b(?:{_MONTHS}|{_DAYS})\b|\b\d{{4}}\b", normalise(answer)))
-        return bool(found - set(re.findall(rf"\b(?:{_MONTHS}|{_DAYS})\b|\b\d{{4}}\b", normalise(question))))
+        return bool(
+            found - set(re.findall(rf"\b(?:{_MONTHS}|{_DAYS})\b|\b\d{{4}}\b", normalise(question)))
+        )
     return bool(names(answer) - names(question) - set(content_terms(question)))

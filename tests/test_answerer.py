@@ -60,7 +60,9 @@ def test_prompt_numbers_passages_and_keeps_a_fixed_prefix(answerer, gen):
     first, second = gen.history
     assert first[0] == {"role": "system", "content": SYSTEM}
     assert first[:-1] == second[:-1]  # only the last message changes: llama.cpp reuses the rest
-    assert "[1] (" in first[-1]["content"] and "Question: How many checkpoints" in first[-1]["content"]
+    assert (
+        "[1] (" in first[-1]["content"] and "Question: How many checkpoints" in first[-1]["content"]
+    )
 
 
 def test_model_refusal_becomes_a_refused_answer(answerer, gen):
@@ -94,7 +96,10 @@ def test_follow_up_is_rewritten_before_retrieval(answerer, gen):
     rewrite_prompt = gen.history[0][-1]["content"]
     assert "What happened to the militants in Aleppo?" in rewrite_prompt
     assert "[1]" not in rewrite_prompt  # markers are stripped from the history
-    assert answer.standalone_question == "How many militants who are local residents were pardoned in Aleppo?"
+    assert (
+        answer.standalone_question
+        == "How many militants who are local residents were pardoned in Aleppo?"
+    )
     assert "Question: How many militants who are local residents" in gen.history[1][-1]["content"]
     assert "484" in answer.text and answer.citations[0].source == "seeds/002_e50b3248676841e1.txt"
     assert "rewrite_ms" in answer.timings
@@ -131,7 +136,9 @@ def test_document_returns_original_text(answerer, indexed):
 
 
 def test_answerer_sees_a_reindex_by_another_writer(answerer, gen, settings, indexed, fake_embedder):
-    (indexed / "new.txt").write_text("The zebra festival in Quokkaville drew 12,345 visitors on Sunday.\n")
+    (indexed / "new.txt").write_text(
+        "The zebra festival in Quokkaville drew 12,345 visitors on Sunday.\n"
+    )
     run_index(settings, [indexed], fake_embedder)  # a second Store, as another process would use
     gen.enqueue("The zebra festival in Quokkaville drew 12,345 visitors [1].")
     answer = answerer.ask("How many visitors did the zebra festival in Quokkaville draw?")
@@ -148,14 +155,19 @@ def test_reindex_uses_the_indexed_folders(answerer, indexed):
 def test_self_contained_question_skips_the_rewrite(answerer, gen):
     gen.enqueue("484 militants who are local residents were pardoned [1].")
     history = [("What happened in Aleppo?", "Many left the city [1].")]
-    answer = answerer.ask("How many militants who are local residents were pardoned in Aleppo?", history)
+    answer = answerer.ask(
+        "How many militants who are local residents were pardoned in Aleppo?", history
+    )
     assert len(gen.history) == 1  # one model call: the answer, no rewrite
     assert "rewrite_ms" not in answer.timings
     assert answer.citations
 
 
 def test_a_refusal_gets_a_second_look_in_the_same_conversation(answerer, gen):
-    gen.enqueue("The sources do not contain the answer.", "Seven checkpoints were established in western Aleppo [1].")
+    gen.enqueue(
+        "The sources do not contain the answer.",
+        "Seven checkpoints were established in western Aleppo [1].",
+    )
     answer = answerer.ask("How many checkpoints were established in western Aleppo?")
     first, second = gen.history
     assert second[: len(first)] == first  # the retry continues the cached conversation
@@ -165,7 +177,10 @@ def test_a_refusal_gets_a_second_look_in_the_same_conversation(answerer, gen):
 
 
 def test_a_second_look_that_does_not_answer_keeps_the_refusal(answerer, gen):
-    gen.enqueue("The sources do not contain the answer.", "Checkpoints were established in western Aleppo [1].")
+    gen.enqueue(
+        "The sources do not contain the answer.",
+        "Checkpoints were established in western Aleppo [1].",
+    )
     answer = answerer.ask("How many checkpoints were established in western Aleppo?")
     assert answer.refused  # no number for a "how many" question
     assert answer.stats["second_look"] == 1 and "second_look_kept" not in answer.stats
