@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from qa.citations import CitationChecker
 from qa.errors import InputError
 from qa.generator import Generator
-from qa.prompts import REFUSAL, answer_messages, is_refusal, rewrite_messages, second_look_messages
+from qa.prompts import REFUSAL, answer_messages, is_refusal, rewrite_messages
 from qa.retrieval import Retriever
 from qa.schema import Answer, Delta, Done, Passage
 from qa.text import answers_type
@@ -30,7 +30,6 @@ class Answerer:
         k: int = 6,
         min_relevance: float = 0.3,
         max_question_chars: int = 2000,
-        second_look_min: float = 0.45,
         reindexer: Callable[[Callable[[float, str], None] | None], str] | None = None,
     ) -> None:
         self.retriever = retriever
@@ -39,7 +38,6 @@ class Answerer:
         self.k = k
         self.min_relevance = min_relevance
         self.max_question_chars = max_question_chars
-        self.second_look_min = second_look_min
         self._reindexer = reindexer
 
     # -- the main path -------------------------------------------------------------------------
@@ -84,22 +82,6 @@ class Answerer:
         timings["generate_ms"] = _ms(t1) - timings["retrieve_ms"]
         stats = {"context_tokens": context_tokens, "passages": len(passages)}
 
-        if (not raw or is_refusal(raw)) and best >= self.second_look_min:
-            # Small models refuse too readily. Ask once more in the same conversation (cheap:
-            # the cached prompt is reused) and keep the reply only if it is verified and of the
-            # kind the question asks for (a number for "how many", a name for "who", ...).
-            t3 = time.perf_counter()
-            retry = "".join(
-                self.generator.stream(second_look_messages(messages, raw or REFUSAL))
-            ).strip()
-            timings["second_look_ms"] = _ms(t3)
-            stats["second_look"] = 1
-            if retry and not is_refusal(retry):
-                candidate = self.checker.verify(retry, passages, standalone)
-                if candidate.citations and answers_type(candidate.text, standalone):
-                    yield Delta("\n" + retry)
-                    raw = retry
-                    stats["second_look_kept"] = 1
         if not raw or is_refusal(raw):
             timings["total_ms"] = _ms(t0)
             yield Done(self._refusal(question, standalone, passages, timings, "model", raw, stats))

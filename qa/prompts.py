@@ -88,22 +88,6 @@ def answer_messages(question: str, passages: Sequence[Passage]) -> list[dict[str
     return [*EXAMPLE, {"role": "user", "content": user}]
 
 
-SECOND_LOOK = (
-    "Read the sources again, one by one. If one of them answers the question, answer it in one "
-    "short sentence that ends with that source's number, like [1]. If none does, reply exactly: "
-    + REFUSAL
-)
-
-
-def second_look_messages(first: list[dict[str, str]], reply: str) -> list[dict[str, str]]:
-    """The same conversation, continued after a refusal: llama.cpp reuses all of it."""
-    return [
-        *first,
-        {"role": "assistant", "content": reply},
-        {"role": "user", "content": SECOND_LOOK},
-    ]
-
-
 def rewrite_messages(question: str, history: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
     turns = "\n".join(f"Q: {q}\nA: {_strip_markers(a)}" for q, a in history[-2:])
     user = REWRITE.format(history=turns, question=question)

@@ -163,29 +163,6 @@ def test_self_contained_question_skips_the_rewrite(answerer, gen):
     assert answer.citations
 
 
-def test_a_refusal_gets_a_second_look_in_the_same_conversation(answerer, gen):
-    gen.enqueue(
-        "The sources do not contain the answer.",
-        "Seven checkpoints were established in western Aleppo [1].",
-    )
-    answer = answerer.ask("How many checkpoints were established in western Aleppo?")
-    first, second = gen.history
-    assert second[: len(first)] == first  # the retry continues the cached conversation
-    assert second[len(first)]["content"] == "The sources do not contain the answer."
-    assert not answer.refused and answer.stats["second_look_kept"] == 1
-    assert "Seven" in answer.text and answer.citations
-
-
-def test_a_second_look_that_does_not_answer_keeps_the_refusal(answerer, gen):
-    gen.enqueue(
-        "The sources do not contain the answer.",
-        "Checkpoints were established in western Aleppo [1].",
-    )
-    answer = answerer.ask("How many checkpoints were established in western Aleppo?")
-    assert answer.refused  # no number for a "how many" question
-    assert answer.stats["second_look"] == 1 and "second_look_kept" not in answer.stats
-
-
 def test_answer_without_the_asked_for_kind_is_refused(answerer, gen):
     gen.enqueue("Checkpoints were established in western Aleppo [1].")
     answer = answerer.ask("How many checkpoints were established in western Aleppo?")

@@ -13,7 +13,8 @@ from index.loaders import LoadError, Source, load, make_doc_id, walk
 
 # shared/ sits beside the checkout (as in CI)
 SHARED_PDF = (
-    Path(__file__).resolve().parents[2] / "shared/datasets/blockchain_solana/source_files/BlockchainSolana.pdf"
+    Path(__file__).resolve().parents[2]
+    / "shared/datasets/blockchain_solana/source_files/BlockchainSolana.pdf"
 )
 EXTS = [".txt", ".md", ".html", ".htm", ".pdf"]
 
