@@ -7,6 +7,8 @@ import ipaddress
 import os
 import shutil
 import socket
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,27 @@ def real_embedder():
     from index.embedder import MiniLMEmbedder
 
     return MiniLMEmbedder()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    """Where Chroma keeps its files: tmpfs when there is one (the same behaviour, and no
+    waiting on a disk that other jobs keep busy), else the test's tmp_path."""
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path / "data"
+        return
+    folder = Path(tempfile.mkdtemp(prefix="qa-test-", dir=shm))
+    try:
+        yield folder / "data"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def store(data_dir: Path):
+    from index.store import Store
+
+    s = Store.open(data_dir)
+    yield s
+    s.close()

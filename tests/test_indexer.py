@@ -10,8 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -122,28 +120,6 @@ def make_corpus(root: Path, n_files: int, seed: int = 0) -> None:
             for j in range(rng.randint(1, 4))
         ]
         (root / f"f{i:04d}.txt").write_text(f"Note {i}\n\n" + " ".join(sentences) + "\n")
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Iterator[Path]:
-    """Where Chroma keeps its files: tmpfs when there is one (the same behaviour, and no
-    waiting on a disk that other jobs keep busy), else the test's tmp_path."""
-    shm = Path("/dev/shm")
-    if not (shm.is_dir() and os.access(shm, os.W_OK)):
-        yield tmp_path / "data"
-        return
-    folder = Path(tempfile.mkdtemp(prefix="qa-test-", dir=shm))
-    try:
-        yield folder / "data"
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.fixture
-def store(data_dir: Path) -> Iterator[Store]:
-    s = Store.open(data_dir)
-    yield s
-    s.close()
 
 
 def run(store: Store, embedder, *targets: Path, **kwargs) -> IndexReport:

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -62,27 +58,6 @@ def _put(store: Store, emb, doc: Document, commit: bool = True) -> list[Chunk]:
 
 def _ask(store: Store, emb, text: str, n: int = 4) -> list[str]:
     return [h.chunk.text for h in store.query(emb.embed([text])[0], n, store.committed())]
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Iterator[Path]:
-    """Chroma's files on tmpfs when there is one (as in test_indexer.py)."""
-    shm = Path("/dev/shm")
-    if not (shm.is_dir() and os.access(shm, os.W_OK)):
-        yield tmp_path / "data"
-        return
-    folder = Path(tempfile.mkdtemp(prefix="qa-test-", dir=shm))
-    try:
-        yield folder / "data"
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.fixture
-def store(data_dir: Path) -> Iterator[Store]:
-    s = Store.open(data_dir)
-    yield s
-    s.close()
 
 
 def test_empty_store(store: Store, fake_embedder) -> None:
