@@ -150,6 +150,16 @@ class Indexer:
                 self.store.uncommit(rec.doc_id)
                 self.store.delete_stale_chunks(rec.doc_id, None)
                 report.removed += 1
+        except BaseException:
+            if marked_dirty:
+                # Documents committed before the interruption are live: readers must reload
+                # them (or an updated document would vanish from their results until the
+                # next run), while the flag still asks the next run to purge orphans.
+                try:
+                    self.store.bump_generation(dirty=True)
+                except Exception:  # the store itself may be what failed
+                    log.warning("could not record the interrupted run's generation")
+            raise
         finally:
             if bar:
                 bar.close()

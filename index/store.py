@@ -298,9 +298,10 @@ class Store:
         meta.update(values)
         self.docs.upsert(ids=[STATE_ID], embeddings=[[1.0]], documents=[""], metadatas=[meta])
 
-    def bump_generation(self) -> str:
+    def bump_generation(self, dirty: bool = False) -> str:
+        """Tell readers the index changed. ``dirty`` keeps the interrupted-run flag set."""
         gen = f"{time.time():.6f}-{uuid.uuid4().hex[:8]}"
-        self.set_state(generation=gen, dirty=False)
+        self.set_state(generation=gen, dirty=dirty)
         if not self.remote and self.data_dir is not None:
             tmp = self.data_dir / f"generation.tmp{os.getpid()}"
             tmp.write_text(gen)

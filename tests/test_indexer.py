@@ -284,6 +284,7 @@ def test_an_interrupted_run_leaves_the_previous_state_and_resumes(
     with pytest.raises(KeyboardInterrupt):
         run(store_, embedder, corpus, flush_chunks=8)
     assert store.state()["dirty"] is True
+    assert store.generation()  # readers are told to reload what was committed before the stop
     committed = assert_consistent(store)
     assert 0 < len(committed) < 40
     orphans = store.count_chunks() - sum(r.chunks for r in committed.values())
