@@ -207,7 +207,8 @@ class Indexer:
             # Order matters for interrupt safety: new chunks, then the record, then cleanup.
             self.store.add_chunks(p.doc, p.root, p.chunks, vecs)
             self.store.commit(p.doc, p.root, len(p.chunks))
-            self.store.delete_stale_chunks(p.doc.doc_id, p.doc.content_hash)
+            if p.is_update:  # a new document has no old chunks (orphans are purged at start)
+                self.store.delete_stale_chunks(p.doc.doc_id, p.doc.content_hash)
             report.chunks_written += len(p.chunks)
             if p.is_update:
                 report.updated += 1
