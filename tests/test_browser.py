@@ -6,13 +6,13 @@ Screenshots land in tests/artifacts/ for a person to look at.
 from __future__ import annotations
 
 import re
-import socket
 import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from tests.netutil import free_port
 from tests.ui_fakes import FakeAnswerer, descale_answer
 
 pytestmark = pytest.mark.browser
@@ -40,12 +40,6 @@ if not CHROMIUM.exists():
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def fake() -> FakeAnswerer:
     return FakeAnswerer(delay=0.06)
@@ -56,7 +50,7 @@ def url(fake: FakeAnswerer):
     from ui.app import build_app, launch
 
     app = build_app(fake, examples=EXAMPLES)
-    _, local_url, _ = launch(app, port=_free_port(), prevent_thread_lock=True)
+    _, local_url, _ = launch(app, port=free_port(), prevent_thread_lock=True)
     yield local_url
     app.close()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -14,15 +13,10 @@ import pytest
 
 from index.indexer import Indexer
 from index.store import Store, StoreError
+from tests.netutil import free_port, stop
 
 CHROMA = Path(sys.executable).parent / "chroma"
 HOST = "127.0.0.1"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 def _heartbeat(port: int) -> bool:
@@ -39,7 +33,7 @@ def chroma_port(tmp_path_factory) -> Iterator[int]:
     if not CHROMA.exists():
         pytest.skip(f"chromadb's `chroma` command is not at {CHROMA}")
     folder = tmp_path_factory.mktemp("chroma-server")
-    port = _free_port()
+    port = free_port()
     log = (folder / "server.log").open("w")
     server = subprocess.Popen(
         [str(CHROMA), "run", "--path", str(folder / "db"), "--host", HOST, "--port", str(port)],
@@ -56,12 +50,7 @@ def chroma_port(tmp_path_factory) -> Iterator[int]:
             time.sleep(0.1)
         yield port
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server, timeout=10)
         log.close()
 
 
@@ -96,7 +85,7 @@ def test_index_and_query_through_a_server(
 
 
 def test_a_server_that_is_down_gives_a_store_error(tmp_path: Path) -> None:
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     with pytest.raises(StoreError) as err:
         Store.open(tmp_path, host=HOST, port=port)
     msg = str(err.value)

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,18 +19,13 @@ from qa.errors import ModelError
 from qa.generator import OpenAIGenerator
 from qa.service import build_answerer, run_index
 from qa.settings import load_settings
+from tests.netutil import free_port, stop
 
 pytestmark = pytest.mark.real
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 ALIAS = "qwen2.5-coder-1.5b-instruct"
 STARTUP_S = 120
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str, timeout: float = 2.0) -> dict:
@@ -47,7 +41,7 @@ def server(tmp_path_factory):
 
     settings = load_settings()
     model = settings.llm.model_path or packaged_model(settings.model_cache)
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "server.log"
     # The server reads HOST, PORT and CONFIG_FILE from the environment over its flags.
     env = {k: v for k, v in os.environ.items() if k not in ("HOST", "PORT", "CONFIG_FILE", "MODEL")}
@@ -79,12 +73,7 @@ def server(tmp_path_factory):
         assert ALIAS in [m["id"] for m in models["data"]], models
         yield base_url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop(proc)
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +112,7 @@ def test_answers_through_an_openai_compatible_server(server, data_dir, real_embe
 
 
 def test_server_down_is_a_model_error_naming_the_setting(data_dir, real_embedder) -> None:
-    port = _free_port()  # bound and closed again: nothing listens there
+    port = free_port()  # bound and closed again: nothing listens there
     answerer = _openai_answerer(data_dir, f"http://127.0.0.1:{port}/v1", real_embedder)
     with pytest.raises(ModelError, match="QA_LLM_BASE_URL") as info:
         answerer.ask("How many checkpoints were established in western Aleppo?")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import html
 import logging
 import re
-import socket
 from html.parser import HTMLParser
 
 import pytest
 
 from qa.schema import Answer
+from tests.netutil import free_port
 from tests.ui_fakes import (
     CORPUS,
     FakeAnswerer,
@@ -305,19 +305,13 @@ def test_waiting_message_says_how_many_requests_are_ahead() -> None:
 # --- the app ---------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served():
     from ui.app import build_app, launch
 
     fake = FakeAnswerer()
     app = build_app(fake, examples=["How do I descale my kettle?"])
-    _, url, _ = launch(app, port=_free_port(), prevent_thread_lock=True)
+    _, url, _ = launch(app, port=free_port(), prevent_thread_lock=True)
     yield fake, app, url
     app.close()
 

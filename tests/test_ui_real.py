@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -10,15 +9,10 @@ import pytest
 from qa.schema import Delta, Done
 from qa.service import build_answerer, run_index
 from qa.settings import load_settings
+from tests.netutil import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTION = "How many checkpoints were established in western Aleppo?"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +23,7 @@ def real_app(tmp_path_factory, real_embedder):
     run_index(settings, [ROOT / "seeds"], real_embedder)
     answerer = build_answerer(settings, embedder=real_embedder)
     app = build_app(answerer, examples=[QUESTION])
-    _, url, _ = launch(app, port=_free_port(), prevent_thread_lock=True)
+    _, url, _ = launch(app, port=free_port(), prevent_thread_lock=True)
     yield answerer, url
     app.close()
 
