@@ -35,17 +35,19 @@ class IndexReport:
     chunks_written: int = 0
     orphans_purged: int = 0
     seconds: float = 0.0
+    total_documents: int = 0  # what the index holds after the run
+    total_chunks: int = 0
 
     @property
     def changed(self) -> bool:
         return bool(self.added or self.updated or self.removed or self.orphans_purged)
 
-    def summary(self, total_docs: int, total_chunks: int) -> str:
+    def summary(self) -> str:
         return (
             f"{self.added} added, {self.updated} updated, {self.removed} removed, "
             f"{self.unchanged} unchanged, {len(self.skipped)} skipped; "
-            f"{self.chunks_written} chunks written; index holds {total_docs} documents, "
-            f"{total_chunks} chunks; {self.seconds:.1f} s"
+            f"{self.chunks_written} chunks written; index holds {self.total_documents} documents, "
+            f"{self.total_chunks} chunks; {self.seconds:.1f} s"
         )
 
 
@@ -165,6 +167,9 @@ class Indexer:
                 bar.close()
         if marked_dirty or report.orphans_purged:
             self.store.bump_generation()
+        final = self.store.committed()
+        report.total_documents = len(final)
+        report.total_chunks = sum(r.chunks for r in final.values())
         report.seconds = time.perf_counter() - t0
         return report
 

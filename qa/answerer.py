@@ -12,7 +12,7 @@ from qa.errors import InputError
 from qa.generator import Generator
 from qa.prompts import REFUSAL, answer_messages, is_refusal, rewrite_messages
 from qa.retrieval import Retriever
-from qa.schema import Answer, Delta, Done, Passage
+from qa.schema import Answer, Delta, Done, Passage, final_answer
 from qa.text import answers_type
 
 log = logging.getLogger(__name__)
@@ -43,12 +43,7 @@ class Answerer:
     # -- the main path -------------------------------------------------------------------------
 
     def ask(self, question: str, history: History = ()) -> Answer:
-        answer = None
-        for event in self.stream(question, history):
-            if isinstance(event, Done):
-                answer = event.answer
-        assert answer is not None
-        return answer
+        return final_answer(self.stream(question, history))
 
     def stream(self, question: str, history: History = ()) -> Iterator[Delta | Done]:
         question = self.validate(question)

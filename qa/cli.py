@@ -82,7 +82,7 @@ def index(paths: tuple[Path, ...], data_dir: Path | None) -> None:
         sys.exit(2)
     settings = _settings(data_dir=data_dir)
     try:
-        report, store = run_index(settings, list(paths), progress=sys.stderr.isatty())
+        report = run_index(settings, list(paths), progress=sys.stderr.isatty())
     except IndexBusyError as exc:
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:
@@ -93,8 +93,7 @@ def index(paths: tuple[Path, ...], data_dir: Path | None) -> None:
         sys.exit(130)
     for path, reason in report.skipped:
         click.echo(f"warning: skipped {path}: it {reason}", err=True)
-    committed = store.committed()
-    click.echo(report.summary(len(committed), sum(r.chunks for r in committed.values())))
+    click.echo(report.summary())
 
 
 @main.command()

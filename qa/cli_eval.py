@@ -75,9 +75,9 @@ def eval_command(
         overrides["data_dir"] = data_dir or out_dir / "index"
         settings = _settings(**overrides)
         embedder = open_embedder(settings)
-        report, _ = run_index(settings, [sources], embedder, progress=sys.stderr.isatty())
+        report = run_index(settings, [sources], embedder, progress=sys.stderr.isatty())
         click.echo(
-            f"indexed {sources}: {report.summary(report.added + report.updated + report.unchanged, report.chunks_written)}",
+            f"indexed {sources}: {report.summary()}",
             err=True,
         )
         from eval.labelled import run_labelled

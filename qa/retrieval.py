@@ -111,10 +111,7 @@ class BM25Side:
 @dataclass(frozen=True)
 class Candidate:
     chunk: Chunk
-    fused: float
-    dense: float | None
-    bm25_rank: int | None
-    dense_rank: int | None
+    fused: float  # reciprocal-rank-fusion score
 
 
 def rrf(rankings: Sequence[Sequence[str]], k: int = 60) -> dict[str, float]:
@@ -175,19 +172,11 @@ class Retriever:
         missing = [cid for cid in bm25_ids if cid not in chunks]
         for c in self.store.get_chunks(missing):
             chunks[c.chunk_id] = c
-        dense = {h.chunk.chunk_id: h.score for h in dense_hits}
-        out = [
-            Candidate(
-                chunk=chunks[cid],
-                fused=score,
-                dense=dense.get(cid),
-                bm25_rank=bm25_ids.index(cid) + 1 if cid in bm25_ids else None,
-                dense_rank=dense_ids.index(cid) + 1 if cid in dense_ids else None,
-            )
+        return [
+            Candidate(chunk=chunks[cid], fused=score)
             for cid, score in sorted(fused.items(), key=lambda kv: -kv[1])
             if cid in chunks
         ]
-        return out
 
     def passages(self, query: str, k: int | None = None) -> list[Passage]:
         """The best ``k`` sentence windows for ``query``, numbered 1..k, best first."""

@@ -3,12 +3,23 @@ none of them parses answer text back into structure."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from index.schema import Chunk, Document
 
-__all__ = ["Answer", "Chunk", "Citation", "Delta", "Document", "Done", "Passage", "Sentence"]
+__all__ = [
+    "Answer",
+    "Chunk",
+    "Citation",
+    "Delta",
+    "Document",
+    "Done",
+    "Passage",
+    "Sentence",
+    "final_answer",
+]
 
 
 @dataclass(frozen=True)
@@ -112,3 +123,14 @@ class Done:
     """The final, verified answer; always the last event of a stream."""
 
     answer: Answer
+
+
+def final_answer(events: Iterable[Delta | Done]) -> Answer:
+    """Run a stream to its end and return the answer of its ``Done`` event."""
+    answer = None
+    for event in events:
+        if isinstance(event, Done):
+            answer = event.answer
+    if answer is None:
+        raise RuntimeError("the answer stream ended without a Done event")
+    return answer

@@ -86,13 +86,12 @@ def run_index(
     targets: Sequence[Path],
     embedder: Embedder | None = None,
     progress: bool = False,
-) -> tuple[IndexReport, Store]:
+) -> IndexReport:
     embedder = embedder or open_embedder(settings)
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     with index_lock(Path(settings.data_dir)):
         store = open_store(settings, create=True)
-        report = make_indexer(settings, store, embedder).run(targets, progress=progress)
-    return report, store
+        return make_indexer(settings, store, embedder).run(targets, progress=progress)
 
 
 def build_answerer(
@@ -107,12 +106,11 @@ def build_answerer(
         roots = [Path(p) for p in sorted({rec.root for rec in retriever.refresh().values()})]
         if progress:
             progress(0.0, f"re-indexing {len(roots)} folder(s)")
-        report, st = run_index(settings, roots, embedder)
+        report = run_index(settings, roots, embedder)
         retriever.refresh()
         if progress:
             progress(1.0, "done")
-        committed = st.committed()
-        return report.summary(len(committed), sum(c.chunks for c in committed.values()))
+        return report.summary()
 
     return Answerer(
         retriever,

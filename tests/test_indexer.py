@@ -141,7 +141,8 @@ def test_index_seeds(store: Store, fake_embedder, seeds_dir: Path) -> None:
     assert top_doc(store, fake_embedder, "Vitaly Churkin envoy tactical tricks regroup") == (
         "seeds/004_2498656e7b287085.txt"
     )
-    assert "5 added" in report.summary(len(committed), n)
+    assert "5 added" in report.summary()
+    assert (report.total_documents, report.total_chunks) == (len(committed), n)
 
 
 def test_reindex_writes_nothing(store: Store, fake_embedder, seeds_dir: Path) -> None:

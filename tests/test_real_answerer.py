@@ -116,7 +116,7 @@ def _index(root: Path, folders: dict[str, Path | dict[str, str]], embedder) -> P
                 (dst / fname).write_text(text, encoding="utf-8")
         targets.append(dst)
     data = root / "data"
-    report, _ = run_index(load_settings(data_dir=data), targets, embedder)
+    report = run_index(load_settings(data_dir=data), targets, embedder)
     assert not report.skipped, report.skipped
     return data
 

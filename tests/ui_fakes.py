@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 
 from qa.errors import ModelError
-from qa.schema import Answer, Citation, Delta, Done, Sentence
+from qa.schema import Answer, Citation, Delta, Done, Sentence, final_answer
 
 XSS = "<img src=x onerror=window.__xss=1>"
 
@@ -149,12 +149,7 @@ class FakeAnswerer:
         yield Done(answer)
 
     def ask(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
-        final = None
-        for event in self.stream(question, history):
-            if isinstance(event, Done):
-                final = event.answer
-        assert final is not None
-        return final
+        return final_answer(self.stream(question, history))
 
     def document(self, doc_id: str) -> tuple[str, str] | None:
         return CORPUS.get(doc_id)
