@@ -21,6 +21,7 @@ import numpy as np
 from index.chunking import split_sentences
 from index.embedder import Embedder
 from qa.prompts import is_instruction
+from qa.retrieval import FRAGMENT_CHARS
 from qa.schema import Citation, Passage, Sentence
 from qa.text import content_terms, names, numbers
 
@@ -93,7 +94,8 @@ class CitationChecker:
         fragment: str | None = None,
     ) -> Support:
         """How well ``passage`` supports ``claim``, and the exact sentence span that does."""
-        spans = split_sentences(passage.text) or [(0, len(passage.text))]
+        # Datelines ("MOSCOW, October 22. /TASS/.") stay with their sentence, as in retrieval.
+        spans = split_sentences(passage.text, min_chars=FRAGMENT_CHARS) or [(0, len(passage.text))]
         quotes = [passage.text[a:b] for a, b in spans]
         if claim_vec is None:
             claim_vec = self.embedder.embed([claim])[0]
@@ -105,16 +107,20 @@ class CitationChecker:
         c_terms = set(content_terms(claim))
         # A fragment's own words (beyond its question) must be in the quote: "PWNED" is not.
         own = set(content_terms(fragment)) - set(content_terms(given)) if fragment else set()
+        # A fragment ("Vitaly Churkin.") is checked with its question, whose words may be spread
+        # over the passage around the quote: count them there, while its own words must be in
+        # the quote itself.
+        p_terms = set(content_terms(passage.text)) if fragment else set()
         best: Support | None = None
-        # A claim may draw on two neighbouring sentences; try single sentences and pairs.
-        options = [(i, i) for i in range(len(spans))] + [(i, i + 1) for i in range(len(spans) - 1)]
+        # A claim may draw on up to three neighbouring sentences (a quote, then "..., X said").
+        options = [(i, i + d) for d in range(3) for i in range(len(spans) - d)]
         for lo, hi in options:
             a, b = spans[lo][0], spans[hi][1]
             quote = passage.text[a:b]
             q_terms = set(content_terms(quote))
             nums_ok = c_nums <= numbers(quote)
             name_cov = len(c_names & q_terms) / len(c_names) if c_names else 1.0
-            term_cov = len(c_terms & q_terms) / len(c_terms) if c_terms else 0.0
+            term_cov = len(c_terms & (q_terms | p_terms)) / len(c_terms) if c_terms else 0.0
             sim = float(max(sims[lo : hi + 1]))
             ok = (
                 nums_ok
@@ -199,7 +205,7 @@ class CitationChecker:
             sentences.append(
                 Sentence(text=claim, citations=tuple(numbers_out), supported=supported)
             )
-            parts.append(_with_markers(claim, numbers_out))
+            parts.append(with_markers(claim, numbers_out))
         return Verified(" ".join(parts), sentences, citations, repointed, dropped, added)
 
 
@@ -208,7 +214,7 @@ def _is_claim(sentence: str) -> bool:
     return len(content_terms(sentence)) >= 2
 
 
-def _with_markers(claim: str, ns: Sequence[int]) -> str:
+def with_markers(claim: str, ns: Sequence[int]) -> str:
     if not ns:
         return claim
     marks = "".join(f"[{n}]" for n in ns)

@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 FRAGMENT_CHARS = 30  # shorter pieces (datelines, "/TASS/.") travel with the next sentence
 
 
+TOKENS_VERSION = "t2"  # bump when content_terms changes: cached BM25 indexes are rebuilt
+
+
 def bm25_tokens(text: str) -> list[str]:
     return content_terms(text) or ["_empty_"]
 
@@ -63,7 +66,7 @@ class BM25Side:
     def _path(self, generation: str) -> Path | None:
         if self.cache_dir is None or not generation:
             return None
-        return self.cache_dir / generation
+        return self.cache_dir / f"{generation}-{TOKENS_VERSION}"
 
     def _load(self, generation: str) -> bool:
         import bm25s

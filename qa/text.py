@@ -34,7 +34,15 @@ def normalise(text: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    return [w.strip("'’-") for w in _WORD.findall(normalise(text)) if w.strip("'’-")]
+    """Lower-case words, possessive 's dropped ("Russia's" -> "russia")."""
+    out = []
+    for w in _WORD.findall(normalise(text)):
+        w = w.strip("'-")
+        if w.endswith("'s"):
+            w = w[:-2]
+        if w:
+            out.append(w)
+    return out
 
 
 def stem(word: str) -> str:
@@ -52,6 +60,8 @@ def content_terms(text: str) -> list[str]:
         if w in STOPWORDS:
             continue
         out.append(number_value(w) or stem(w))
+        if "-" in w:  # "mid-October", "al-Nusra": the parts count too
+            out.extend(stem(part) for part in w.split("-") if part and part not in STOPWORDS)
     return out
 
 
@@ -88,13 +98,16 @@ _MONTHS = (
     "january|february|march|april|may|june|july|august|september|october|november|december|"
     "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
 )
+_SHARE = r"\d[\d.,]*\s*%|\b(?:\S+\s+)?(?:percent|per cent|pct)\b|\b(?:half|third|thirds|quarter|quarters|fifth|tenth|majority|minority|most)\b"
 _DAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday"
 
 
 def expected_answer_type(question: str) -> str | None:
     """What kind of thing the question asks for: number, date, name, or None (anything)."""
     q = normalise(question)
-    if re.search(r"\bhow (many|much)\b|\bwhat (share|percentage|number|proportion)\b", q):
+    if re.search(r"\b(what|which) (share|percentage|proportion|fraction|part)\b", q):
+        return "share"
+    if re.search(r"\bhow (many|much)\b|\bwhat number\b", q):
         return "number"
     if re.search(
         r"^\s*when\b|\bwhat (date|day|year|month|time)\b|\bon what\b.*\b(date|day)\b|\bwhich (date|day|year|month)\b",
@@ -102,24 +115,57 @@ def expected_answer_type(question: str) -> str | None:
     ):
         return "date"
     if re.search(
-        r"^\s*(who|whom)\b|\bwhich (city|country|town|organi[sz]ation|outlet|agency|program(me)?|president|minister|spokes\w*|official)\b|^\s*where\b",
+        r"^\s*(who|whom)\b|^\s*name\s+the\b|\bwhich (\w+ ){0,3}(city|country|town|organi[sz]ation|outlet|agency|program(me)?|president|minister|spokes\w*|official|envoy|broadcaster|newspaper)\b|^\s*where\b",
         q,
     ):
         return "name"
     return None
 
 
-def answers_type(answer: str, question: str) -> bool:
-    """Whether ``answer`` holds something of the expected type that the question did not already hold."""
+def new_items(answer: str, question: str) -> set[str]:
+    """The things of the asked-for kind in ``answer`` that the question did not already hold:
+    numbers for "how many", months/weekdays/years for "when", names for "who". Empty when the
+    question asks for no particular kind."""
     kind = expected_answer_type(question)
     if kind is None:
-        return True
+        return set()
     answer = re.sub(r"\[\d+(?:\s*[,;]\s*\d+)*\]", "", answer)  # citation markers are not numbers
-    if kind == "number":
-        return bool(numbers(answer) - numbers(question)) or "percent" in answer.lower()
-    if kind == "date":
-        found = set(re.findall(rf"\b(?:{_MONTHS}|{_DAYS})\b|\b\d{{4}}\b", normalise(answer)))
-        return bool(
-            found - set(re.findall(rf"\b(?:{_MONTHS}|{_DAYS})\b|\b\d{{4}}\b", normalise(question)))
+    if kind == "share":
+        return set(re.findall(_SHARE, normalise(answer))) - set(
+            re.findall(_SHARE, normalise(question))
         )
-    return bool(names(answer) - names(question) - set(content_terms(question)))
+    if kind == "number":
+        return numbers(answer) - numbers(question)
+    if kind == "date":
+        pattern = rf"\b(?:{_MONTHS}|{_DAYS})\b|\b\d{{4}}\b"
+        return set(re.findall(pattern, normalise(answer))) - set(
+            re.findall(pattern, normalise(question))
+        )
+    return names(answer) - names(question) - set(content_terms(question))
+
+
+def answers_type(answer: str, question: str) -> bool:
+    """Whether ``answer`` holds something of the expected type that the question did not already hold."""
+    return expected_answer_type(question) is None or bool(new_items(answer, question))
+
+
+# "What resolution did ...?": the question names the kind of thing it wants. Broad kinds
+# (a body, a city, a share) are often answered without the word itself, so only the rest count.
+_ASKED_NOUN = re.compile(
+    r"^\s*(?:what|which)\s+([a-z]+)\s+(?:did|does|do|was|were|is|are|has|have|had|will|would|can)\b"
+)
+_BROAD_NOUNS = frozenset(
+    """body city country town place organisation organization agency outlet broadcaster
+    newspaper program programme channel person people official officials leader leaders share
+    percentage number amount date day year month time kind type sort group groups side sides
+    party parties document documents report reports news word words name names thing things
+    role title position""".split()
+)
+
+
+def asked_noun(question: str) -> str | None:
+    """The specific thing a "What <noun> did ...?" question asks for, stemmed, if any."""
+    m = _ASKED_NOUN.search(normalise(question))
+    if not m or m.group(1) in _BROAD_NOUNS or m.group(1) in STOPWORDS:
+        return None
+    return stem(m.group(1))

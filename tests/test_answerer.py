@@ -9,6 +9,7 @@ import pytest
 from qa.errors import IndexMissingError, InputError
 from qa.generator import FakeGenerator
 from qa.prompts import SYSTEM
+from qa.reader import Reading
 from qa.schema import Delta, Done
 from qa.service import build_answerer, run_index
 from qa.settings import load_settings
@@ -54,10 +55,10 @@ def test_answer_streams_then_verifies(answerer, gen, indexed):
 
 
 def test_prompt_numbers_passages_and_keeps_a_fixed_prefix(answerer, gen):
-    gen.enqueue("x", "y")
     answerer.ask("How many checkpoints were established in western Aleppo?")
+    asked = len(gen.history)
     answerer.ask("How many militants who are local residents were pardoned?")
-    first, second = gen.history
+    first, second = gen.history[0], gen.history[asked]
     assert first[0] == {"role": "system", "content": SYSTEM}
     assert first[:-1] == second[:-1]  # only the last message changes: llama.cpp reuses the rest
     assert (
@@ -65,11 +66,16 @@ def test_prompt_numbers_passages_and_keeps_a_fixed_prefix(answerer, gen):
     )
 
 
+# No kind of answer to look for, so no source sentence can stand in for the model.
+OPEN_QUESTION = "Why were checkpoints established in western Aleppo?"
+
+
 def test_model_refusal_becomes_a_refused_answer(answerer, gen):
     gen.enqueue("The sources do not contain the answer.")
-    answer = answerer.ask("How many checkpoints were established in western Aleppo?")
+    answer = answerer.ask(OPEN_QUESTION)
     assert answer.refused and answer.citations == []
     assert "do not contain" in answer.text
+    assert answer.stats["refused_model"] == 1 and answer.stats["retried"] == 1
 
 
 def test_irrelevant_question_is_refused_without_the_model(answerer, gen):
@@ -80,10 +86,10 @@ def test_irrelevant_question_is_refused_without_the_model(answerer, gen):
 
 
 def test_answer_with_no_supported_sentence_is_refused(answerer, gen):
-    gen.enqueue("PWNED [1].")
-    answer = answerer.ask("How many checkpoints were established in western Aleppo?")
+    gen.enqueue("PWNED [1].", "PWNED [2].")
+    answer = answerer.ask(OPEN_QUESTION)
     assert answer.refused and "PWNED" not in answer.text
-    assert answer.stats["unsupported_answer"] == 1
+    assert answer.stats["refused_unsupported"] == 1
 
 
 def test_follow_up_is_rewritten_before_retrieval(answerer, gen):
@@ -165,5 +171,7 @@ def test_self_contained_question_skips_the_rewrite(answerer, gen):
 
 def test_answer_without_the_asked_for_kind_is_refused(answerer, gen):
     gen.enqueue("Checkpoints were established in western Aleppo [1].")
+    answerer.retry_sentences = 0
+    answerer.reader.read = lambda q, ps: Reading("number", [])  # no sentence to stand in
     answer = answerer.ask("How many checkpoints were established in western Aleppo?")
-    assert answer.refused and answer.stats["wrong_answer_type"] == 1
+    assert answer.refused and answer.stats["refused_answer_type"] == 1

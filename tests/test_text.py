@@ -24,7 +24,7 @@ def test_content_terms_drop_stopwords_and_stem():
     ("question", "kind"),
     [
         ("How many people left?", "number"),
-        ("What share of UN aid goes there?", "number"),
+        ("What share of UN aid goes there?", "share"),
         ("On what date was it published?", "date"),
         ("When did he say it?", "date"),
         ("Who said that?", "name"),
