@@ -174,8 +174,10 @@ class Answerer:
         if not verified.citations:
             # Nothing the model said is supported by the sources: show no unsupported text.
             return None, "unsupported"
-        if not answers_type(verified.text, question):
-            # "How many ...?" answered without a number (and so on): it does not answer.
+        supported = " ".join(x.text for x in verified.sentences if x.citations)
+        if not answers_type(supported, question):
+            # "How many ...?" answered without a number (and so on), or only in a sentence the
+            # sources do not support: it does not answer.
             return None, "answer_type"
         decisive = reading.decisive
         if decisive is not None and _contradicts(
@@ -446,7 +448,7 @@ def focus_passages(passages: Sequence[Passage], reading: Reading, n: int) -> lis
     citations still point into the full passages), best first."""
     by_n = {p.n: p for p in passages}
     picked: dict[int, list[str]] = {}
-    for span in reading.spans[:n]:
+    for span in reading.distinct(n):
         picked.setdefault(span.passage, []).append(span.text)
     return [replace(by_n[k], text=" … ".join(texts)) for k, texts in picked.items()]
 

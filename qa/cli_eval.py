@@ -26,7 +26,7 @@ import click
     help="Where results.json, report.md and the plots go.",
 )
 @click.option(
-    "--k", type=int, default=None, help="Passages per question (default QA_RETRIEVAL_K, 4)."
+    "--k", type=int, default=None, help="Passages per question (default QA_RETRIEVAL_K, 6)."
 )
 @click.option(
     "--data-dir",

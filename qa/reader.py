@@ -63,11 +63,22 @@ class Reading:
 
     @property
     def margin(self) -> float:
+        """How far the best span beats the best one that does not overlap it."""
         if not self.spans:
             return 0.0
-        if len(self.spans) == 1:
-            return self.spans[0].score
-        return self.spans[0].score - self.spans[1].score
+        best = self.spans[0]
+        rival = next((s for s in self.spans[1:] if not s.overlaps(best.start, best.end)), None)
+        return best.score - (rival.score if rival else 0.0)
+
+    def distinct(self, n: int) -> list[Span]:
+        """The ``n`` best spans that do not overlap one another."""
+        out: list[Span] = []
+        for span in self.spans:
+            if len(out) == n:
+                break
+            if not any(span.overlaps(o.start, o.end) for o in out):
+                out.append(span)
+        return out
 
     @property
     def decisive(self) -> Span | None:
@@ -93,7 +104,8 @@ class SentenceReader:
         kind = expected_answer_type(question)
         found: list[tuple[Passage, int, int, str]] = []
         for p in passages:
-            for a, b in split_sentences(p.text, min_chars=FRAGMENT_CHARS):
+            sentences = split_sentences(p.text, min_chars=FRAGMENT_CHARS)
+            for a, b in sentences + _quotations(p.text, sentences):
                 text = p.text[a:b]
                 if not is_instruction(text):  # withheld from the model, never an answer
                     found.append((p, a, b, text))
@@ -110,6 +122,31 @@ class SentenceReader:
             spans.append(Span(p.n, p.start + a, p.start + b, text, float(sim), cov, typed, score))
         spans.sort(key=lambda s: -s.score)
         return Reading(kind, spans)
+
+
+_OPENING = '“"«'
+_CLOSING = '”"»'
+QUOTATION_SENTENCES = 3
+
+
+def _quotations(text: str, sentences: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Spans of quotations that run over several sentences up to their attribution
+    (“... freed. ... Those Syrians had been human shields,” Konashenkov said on Tuesday.): who
+    said it and when are only in the last sentence, what was said only in the first."""
+    out = []
+    for i, (a, b) in enumerate(sentences):
+        first = text[a:b]
+        if not first or first[0] not in _OPENING or _closes(first[1:]):
+            continue
+        for j in range(i + 1, min(i + QUOTATION_SENTENCES, len(sentences))):
+            if _closes(text[sentences[j][0] : sentences[j][1]]):
+                out.append((a, sentences[j][1]))
+                break
+    return out
+
+
+def _closes(sentence: str) -> bool:
+    return any(c in sentence for c in "”»") or sentence.count('"') % 2 == 1
 
 
 def weighted_coverage(question: str, texts: Sequence[str]) -> list[float]:

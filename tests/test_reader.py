@@ -258,3 +258,29 @@ def test_answer_kinds():
     assert asked_noun("What resolution did the Council adopt?") == "resolution"
     assert asked_noun("To which body did Peskov redirect questions?") is None
     assert asked_noun("What city did he visit?") is None  # broad kinds are often unnamed
+
+
+def test_a_quotation_is_read_together_with_its_attribution():
+    quote = (
+        "“Over 80,000 Syrians have been freed. Many of them got water at last. They had served "
+        "as human shields,” spokesman Igor Konashenkov said on Tuesday. The talks went on."
+    )
+    reading = SentenceReader(HashEmbedder()).read(
+        "On what day of the week did Konashenkov say that 80,000 Syrians had been freed?",
+        [passage(1, "freed.txt", quote), *PASSAGES[1:]],
+    )
+    best = reading.best
+    assert best is not None and best.text.startswith("“Over 80,000") and "Tuesday" in best.text
+    assert best.typed and reading.margin > 0
+    assert len(reading.distinct(3)) == len({(s.start, s.end) for s in reading.distinct(3)})
+
+
+def test_the_asked_for_item_must_be_in_a_supported_sentence(answerer, gen):
+    # "Moscow" is in no source; the sentence that is supported holds no answer.
+    gen.enqueue(
+        "The report was filed in Moscow. The Security Council gathered for an emergency meeting [3]."
+    )
+    answerer.retry_sentences = 0
+    answer = answerer.ask("From which city was the report on the Security Council meeting filed?")
+    assert "Moscow" not in answer.text
+    assert {"refused_answer_type", "extractive_answer_type"} & set(answer.stats)
