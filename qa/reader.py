@@ -26,7 +26,7 @@ from index.embedder import Embedder
 from qa.prompts import is_instruction
 from qa.retrieval import FRAGMENT_CHARS
 from qa.schema import Passage
-from qa.text import answers_type, content_terms, expected_answer_type
+from qa.text import answers_type, content_terms, expected_answer_type, open_quotation
 
 COVERAGE_WEIGHT = 0.6
 TYPE_WEIGHT = 0.4
@@ -124,8 +124,6 @@ class SentenceReader:
         return Reading(kind, spans)
 
 
-_OPENING = '“"«'
-_CLOSING = '”"»'
 QUOTATION_SENTENCES = 3
 
 
@@ -135,18 +133,13 @@ def _quotations(text: str, sentences: Sequence[tuple[int, int]]) -> list[tuple[i
     said it and when are only in the last sentence, what was said only in the first."""
     out = []
     for i, (a, b) in enumerate(sentences):
-        first = text[a:b]
-        if not first or first[0] not in _OPENING or _closes(first[1:]):
+        if not open_quotation(text[a:b]):
             continue
         for j in range(i + 1, min(i + QUOTATION_SENTENCES, len(sentences))):
-            if _closes(text[sentences[j][0] : sentences[j][1]]):
+            if not open_quotation(text[a : sentences[j][1]]):
                 out.append((a, sentences[j][1]))
                 break
     return out
-
-
-def _closes(sentence: str) -> bool:
-    return any(c in sentence for c in "”»") or sentence.count('"') % 2 == 1
 
 
 def weighted_coverage(question: str, texts: Sequence[str]) -> list[float]:

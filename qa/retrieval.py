@@ -20,11 +20,12 @@ from index.store import DocRecord, Store
 from qa.errors import IndexMissingError
 from qa.schema import Passage
 from qa.settings import RetrievalSettings
-from qa.text import content_terms
+from qa.text import content_terms, open_quotation
 
 log = logging.getLogger(__name__)
 
 
+QUOTATION_SENTENCES = 3  # how far a window follows an open quotation to its close
 FRAGMENT_CHARS = 30  # shorter pieces (datelines, "/TASS/.") travel with the next sentence
 
 
@@ -277,6 +278,19 @@ class Retriever:
                     continue
                 used += cost
                 lo, hi = min(lo, j), max(hi, j)
+        # A quotation runs on to its attribution ("..., Konashenkov said on Tuesday."): who
+        # said it and when are only there. Follow it, past the budget, for a few sentences.
+        for _ in range(QUOTATION_SENTENCES):
+            j = hi + 1
+            if (
+                not open_quotation(" ".join(s.text for s in sents[lo : hi + 1]))
+                or j >= len(sents)
+                or j in taken
+                or sents[j].chunk.doc_id != sents[i].chunk.doc_id
+                or not _adjacent(sents, lo, j)
+            ):
+                break
+            hi = j
         return lo, hi
 
 

@@ -53,6 +53,21 @@ def stem(word: str) -> str:
     return word
 
 
+def open_quotation(text: str) -> bool:
+    """Whether ``text`` opens a quotation it does not close (“... freed. and no ”)."""
+    curly = text.count("“") + text.count("«") - text.count("”") - text.count("»")
+    if curly > 0:
+        return True
+    if text.count('"') % 2 == 0:
+        return False
+    # A straight quote is opening when it starts a word after a space (or the text), not
+    # when it ends one ('... left," he said.').
+    last = text.rfind('"')
+    before = text[last - 1] if last else " "
+    after = text[last + 1] if last + 1 < len(text) else " "
+    return (before.isspace() or before in "(:[") and not after.isspace()
+
+
 def content_terms(text: str) -> list[str]:
     """Stemmed words that carry meaning (no stopwords), numbers kept as normalised digits."""
     out = []

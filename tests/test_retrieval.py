@@ -72,3 +72,14 @@ def test_passages_respect_the_token_budget(setup, fake_embedder):
         (p,) = retriever.passages(question, 1)
         single_sentence = len(split_sentences(p.text)) == 1
         assert fake_embedder.count_tokens(p.text) <= 40 or single_sentence
+
+
+def test_a_quotation_is_followed_to_its_attribution(setup):
+    # seeds/002: “The most important thing is that over 80,000 Syrians ... have been freed.
+    # Many of them ... Those Syrians had been serving as human shields ...,” Russian Defense
+    # Ministry spokesman General Igor Konashenkov said on Tuesday.
+    _, _, retriever = setup
+    retriever.settings = RetrievalSettings(passage_tokens=40, window=0)
+    passages = retriever.passages("most important thing over 80,000 Syrians freed", 1)
+    assert passages[0].text.startswith("“The most important thing")
+    assert passages[0].text.endswith("Konashenkov said on Tuesday.")

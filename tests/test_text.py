@@ -43,3 +43,20 @@ def test_answers_type_needs_something_new_of_the_right_kind():
     assert answers_type("It was said on Friday [1].", "On what day did Peskov say it?")
     assert not answers_type("Peskov said it [1].", "Who said it, Peskov?")
     assert answers_type("Anything goes.", "Why did it happen?")
+
+
+@pytest.mark.parametrize(
+    "text, opened",
+    [
+        ("“Over 80,000 Syrians have been freed.", True),
+        ("“They were freed,” he said.", False),
+        ('they left," he said.', False),
+        ('"We will go on.', True),
+        ('He said: "We go.', True),
+        ('He said: "We go."', False),
+    ],
+)
+def test_open_quotation(text, opened):
+    from qa.text import open_quotation
+
+    assert open_quotation(text) is opened
