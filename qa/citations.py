@@ -63,6 +63,7 @@ def parse_markers(sentence: str) -> tuple[str, list[int]]:
                 cited.append(n)
     bare = _MARKER.sub("", sentence).strip()
     bare = re.sub(r"\s+([.,;:!?])", r"\1", bare)
+    bare = re.sub(r"[,;]+([.!?]|$)", r"\1", bare)  # "December 7 [1], [2]." -> "December 7."
     return bare, cited
 
 
@@ -130,13 +131,42 @@ class CitationChecker:
             ok = ok and not is_instruction(quote)  # withheld from the model, never quoted
             if own:
                 ok = ok and len(own & q_terms) / len(own) >= 0.5
-            score = (
-                sim + 0.5 * term_cov + 0.3 * name_cov + (0.5 if nums_ok else 0.0) - 0.02 * (hi - lo)
-            )
+            num_cov = len(c_nums & numbers(quote)) / len(c_nums) if c_nums else 1.0
+            score = sim + 0.5 * term_cov + 0.3 * name_cov + 0.5 * num_cov - 0.02 * (hi - lo)
             if best is None or (ok, score) > (best.ok, best.score):
                 best = Support(passage.n, score, passage.start + a, passage.start + b, ok)
         assert best is not None
         return best
+
+    def joint_support(
+        self, claim: str, parts: Sequence[tuple[Passage, Support]], given: str = ""
+    ) -> list[Support]:
+        """The cited passages whose quotes together support ``claim`` ("The reports were
+        published on October 22 and December 7 [1][2]."), or [] if they do not: each quote must
+        bring some of its numbers or names, all its numbers and most names must be in their
+        union, and it must be close to one of them or share most of its words with them."""
+        c_nums = numbers(claim) - numbers(given)
+        c_names = names(claim) - names(given) - set(content_terms(given))
+        c_terms = set(content_terms(claim))
+        quotes: list[str] = []
+        kept: list[Support] = []
+        for p, sup in parts:
+            quote = p.text[sup.quote_start - p.start : sup.quote_end - p.start]
+            brings = c_nums & numbers(quote) or c_names & set(content_terms(quote))
+            if brings and not is_instruction(quote):
+                quotes.append(quote)
+                kept.append(sup)
+        if len(kept) < 2:
+            return []
+        union = " ".join(quotes)
+        u_terms = set(content_terms(union))
+        if not c_nums <= numbers(union):
+            return []
+        if c_names and len(c_names & u_terms) / len(c_names) < 0.5:
+            return []
+        sim = float(max(self._embed(quotes) @ self.embedder.embed([claim])[0]))
+        term_cov = len(c_terms & u_terms) / len(c_terms) if c_terms else 0.0
+        return kept if sim >= self.similarity_min or term_cov >= self.terms_min else []
 
     def verify(self, answer: str, passages: Sequence[Passage], question: str = "") -> Verified:
         by_n = {p.n: p for p in passages}
@@ -162,6 +192,12 @@ class CitationChecker:
             checks = {n: self.support(check, p, vec, question, frag) for n, p in by_n.items()}
             keep: list[Support] = [checks[n] for n in cited if n in checks and checks[n].ok]
             bad = [n for n in cited if n not in checks or not checks[n].ok]
+            known = [n for n in cited if n in checks]
+            if bad and len(known) >= 2:
+                joint = self.joint_support(check, [(by_n[n], checks[n]) for n in known], question)
+                if joint:
+                    dropped += len(known) - len(joint)
+                    keep, bad = joint, []
             if bad:
                 alternatives = sorted(
                     (s for n, s in checks.items() if s.ok and n not in cited),

@@ -118,6 +118,7 @@ def build_answerer(
         CitationChecker(embedder),
         k=r.k,
         min_relevance=r.min_relevance,
+        retry_sentences=r.retry_sentences,
         max_question_chars=settings.max_question_chars,
         reindexer=reindex,
     )

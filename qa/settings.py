@@ -69,6 +69,13 @@ class RetrievalSettings(BaseModel):
         description="Refuse without asking the model when the best passage's cosine similarity "
         "to the question is below this (calibrated on eval/seeds.jsonl).",
     )
+    retry_sentences: int = Field(
+        3,
+        ge=0,
+        le=10,
+        description="When the model refuses or is not supported by the sources, ask it once more "
+        "over only this many best sentences (0: never ask again).",
+    )
 
 
 class LLMSettings(BaseModel):
