@@ -23,13 +23,13 @@ from qa.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Measured 2026-11-23 with the packaged model (key facts 0.51, citation precision 0.92,
-# refusal recall 0.80, false refusals 0.31), minus a margin for run-to-run noise.
+# Measured 2026-11-23 with the packaged model (key facts 0.86, citation precision 1.00,
+# refusal recall 1.00, false refusals 0.10), minus a margin for run-to-run noise.
 GUARDS = {
-    "key_fact_accuracy": (">=", 0.45),
-    "citation_precision": (">=", 0.85),
-    "refusal_recall": (">=", 0.70),
-    "false_refusal_rate": ("<=", 0.40),
+    "key_fact_accuracy": (">=", 0.80),
+    "citation_precision": (">=", 0.95),
+    "refusal_recall": (">=", 0.90),
+    "false_refusal_rate": ("<=", 0.16),
     "hit_at_k": (">=", 0.95),
 }
 
