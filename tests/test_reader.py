@@ -121,7 +121,7 @@ def test_an_answer_agreeing_with_the_decisive_sentence_is_kept(answerer, gen):
 
 def test_after_a_refusal_the_model_is_asked_again_over_the_best_sentences(answerer, gen):
     question = "What did Peskov say about the checkpoints in western Aleppo?"
-    gen.enqueue(REFUSAL, "Peskov said seven checkpoints were established in western Aleppo [1].")
+    gen.enqueue(REFUSAL, "Peskov said seven checkpoints were established in western Aleppo [2].")
     answer = answerer.ask(question)
     assert not answer.refused and answer.stats.get("retry_answered") == 1
     assert answer.citations[0].source == "checkpoints.txt"
