@@ -4,10 +4,11 @@ The 1.5B model sometimes says "the sources do not contain the answer" when sourc
 it, and sometimes copies the wrong number from a passage it was given. The reader is a cheap,
 model-free cross-check (one embedding call over ~20 sentences):
 
-- every sentence of the retrieved passages is scored by its cosine to the question, the share of
-  the question's words it holds (weighted so words found in few sentences count more), and
-  whether it holds something of the kind the question asks for (a number for "how many", a
-  date for "when", a name for "who");
+- every sentence of the retrieved passages (and every quotation that runs over several sentences
+  to its attribution) is scored by its cosine to the question, the share of the question's
+  words it holds (weighted so words found in few sentences count more), and whether it holds
+  something of the kind the question asks for (a number for "how many", a percentage for "what
+  share", a date for "when", a name for "who");
 - the best sentence is *decisive* when the question asks for a kind of thing, the sentence
   holds one, covers much of the question and clearly beats the runner-up.
 
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from index.chunking import split_sentences
 from index.embedder import Embedder
 from qa.prompts import is_instruction
-from qa.retrieval import FRAGMENT_CHARS
+from qa.retrieval import FRAGMENT_CHARS, QUOTATION_SENTENCES
 from qa.schema import Passage
 from qa.text import answers_type, content_terms, expected_answer_type, open_quotation
 
@@ -122,9 +123,6 @@ class SentenceReader:
             spans.append(Span(p.n, p.start + a, p.start + b, text, float(sim), cov, typed, score))
         spans.sort(key=lambda s: -s.score)
         return Reading(kind, spans)
-
-
-QUOTATION_SENTENCES = 3
 
 
 def _quotations(text: str, sentences: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
