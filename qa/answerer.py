@@ -114,7 +114,9 @@ class Answerer:
         reading = self.reader.read(standalone, passages)
         decisive = reading.decisive
         timings["read_ms"] = _ms(t2)
-        verified, reason = self._judge(raw, passages, standalone, reading, stats)
+        verified, reason, agreed = self._judge(raw, passages, standalone, reading, stats)
+        if decisive is None and agreed is not None:
+            decisive = agreed  # the model cited the reader's best sentence but missed its answer
         if reason in RETRY_REASONS and decisive is None and self.retry_sentences:
             # The model refused or wrote nothing the sources support. Small models often miss
             # an answer among six passages that they find among its three best sentences.
@@ -123,9 +125,7 @@ class Answerer:
             retry_raw = "".join(self.generator.stream(answer_messages(standalone, focused))).strip()
             timings["retry_ms"] = _ms(t3)
             retry_stats: dict[str, int] = {}
-            retried, retry_reason = self._judge(
-                retry_raw, passages, standalone, reading, retry_stats
-            )
+            retried, _, _ = self._judge(retry_raw, passages, standalone, reading, retry_stats)
             stats["retried"] = 1
             if retried is not None:
                 verified, reason, raw = retried, None, retry_raw
@@ -165,30 +165,32 @@ class Answerer:
         question: str,
         reading: Reading,
         stats: dict[str, int],
-    ) -> tuple[Verified | None, str | None]:
-        """The model's answer verified, or None and the reason to doubt it."""
+    ) -> tuple[Verified | None, str | None, Span | None]:
+        """The model's answer verified, or None and the reason to doubt it; and the reader's
+        best sentence when the model cited it but did not write its answer (a role for a name:
+        "The Kremlin spokesman said ..." citing "..., Peskov said.")."""
         if not raw or is_refusal(raw):
-            return None, "model"
+            return None, "model", None
         verified = self.checker.verify(raw, passages, question)
         stats.update(repointed=verified.repointed, dropped=verified.dropped, added=verified.added)
         if not verified.citations:
             # Nothing the model said is supported by the sources: show no unsupported text.
-            return None, "unsupported"
+            return None, "unsupported", None
         supported = " ".join(x.text for x in verified.sentences if x.citations)
         if not answers_type(supported, question):
             # "How many ...?" answered without a number (and so on), or only in a sentence the
             # sources do not support: it does not answer.
-            return None, "answer_type"
+            return None, "answer_type", reading.agreed(verified.citations)
         decisive = reading.decisive
         if decisive is not None and _contradicts(
             verified.text, verified.citations, decisive, question
         ):
             # The model cited elsewhere and wrote a different number/date/name than the one
             # sentence that plainly answers: trust the sentence (80,000 freed vs 3,179 left).
-            return None, "contradicted"
+            return None, "contradicted", None
         if not _on_question(question, verified.citations, reading, passages):
-            return None, "off_question"
-        return verified, None
+            return None, "off_question", None
+        return verified, None, None
 
     # -- steps ---------------------------------------------------------------------------------
 
@@ -456,7 +458,7 @@ def focus_passages(passages: Sequence[Passage], reading: Reading, n: int) -> lis
 def _contradicts(text: str, citations: Sequence[Citation], span: Span, question: str) -> bool:
     """Whether an answer cites none of ``span`` and none of its asked-for items (numbers,
     dates, names) are in it."""
-    if any(span.overlaps(c.start, c.end) for c in citations if c.source):
+    if any(c.source == span.source and span.overlaps(c.start, c.end) for c in citations):
         return False
     items = new_items(text, question)
     return bool(items) and not (

@@ -26,7 +26,7 @@ from index.chunking import split_sentences
 from index.embedder import Embedder
 from qa.prompts import is_instruction
 from qa.retrieval import FRAGMENT_CHARS, QUOTATION_SENTENCES
-from qa.schema import Passage
+from qa.schema import Citation, Passage
 from qa.text import answers_type, content_terms, expected_answer_type, open_quotation
 
 COVERAGE_WEIGHT = 0.6
@@ -41,6 +41,7 @@ DECISIVE_SIMILARITY = 0.45
 @dataclass(frozen=True)
 class Span:
     passage: int  # passage number n
+    source: str  # its document
     start: int  # offsets into the source document
     end: int
     text: str
@@ -81,20 +82,29 @@ class Reading:
                 out.append(span)
         return out
 
+    def _answers(self, span: Span | None) -> bool:
+        return (
+            span is not None
+            and self.kind is not None
+            and span.typed
+            and span.coverage >= DECISIVE_COVERAGE
+            and span.similarity >= DECISIVE_SIMILARITY
+        )
+
     @property
     def decisive(self) -> Span | None:
         """The best sentence, if it answers the question on its own beyond reasonable doubt."""
         best = self.best
-        if (
-            best is None
-            or self.kind is None
-            or not best.typed
-            or best.coverage < DECISIVE_COVERAGE
-            or best.similarity < DECISIVE_SIMILARITY
-            or self.margin < DECISIVE_MARGIN
-        ):
+        return best if self._answers(best) and self.margin >= DECISIVE_MARGIN else None
+
+    def agreed(self, citations: Sequence[Citation]) -> Span | None:
+        """The best sentence, if it answers the question and the model cited it: the model's
+        choice stands in for the margin over the runner-up."""
+        best = self.best
+        if best is None or not self._answers(best):
             return None
-        return best
+        cited = any(c.source == best.source and best.overlaps(c.start, c.end) for c in citations)
+        return best if cited else None
 
 
 class SentenceReader:
@@ -120,7 +130,9 @@ class SentenceReader:
         for (p, a, b, text), sim, cov in zip(found, sims, coverages, strict=True):
             typed = kind is not None and answers_type(text, question)
             score = float(sim) + COVERAGE_WEIGHT * cov + TYPE_WEIGHT * typed
-            spans.append(Span(p.n, p.start + a, p.start + b, text, float(sim), cov, typed, score))
+            spans.append(
+                Span(p.n, p.doc_id, p.start + a, p.start + b, text, float(sim), cov, typed, score)
+            )
         spans.sort(key=lambda s: -s.score)
         return Reading(kind, spans)
 

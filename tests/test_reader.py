@@ -5,6 +5,7 @@ answers that are off the question, split two-part questions. Fakes only."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -13,7 +14,7 @@ from qa.answerer import Answerer, _good_rewrite, split_question
 from qa.citations import CitationChecker
 from qa.generator import FakeGenerator
 from qa.prompts import REFUSAL
-from qa.reader import SentenceReader
+from qa.reader import Reading, SentenceReader
 from qa.schema import Passage
 from qa.text import asked_noun, expected_answer_type, new_items
 
@@ -288,3 +289,22 @@ def test_the_asked_for_item_must_be_in_a_supported_sentence(answerer, gen):
     answer = answerer.ask("From which city was the report on the Security Council meeting filed?")
     assert "Moscow" not in answer.text
     assert {"refused_answer_type", "extractive_answer_type"} & set(answer.stats)
+
+
+def test_a_role_for_a_name_gives_way_to_the_cited_sentence_that_names_him(answerer, gen):
+    # Close rivals, so no sentence is decisive on its own; the model cited the best one.
+    question = "Who said that over 80,000 Syrians have been freed in total?"
+    real = answerer.reader.read
+
+    def close_race(q, ps):
+        reading = real(q, ps)
+        best, *rest = reading.spans
+        rival = next(s for s in rest if not s.overlaps(best.start, best.end))
+        return Reading(reading.kind, [best, replace(rival, score=best.score - 0.01), *rest])
+
+    answerer.reader.read = close_race
+    gen.enqueue("The spokesman said that over 80,000 Syrians have been freed in total [1].")
+    answer = answerer.ask(question)
+    assert answer.stats.get("extractive_answer_type") == 1
+    assert "Konashenkov" in answer.text and answer.citations[0].source == "center.txt"
+    assert len(gen.history) == 1  # no second look needed
