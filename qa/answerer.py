@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 
-from qa.citations import CitationChecker, Verified, with_markers
+from qa.citations import CitationChecker, Verified, parse_markers, raw_sentences, with_markers
 from qa.errors import InputError
 from qa.generator import Generator
 from qa.prompts import REFUSAL, answer_messages, is_refusal, rewrite_messages
@@ -173,14 +173,18 @@ class Answerer:
             return None, "model", None
         verified = self.checker.verify(raw, passages, question)
         stats.update(repointed=verified.repointed, dropped=verified.dropped, added=verified.added)
+        # If the model pointed at the passage of the reader's best sentence but missed what it
+        # says (a role for the name; "filed in Moscow" citing SOCHI's report), that sentence may
+        # stand in for it.
+        cited = [n for sentence in raw_sentences(raw) for n in parse_markers(sentence)[1]]
         if not verified.citations:
             # Nothing the model said is supported by the sources: show no unsupported text.
-            return None, "unsupported", None
+            return None, "unsupported", reading.agreed([], cited)
         supported = " ".join(x.text for x in verified.sentences if x.citations)
         if not answers_type(supported, question):
             # "How many ...?" answered without a number (and so on), or only in a sentence the
             # sources do not support: it does not answer.
-            return None, "answer_type", reading.agreed(verified.citations)
+            return None, "answer_type", reading.agreed(verified.citations, cited)
         decisive = reading.decisive
         if decisive is not None and _contradicts(
             verified.text, verified.citations, decisive, question

@@ -53,6 +53,12 @@ class Verified:
     added: int
 
 
+def raw_sentences(answer: str) -> list[str]:
+    """The sentences of a model's answer, each with its own [n] markers."""
+    answer = _MARKER_AFTER_STOP.sub(r"\2\1", answer)
+    return [answer[a:b] for a, b in split_sentences(answer)]
+
+
 def parse_markers(sentence: str) -> tuple[str, list[int]]:
     """The sentence without its [n] markers, and the numbers it cited (in order, no repeats)."""
     cited: list[int] = []
@@ -171,9 +177,7 @@ class CitationChecker:
     def verify(self, answer: str, passages: Sequence[Passage], question: str = "") -> Verified:
         by_n = {p.n: p for p in passages}
         self._memo.clear()
-        answer = _MARKER_AFTER_STOP.sub(r"\2\1", answer)
-        raw_sentences = [answer[a:b] for a, b in split_sentences(answer)]
-        claims = [parse_markers(s) for s in raw_sentences]
+        claims = [parse_markers(s) for s in raw_sentences(answer)]
         # A bare fragment ("99", "In Sochi.") only means something with its question: check
         # the two together, so the quote must be about the question too.
         checked = [

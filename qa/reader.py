@@ -97,14 +97,15 @@ class Reading:
         best = self.best
         return best if self._answers(best) and self.margin >= DECISIVE_MARGIN else None
 
-    def agreed(self, citations: Sequence[Citation]) -> Span | None:
-        """The best sentence, if it answers the question and the model cited it: the model's
-        choice stands in for the margin over the runner-up."""
+    def agreed(self, citations: Sequence[Citation], cited: Sequence[int] = ()) -> Span | None:
+        """The best sentence, if it answers the question and the model chose it: a verified
+        citation quotes it, or the model cited its passage (``cited``: the passage numbers the
+        model wrote, before verification). The model's choice stands in for the margin."""
         best = self.best
         if best is None or not self._answers(best):
             return None
-        cited = any(c.source == best.source and best.overlaps(c.start, c.end) for c in citations)
-        return best if cited else None
+        quoted = any(c.source == best.source and best.overlaps(c.start, c.end) for c in citations)
+        return best if quoted or best.passage in cited else None
 
 
 class SentenceReader:

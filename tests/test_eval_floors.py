@@ -23,13 +23,13 @@ from qa.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Measured 2026-11-23 with the packaged model (key facts 0.88, citation precision 1.00,
-# refusal recall 1.00, false refusals 0.08), minus a margin for run-to-run noise.
+# Measured 2026-11-23 with the packaged model (key facts 0.898, citation precision 1.00,
+# refusal recall 1.00, false refusals 0.061), minus a margin for run-to-run noise.
 GUARDS = {
-    "key_fact_accuracy": (">=", 0.82),
+    "key_fact_accuracy": (">=", 0.84),
     "citation_precision": (">=", 0.95),
     "refusal_recall": (">=", 0.90),
-    "false_refusal_rate": ("<=", 0.14),
+    "false_refusal_rate": ("<=", 0.12),
     "hit_at_k": (">=", 0.95),
 }
 

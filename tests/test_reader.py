@@ -308,3 +308,21 @@ def test_a_role_for_a_name_gives_way_to_the_cited_sentence_that_names_him(answer
     assert answer.stats.get("extractive_answer_type") == 1
     assert "Konashenkov" in answer.text and answer.citations[0].source == "center.txt"
     assert len(gen.history) == 1  # no second look needed
+
+
+def test_a_passage_the_model_cited_for_a_wrong_item_lends_its_best_sentence(answerer, gen):
+    # "Moscow" is dropped (not in [1]); the model still pointed at [1], where the answer is.
+    question = "How many people left eastern Aleppo through the humanitarian corridors?"
+    real = answerer.reader.read
+
+    def close_race(q, ps):
+        reading = real(q, ps)
+        best, *rest = reading.spans
+        rival = next(s for s in rest if not s.overlaps(best.start, best.end))
+        return Reading(reading.kind, [best, replace(rival, score=best.score - 0.01), *rest])
+
+    answerer.reader.read = close_race
+    answerer.retry_sentences = 0
+    gen.enqueue("Many people left eastern Aleppo through the corridors, Moscow said [1].")
+    answer = answerer.ask(question)
+    assert "3,179" in answer.text and answer.stats.get("extractive_unsupported") == 1
