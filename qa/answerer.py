@@ -119,16 +119,19 @@ class Answerer:
             decisive = agreed  # the model cited the reader's best sentence but missed its answer
         if reason in RETRY_REASONS and decisive is None and self.retry_sentences:
             # The model refused or wrote nothing the sources support. Small models often miss
-            # an answer among six passages that they find among its three best sentences.
+            # an answer among six passages that they find among its three best sentences; and
+            # the answer may sit just outside the six windows, so look twice as wide.
             t3 = time.perf_counter()
-            focused = focus_passages(passages, reading, self.retry_sentences)
+            wide = self.retriever.passages(standalone, 2 * self.k) or list(passages)
+            wide_reading = self.reader.read(standalone, wide)
+            focused = focus_passages(wide, wide_reading, self.retry_sentences)
             retry_raw = "".join(self.generator.stream(answer_messages(standalone, focused))).strip()
             timings["retry_ms"] = _ms(t3)
             retry_stats: dict[str, int] = {}
-            retried, _, _ = self._judge(retry_raw, passages, standalone, reading, retry_stats)
+            retried, _, _ = self._judge(retry_raw, wide, standalone, wide_reading, retry_stats)
             stats["retried"] = 1
             if retried is not None:
-                verified, reason, raw = retried, None, retry_raw
+                verified, reason, raw, passages = retried, None, retry_raw, wide
                 stats.update(retry_stats, retry_answered=1)
         timings["total_ms"] = _ms(t0)
         if verified is not None:

@@ -326,3 +326,20 @@ def test_a_passage_the_model_cited_for_a_wrong_item_lends_its_best_sentence(answ
     gen.enqueue("Many people left eastern Aleppo through the corridors, Moscow said [1].")
     answer = answerer.ask(question)
     assert "3,179" in answer.text and answer.stats.get("extractive_unsupported") == 1
+
+
+def test_the_second_look_reaches_past_the_first_six_windows(gen):
+    class Widening(StubRetriever):
+        def passages(self, query: str, k: int | None = None) -> list[Passage]:
+            self.queries.append(query)
+            return list(self._passages if (k or 6) > 6 else self._passages[:1])
+
+    retriever = Widening(PASSAGES)
+    answerer = Answerer(retriever, gen, CitationChecker(HashEmbedder()))  # type: ignore[arg-type]
+    gen.enqueue(REFUSAL, "Peskov said seven checkpoints were established in western Aleppo [2].")
+    answer = answerer.ask("What did Peskov say about the checkpoints in western Aleppo?")
+    assert not answer.refused and answer.stats.get("retry_answered") == 1
+    assert answer.citations[0].source == "checkpoints.txt"
+    assert "CHECKPOINTS.TXT" not in gen.history[0][-1]["content"]
+    assert "CHECKPOINTS.TXT" in gen.history[1][-1]["content"]
+    assert len(answer.passages) == 3  # the wider set the answer was verified against
