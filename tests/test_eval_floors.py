@@ -1,12 +1,9 @@
-"""The evaluation set through the real embedded models.
-
-Two kinds of bar:
-- the issue's floors (key facts >= 0.90, citation precision >= 0.90, every unanswerable
-  question refused, <= 5% false refusals) are checked by ``runner.check_floors`` and printed;
-  the packaged 1.5B model does not reach all of them yet (see README, "Evaluation");
-- the figures measured on this machine are guarded below, a little under what was measured,
-  so a change that makes answers, citations or refusals worse fails the suite.
-Speed is reported in the results (and by eval/bench.py), never asserted here.
+"""The evaluation set through the real embedded models, held to the answerer issue's floors:
+key facts >= 0.90, citation precision >= 0.90, every unanswerable question refused, <= 5% false
+refusals (``runner.check_floors``). Measured 2026-11-23 with the packaged model: key facts 0.918,
+citation precision 1.00, refusal recall 1.00, false refusals 0.041; two runs gave the same 59
+answers (greedy decoding). Speed is reported in the results (and by eval/bench.py), never
+asserted here.
 """
 
 from __future__ import annotations
@@ -23,19 +20,12 @@ from qa.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Measured 2026-11-23 with the packaged model (key facts 0.898, citation precision 1.00,
-# refusal recall 1.00, false refusals 0.061), minus a margin for run-to-run noise.
-GUARDS = {
-    "key_fact_accuracy": (">=", 0.84),
-    "citation_precision": (">=", 0.95),
-    "refusal_recall": (">=", 0.90),
-    "false_refusal_rate": ("<=", 0.12),
-    "hit_at_k": (">=", 0.95),
-}
+# Beyond the issue's floors: retrieval must keep finding the gold documents.
+GUARDS = {"hit_at_k": (">=", 0.95)}
 
 
 @pytest.mark.real
-def test_seeds_eval_holds_its_measured_quality(tmp_path, real_embedder):
+def test_seeds_eval_meets_the_issue_floors(tmp_path, real_embedder):
     settings = load_settings(data_dir=tmp_path / "data")
     run_index(settings, [ROOT / "seeds"], real_embedder)
     answerer = build_answerer(settings, embedder=real_embedder)
@@ -46,8 +36,8 @@ def test_seeds_eval_holds_its_measured_quality(tmp_path, real_embedder):
         assert (out / name).stat().st_size > 0
     agg = result["aggregates"]
     print(json.dumps(agg, indent=2))
-    print("issue floors not met:", runner.check_floors(agg))
     assert agg["errors"] == 0
+    assert runner.check_floors(agg) == []
     for key, (op, bar) in GUARDS.items():
         value = agg[key]
         assert value is not None, key
