@@ -25,6 +25,7 @@ GUARDS = {"hit_at_k": (">=", 0.95)}
 
 
 @pytest.mark.real
+@pytest.mark.timeout(1800)  # 59 questions through the local model: about 6 min on 2 idle cores
 def test_seeds_eval_meets_the_issue_floors(tmp_path, real_embedder):
     settings = load_settings(data_dir=tmp_path / "data")
     run_index(settings, [ROOT / "seeds"], real_embedder)
