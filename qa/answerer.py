@@ -8,7 +8,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 
-from qa.citations import CitationChecker, Verified, parse_markers, raw_sentences, with_markers
+from qa.citations import (
+    CitationChecker,
+    Verified,
+    cite,
+    parse_markers,
+    raw_sentences,
+    with_markers,
+)
 from qa.errors import InputError
 from qa.generator import Generator
 from qa.prompts import REFUSAL, answer_messages, is_refusal, rewrite_messages
@@ -245,20 +252,8 @@ class Answerer:
         stats: dict[str, int],
     ) -> Answer:
         """The answer as the one source sentence that holds it, quoted verbatim and cited."""
-        p = next(p for p in passages if p.n == span.passage)
-        rel = span.start - p.start
-        citation = Citation(
-            n=1,
-            source=p.doc_id,
-            title=p.title,
-            quote=span.text,
-            start=span.start,
-            end=span.end,
-            line=p.line + p.text.count("\n", 0, rel),
-            page=p.page,
-            score=round(span.score, 4),
-            path=p.path,
-        )
+        passage = next(p for p in passages if p.n == span.passage)
+        citation = cite(passage, 1, span.start, span.end, span.score)
         quoted = f"“{' '.join(span.text.split())}”"
         log.info("extractive answer stats=%s question=%r", stats, standalone)
         return Answer(
@@ -407,25 +402,15 @@ def join_answers(
                 ns.append(numbering[key])
             sentences.append(replace(sentence, citations=tuple(ns)))
     timings["total_ms"] = _ms(t0)
-    if all(a.refused for a in answers):
-        text = REFUSAL.replace("sources", "documents")
-        return Answer(
-            question,
-            text,
-            refused=True,
-            timings=timings,
-            standalone_question=standalone,
-            passages=passages,
-            stats=stats,
-            raw_text=" ".join(a.raw_text for a in answers),
-        )
-    text = " ".join(with_markers(s.text, s.citations) for s in sentences)
+    refused = all(a.refused for a in answers)
     return Answer(
         question=question,
-        text=text,
+        text=REFUSAL.replace("sources", "documents")
+        if refused
+        else " ".join(with_markers(s.text, s.citations) for s in sentences),
         citations=citations,
-        refused=False,
-        sentences=sentences,
+        refused=refused,
+        sentences=[] if refused else sentences,
         timings=timings,
         standalone_question=standalone,
         passages=passages,
@@ -447,8 +432,6 @@ def _good_rewrite(line: str, question: str) -> bool:
 def needs_rewrite(question: str) -> bool:
     """Whether a question in a conversation may lean on earlier turns (pronouns, 'and ...?',
     very short). Self-contained questions skip the rewrite and its model call."""
-    from qa.text import content_terms
-
     return bool(_ANAPHORA.search(question)) or len(content_terms(question)) < 4
 
 

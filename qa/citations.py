@@ -107,11 +107,7 @@ class CitationChecker:
         if claim_vec is None:
             claim_vec = self.embedder.embed([claim])[0]
         sims = self._embed(quotes) @ claim_vec
-        # Numbers and names the question already gave are its premise, not the claim's news:
-        # they need not be in the quote (a dateline or a title often holds them instead).
-        c_nums = numbers(claim) - numbers(given)
-        c_names = names(claim) - names(given) - set(content_terms(given))
-        c_terms = set(content_terms(claim))
+        c_nums, c_names, c_terms = _claim_facts(claim, given)
         # A fragment's own words (beyond its question) must be in the quote: "PWNED" is not.
         own = set(content_terms(fragment)) - set(content_terms(given)) if fragment else set()
         # A fragment ("Vitaly Churkin.") is checked with its question, whose words may be spread
@@ -145,15 +141,17 @@ class CitationChecker:
         return best
 
     def joint_support(
-        self, claim: str, parts: Sequence[tuple[Passage, Support]], given: str = ""
+        self,
+        claim: str,
+        parts: Sequence[tuple[Passage, Support]],
+        claim_vec: np.ndarray,
+        given: str = "",
     ) -> list[Support]:
         """The cited passages whose quotes together support ``claim`` ("The reports were
         published on October 22 and December 7 [1][2]."), or [] if they do not: each quote must
         bring some of its numbers or names, all its numbers and most names must be in their
         union, and it must be close to one of them or share most of its words with them."""
-        c_nums = numbers(claim) - numbers(given)
-        c_names = names(claim) - names(given) - set(content_terms(given))
-        c_terms = set(content_terms(claim))
+        c_nums, c_names, c_terms = _claim_facts(claim, given)
         quotes: list[str] = []
         kept: list[Support] = []
         for p, sup in parts:
@@ -170,7 +168,7 @@ class CitationChecker:
             return []
         if c_names and len(c_names & u_terms) / len(c_names) < 0.5:
             return []
-        sim = float(max(self._embed(quotes) @ self.embedder.embed([claim])[0]))
+        sim = float(max(self._embed(quotes) @ claim_vec))
         term_cov = len(c_terms & u_terms) / len(c_terms) if c_terms else 0.0
         return kept if sim >= self.similarity_min or term_cov >= self.terms_min else []
 
@@ -198,7 +196,8 @@ class CitationChecker:
             bad = [n for n in cited if n not in checks or not checks[n].ok]
             known = [n for n in cited if n in checks]
             if bad and len(known) >= 2:
-                joint = self.joint_support(check, [(by_n[n], checks[n]) for n in known], question)
+                pairs = [(by_n[n], checks[n]) for n in known]
+                joint = self.joint_support(check, pairs, vec, question)
                 if joint:
                     dropped += len(known) - len(joint)
                     keep, bad = joint, []
@@ -223,20 +222,13 @@ class CitationChecker:
                 key = (sup.passage, sup.quote_start, sup.quote_end)
                 if key not in numbering:
                     numbering[key] = len(citations) + 1
-                    p = by_n[sup.passage]
-                    rel = sup.quote_start - p.start
                     citations.append(
-                        Citation(
-                            n=numbering[key],
-                            source=p.doc_id,
-                            title=p.title,
-                            quote=p.text[rel : rel + (sup.quote_end - sup.quote_start)],
-                            start=sup.quote_start,
-                            end=sup.quote_end,
-                            line=p.line + p.text.count("\n", 0, rel),
-                            page=p.page,
-                            score=round(sup.score, 4),
-                            path=p.path,
+                        cite(
+                            by_n[sup.passage],
+                            numbering[key],
+                            sup.quote_start,
+                            sup.quote_end,
+                            sup.score,
                         )
                     )
                 if numbering[key] not in numbers_out:
@@ -247,6 +239,32 @@ class CitationChecker:
             )
             parts.append(with_markers(claim, numbers_out))
         return Verified(" ".join(parts), sentences, citations, repointed, dropped, added)
+
+
+def cite(passage: Passage, n: int, start: int, end: int, score: float) -> Citation:
+    """Citation ``n``: the exact text of ``passage`` between the document offsets start..end."""
+    rel = start - passage.start
+    return Citation(
+        n=n,
+        source=passage.doc_id,
+        title=passage.title,
+        quote=passage.text[rel : rel + (end - start)],
+        start=start,
+        end=end,
+        line=passage.line + passage.text.count("\n", 0, rel),
+        page=passage.page,
+        score=round(score, 4),
+        path=passage.path,
+    )
+
+
+def _claim_facts(claim: str, given: str) -> tuple[set[str], set[str], set[str]]:
+    """The numbers, names and content words a quote must hold for ``claim``. Numbers and names
+    the question (``given``) already gave are its premise, not the claim's news: they need not
+    be in the quote (a dateline or a title often holds them instead)."""
+    c_nums = numbers(claim) - numbers(given)
+    c_names = names(claim) - names(given) - set(content_terms(given))
+    return c_nums, c_names, set(content_terms(claim))
 
 
 def _is_claim(sentence: str) -> bool:

@@ -164,11 +164,3 @@ def weighted_coverage(question: str, texts: Sequence[str]) -> list[float]:
     idf = {t: math.log(1 + n / (1 + sum(t in s for s in t_terms))) for t in q_terms}
     total = sum(idf.values()) or 1.0
     return [sum(idf[t] for t in q_terms & s) / total for s in t_terms]
-
-
-def best_overlap(reading: Reading, start: int, end: int) -> Span | None:
-    """The highest-ranked sentence inside the source span start..end."""
-    for span in reading.spans:
-        if span.overlaps(start, end):
-            return span
-    return None

@@ -291,18 +291,22 @@ def test_the_asked_for_item_must_be_in_a_supported_sentence(answerer, gen):
     assert {"refused_answer_type", "extractive_answer_type"} & set(answer.stats)
 
 
+def close_race(read):
+    """``read`` with the runner-up 0.01 behind the best sentence: no sentence is decisive."""
+
+    def reading(q, ps):
+        found = read(q, ps)
+        best, *rest = found.spans
+        rival = next(s for s in rest if not s.overlaps(best.start, best.end))
+        return Reading(found.kind, [best, replace(rival, score=best.score - 0.01), *rest])
+
+    return reading
+
+
 def test_a_role_for_a_name_gives_way_to_the_cited_sentence_that_names_him(answerer, gen):
     # Close rivals, so no sentence is decisive on its own; the model cited the best one.
     question = "Who said that over 80,000 Syrians have been freed in total?"
-    real = answerer.reader.read
-
-    def close_race(q, ps):
-        reading = real(q, ps)
-        best, *rest = reading.spans
-        rival = next(s for s in rest if not s.overlaps(best.start, best.end))
-        return Reading(reading.kind, [best, replace(rival, score=best.score - 0.01), *rest])
-
-    answerer.reader.read = close_race
+    answerer.reader.read = close_race(answerer.reader.read)
     gen.enqueue("The spokesman said that over 80,000 Syrians have been freed in total [1].")
     answer = answerer.ask(question)
     assert answer.stats.get("extractive_answer_type") == 1
@@ -313,15 +317,7 @@ def test_a_role_for_a_name_gives_way_to_the_cited_sentence_that_names_him(answer
 def test_a_passage_the_model_cited_for_a_wrong_item_lends_its_best_sentence(answerer, gen):
     # "Moscow" is dropped (not in [1]); the model still pointed at [1], where the answer is.
     question = "How many people left eastern Aleppo through the humanitarian corridors?"
-    real = answerer.reader.read
-
-    def close_race(q, ps):
-        reading = real(q, ps)
-        best, *rest = reading.spans
-        rival = next(s for s in rest if not s.overlaps(best.start, best.end))
-        return Reading(reading.kind, [best, replace(rival, score=best.score - 0.01), *rest])
-
-    answerer.reader.read = close_race
+    answerer.reader.read = close_race(answerer.reader.read)
     answerer.retry_sentences = 0
     gen.enqueue("Many people left eastern Aleppo through the corridors, Moscow said [1].")
     answer = answerer.ask(question)
