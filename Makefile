@@ -51,6 +51,11 @@ bench: install
 eval: install
 	$(QA) eval --out eval/out
 
+# The development suite: one table, a row per set (seeds, python_docs, SQuAD, BlockchainSolana).
+.PHONY: eval-suite
+eval-suite: install
+	$(QA) eval --suite --out eval/out-suite
+
 # Debian's chromium for the real-browser test (Playwright never downloads a browser here).
 browser:
 	@test -x /usr/bin/chromium || { \

@@ -1,4 +1,5 @@
-"""`qa eval`: run the evaluation set (or a public LabelledRagDataset) through the real answerer."""
+"""`qa eval`: run an evaluation set (or a public LabelledRagDataset, or the development suite)
+through the real answerer."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 
 import click
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 @click.command("eval")
 @click.option(
@@ -15,15 +18,34 @@ import click
     "set_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
-    help="Evaluation set (JSONL; default eval/seeds.jsonl).",
+    help="Evaluation set (JSONL; default eval/seeds.jsonl over seeds/).",
+)
+@click.option(
+    "--docs",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of documents the set is asked over: indexed into an index of its own under "
+    "<data dir>/eval-indexes/ (reused while the files are unchanged). Without it, --set is "
+    "asked over the index already at --data-dir.",
+)
+@click.option(
+    "--suite",
+    is_flag=True,
+    help="Run the development suite (seeds, python_docs, squad_followups, squad2_dev, "
+    "blockchain_solana) and print one table, a row per set.",
+)
+@click.option(
+    "--only",
+    multiple=True,
+    help="With --suite: run only this set (repeatable).",
 )
 @click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("eval/out"),
-    show_default=True,
-    help="Where results.json, report.md and the plots go.",
+    default=None,
+    help="Where results.json, report.md and the plots go (default eval/out; "
+    "eval/out-suite with --suite).",
 )
 @click.option(
     "--k", type=int, default=None, help="Passages per question (default QA_RETRIEVAL_K, 6)."
@@ -33,7 +55,7 @@ import click
     type=click.Path(file_okay=False, path_type=Path),
     envvar="QA_DATA_DIR",
     default=None,
-    help="Index to evaluate against (default .qa/; seeds/ is indexed into it first).",
+    help="Data directory (default .qa/): evaluation indexes go to its eval-indexes/.",
 )
 @click.option(
     "--compare",
@@ -54,55 +76,74 @@ import click
     default=None,
     help="Folder of source files for --labelled (default: source_files/ beside it).",
 )
-@click.option("--limit", type=int, default=None, help="Only the first N questions.")
+@click.option("--limit", type=int, default=None, help="Only the first N questions (of each set).")
 @click.option("--check-floors", is_flag=True, help="Exit 1 when a quality floor is broken.")
 def eval_command(
-    set_path, out_dir, k, data_dir, compare, labelled, sources, limit, check_floors
+    set_path,
+    docs,
+    suite,
+    only,
+    out_dir,
+    k,
+    data_dir,
+    compare,
+    labelled,
+    sources,
+    limit,
+    check_floors,
 ) -> None:
     """Measure retrieval, answers, citations, refusals and speed; write a report and plots."""
     from eval import runner
-    from qa.cli import _settings
-    from qa.service import build_answerer, open_embedder, run_index
 
     if compare:
         click.echo(runner.compare(*compare))
         return
-    overrides = {"data_dir": data_dir}
-    if k:
-        overrides["retrieval__k"] = k
+    overrides = {"data_dir": data_dir, "retrieval__k": k}
+    progress = sys.stderr.isatty()
+    if suite:
+        clash = [
+            name
+            for name, value in (("--set", set_path), ("--docs", docs), ("--labelled", labelled))
+            if value
+        ]
+        if clash:
+            raise click.UsageError(f"--suite runs its own sets; drop {', '.join(clash)}.")
+        _run_suite(overrides, list(only), out_dir or Path("eval/out-suite"), limit, progress)
+        return
+    if only:
+        raise click.UsageError("--only picks sets of the suite: use it with --suite.")
+    out_dir = out_dir or Path("eval/out")
+
+    from eval.workspace import Workspaces
+
     if labelled:
         sources = sources or labelled.parent / "source_files"
-        overrides["data_dir"] = data_dir or out_dir / "index"
-        settings = _settings(**overrides)
-        embedder = open_embedder(settings)
-        report = run_index(settings, [sources], embedder, progress=sys.stderr.isatty())
-        click.echo(
-            f"indexed {sources}: {report.summary()}",
-            err=True,
-        )
+        ws = Workspaces(overrides, progress=progress).open(sources)
+        click.echo(f"indexed {sources}: {ws.summary}", err=True)
         from eval.labelled import run_labelled
 
-        answerer = build_answerer(settings, embedder=embedder)
-        result = run_labelled(answerer, labelled, out_dir, embed=embedder.embed, limit=limit)
+        result = run_labelled(ws.answerer, labelled, out_dir, embed=ws.embed, limit=limit)
         click.echo(json.dumps(result.get("aggregates", result), indent=2))
         return
 
-    settings = _settings(**overrides)
-    embedder = open_embedder(settings)
-    seeds = Path("seeds")
-    if seeds.is_dir():
-        run_index(settings, [seeds], embedder)
     from eval.dataset import load_records
 
-    records = load_records(
-        set_path or Path(__file__).resolve().parent.parent / "eval" / "seeds.jsonl"
-    )
-    if limit:
-        records = records[:limit]
-    answerer = build_answerer(settings, embedder=embedder)
-    result = runner.run_eval(
-        answerer, records, out_dir, k=settings.retrieval.k, progress=sys.stderr.isatty()
-    )
+    if set_path is None:
+        set_path = ROOT / "eval" / "seeds.jsonl"
+        docs = docs or ROOT / "seeds"
+    records = load_records(set_path)[:limit]
+    if docs is not None:
+        workspaces = Workspaces(overrides, progress=progress)
+        ws = workspaces.open(docs)
+        click.echo(f"indexed {docs} into {ws.data_dir}: {ws.summary}", err=True)
+        answerer, settings = ws.answerer, workspaces.base
+    else:
+        from qa.service import build_answerer
+        from qa.settings import load_settings
+
+        settings = load_settings(**overrides)
+        answerer = build_answerer(settings)
+    result = runner.run_eval(answerer, records, out_dir, k=settings.retrieval.k, progress=progress)
     agg = result["aggregates"]
     click.echo(json.dumps(agg, indent=2))
     click.echo(f"report: {out_dir / 'report.md'}", err=True)
@@ -111,3 +152,29 @@ def eval_command(
         click.echo(f"FLOOR BROKEN: {line}", err=True)
     if broken and check_floors:
         sys.exit(1)
+
+
+def _run_suite(
+    overrides: dict, only: list[str], out_dir: Path, limit: int | None, progress: bool
+) -> None:
+    from eval import suite
+    from eval.workspace import Workspaces
+
+    sets = suite.select(suite.default_suite(ROOT), only)
+    ws = Workspaces(overrides, progress=progress)
+
+    def on_row(row: dict) -> None:
+        what = row.get("error") or f"{row['n']} questions"
+        click.echo(f"{row['name']}: {row['status']} ({what}) in {row['time_s']} s", err=True)
+
+    result = suite.run_suite(
+        sets,
+        lambda s: ws.open(s.docs),
+        out_dir,
+        k=ws.base.retrieval.k,
+        limit=limit,
+        progress=progress,
+        on_row=on_row,
+    )
+    click.echo(suite.render_suite(result))
+    click.echo(f"suite report: {out_dir / suite.SUITE_MD}", err=True)

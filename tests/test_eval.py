@@ -7,6 +7,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
@@ -353,3 +354,48 @@ def test_seeds_jsonl_is_sound() -> None:
                 assert any(contains(t, s) for t in texts for s in group), (
                     f"{r.id}: {group} not in gold"
                 )
+
+
+PYTHON_DOCS_JSONL = ROOT / "eval" / "python_docs.jsonl"
+SQUAD_FOLLOWUPS_JSONL = ROOT / "eval" / "squad_followups.jsonl"
+SQUAD_DOCS = ROOT.parent / "shared" / "datasets" / "squad2_dev" / "docs"
+
+
+@lru_cache(maxsize=64)
+def _indexed_text(path: Path) -> str:
+    """The text the indexer sees (for HTML: the visible text, entities decoded)."""
+    from index.loaders import Source, load
+
+    return load(Source(path, path.parent)).text
+
+
+def _assert_key_facts_in_gold(records: Sequence[EvalRecord], resolve) -> None:
+    for r in records:
+        if r.type == "followup":
+            assert r.history and all(q and a for q, a in r.history), r.id
+        texts = [_indexed_text(resolve(g)) for g in r.gold]
+        for group in r.key_facts:
+            assert any(contains(t, s) for t in texts for s in group), f"{r.id}: {group} not in gold"
+
+
+def test_python_docs_jsonl_is_sound() -> None:
+    records = load_records(PYTHON_DOCS_JSONL)
+    counts = Counter(r.type for r in records)
+    assert len(records) >= 40
+    assert counts["unanswerable"] >= 10 and counts["followup"] >= 8
+    corpus = ROOT / "eval" / "corpora" / "python_docs"
+    pages = sorted(p.relative_to(ROOT).as_posix() for p in (corpus / "docs").rglob("*.html"))
+    assert {g for r in records for g in r.gold} == set(pages), "every page is used"
+    assert sum(p.stat().st_size for p in corpus.rglob("*") if p.is_file()) < 2_000_000
+    assert (corpus / "PROVENANCE.md").is_file() and (corpus / "LICENSE.txt").is_file()
+    _assert_key_facts_in_gold(records, lambda g: ROOT / g)
+
+
+@pytest.mark.skipif(not SQUAD_DOCS.is_dir(), reason=f"{SQUAD_DOCS} is not on this machine")
+def test_squad_followups_jsonl_is_sound() -> None:
+    records = load_records(SQUAD_FOLLOWUPS_JSONL)
+    assert len(records) >= 20 and {r.type for r in records} == {"followup"}
+    for r in records:
+        for g in r.gold:
+            assert (SQUAD_DOCS / g).is_file(), f"{r.id}: gold {g} does not exist"
+    _assert_key_facts_in_gold(records, lambda g: SQUAD_DOCS / g)

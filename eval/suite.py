@@ -1,0 +1,363 @@
+"""The development suite: several evaluation sets, each over its own documents, in one table.
+
+Every set is asked over an index of its own (``eval.workspace``: under the data dir,
+``eval-indexes/<folder name>-<hash of its path>/``), which later runs reuse: the incremental
+indexer skips unchanged files. A set whose files are missing is reported as missing, a set
+that fails is reported with its error, and the suite goes on. ``suite.json`` and
+``suite.md`` are rewritten after every set, so a run that is stopped keeps what it finished.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from eval.dataset import load_records
+from eval.labelled import run_labelled
+from eval.report import fmt, table
+from eval.runner import run_eval
+from eval.workspace import Workspace
+from qa.errors import QAError
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+SUITE_JSON = "suite.json"
+SUITE_MD = "suite.md"
+
+
+@dataclass(frozen=True)
+class SuiteSet:
+    """One row of the suite: a set file (JSONL records or a LabelledRagDataset) and the
+    folder of documents it is asked over."""
+
+    name: str
+    kind: Literal["records", "labelled"]
+    set_path: Path
+    docs: Path
+    about: str = ""
+
+    def missing(self) -> list[str]:
+        """The paths this set needs that are not there."""
+        out = []
+        if not self.set_path.is_file():
+            out.append(str(self.set_path))
+        if not self.docs.is_dir():
+            out.append(str(self.docs))
+        return out
+
+
+def default_suite(root: Path = ROOT, shared: Path | None = None) -> list[SuiteSet]:
+    """The development suite. ``shared`` (the datasets folder beside the checkout, as in CI)
+    defaults to ``<root>/../shared``. Ordered small to large, so a run that is cut short
+    still has the most rows."""
+    shared = shared or root.parent / "shared"
+    squad = shared / "datasets" / "squad2_dev"
+    solana = shared / "datasets" / "blockchain_solana"
+    return [
+        SuiteSet(
+            "seeds", "records", root / "eval" / "seeds.jsonl", root / "seeds", "5 news articles"
+        ),
+        SuiteSet(
+            "python_docs",
+            "records",
+            root / "eval" / "python_docs.jsonl",
+            root / "eval" / "corpora" / "python_docs" / "docs",
+            "9 pages of the Python 3.11 tutorial and HOWTOs (HTML)",
+        ),
+        SuiteSet(
+            "squad_followups",
+            "records",
+            root / "eval" / "squad_followups.jsonl",
+            squad / "docs",
+            "follow-ups with history over 306 Wikipedia paragraphs",
+        ),
+        SuiteSet(
+            "squad2_dev",
+            "records",
+            squad / "sample.jsonl",
+            squad / "docs",
+            "SQuAD 2.0 sample over 306 Wikipedia paragraphs",
+        ),
+        SuiteSet(
+            "blockchain_solana",
+            "labelled",
+            solana / "rag_dataset.json",
+            solana / "source_files",
+            "LabelledRagDataset over one PDF",
+        ),
+    ]
+
+
+def select(sets: Sequence[SuiteSet], names: Sequence[str]) -> list[SuiteSet]:
+    """The sets named in ``names`` (all when empty); an unknown name is an error."""
+    if not names:
+        return list(sets)
+    known = {s.name: s for s in sets}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise QAError(f"No suite set named {', '.join(unknown)}: choose from {', '.join(known)}.")
+    return [s for s in sets if s.name in names]
+
+
+Prepare = Callable[[SuiteSet], Workspace]
+
+
+def run_suite(
+    sets: Sequence[SuiteSet],
+    prepare: Prepare,
+    out_dir: Path,
+    k: int,
+    limit: int | None = None,
+    progress: bool = False,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run every set: ``prepare(set)`` indexes its documents and gives the answerer, then the
+    set is evaluated into ``out_dir/<name>/``. After each set its row is added and
+    ``suite.json`` and ``suite.md`` are rewritten (rows not run yet are "pending").
+    ``limit`` keeps the first N questions of every set. Returns the suite dict."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    suite: dict[str, Any] = {
+        "meta": {
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "k": k,
+            "limit": limit,
+            "elapsed_s": 0.0,
+        },
+        "rows": [_pending(s) for s in sets],
+    }
+    _write(suite, out_dir)
+    for i, s in enumerate(sets):
+        row = _run_one(s, prepare, out_dir / s.name, k, limit, progress)
+        suite["rows"][i] = row
+        suite["meta"]["elapsed_s"] = round(time.perf_counter() - started, 1)
+        _write(suite, out_dir)
+        log.info("suite set done name=%s status=%s time_s=%s", s.name, row["status"], row["time_s"])
+        if on_row:
+            on_row(row)
+    return suite
+
+
+def _pending(s: SuiteSet) -> dict[str, Any]:
+    return {
+        "name": s.name,
+        "kind": s.kind,
+        "status": "pending",
+        "set": str(s.set_path),
+        "docs": str(s.docs),
+        "about": s.about,
+        "n": None,
+        "time_s": None,
+    }
+
+
+def _run_one(
+    s: SuiteSet, prepare: Prepare, out: Path, k: int, limit: int | None, progress: bool
+) -> dict[str, Any]:
+    row = _pending(s)
+    missing = s.missing()
+    if missing:
+        return {**row, "status": "missing", "error": "not found: " + ", ".join(missing)}
+    t0 = time.perf_counter()
+    try:
+        prepared = prepare(s)
+    except QAError as e:
+        return _failed(row, e, t0)
+    try:
+        if s.kind == "labelled":
+            result = run_labelled(
+                prepared.answerer,
+                s.set_path,
+                out,
+                embed=prepared.embed,
+                limit=limit,
+                progress=progress,
+            )
+            metrics = labelled_row(result)
+        else:
+            records = load_records(s.set_path)[:limit]
+            result = run_eval(prepared.answerer, records, out, k=k, progress=progress)
+            metrics = records_row(result)
+    except QAError as e:
+        return _failed(row, e, t0)
+    finally:
+        prepared.close()
+    return {
+        **row,
+        **metrics,
+        "status": "done",
+        "index_s": round(prepared.index_s, 1),
+        "index_summary": prepared.summary,
+        "time_s": round(time.perf_counter() - t0, 1),
+        "out": str(out),
+    }
+
+
+def _failed(row: dict[str, Any], e: QAError, t0: float) -> dict[str, Any]:
+    log.warning("suite set failed name=%s error=%r", row["name"], str(e))
+    return {
+        **row,
+        "status": "error",
+        "error": f"{type(e).__name__}: {e}",
+        "time_s": round(time.perf_counter() - t0, 1),
+    }
+
+
+def records_row(result: dict[str, Any]) -> dict[str, Any]:
+    """The suite's metrics of one ``run_eval`` result."""
+    agg = result["aggregates"]
+    follow = [r for r in result["questions"] if r["type"] == "followup"]
+    return {
+        "n": agg["n"],
+        "errors": agg["errors"],
+        "key_fact_accuracy": agg["key_fact_accuracy"],
+        "citation_precision": agg["citation_precision"],
+        "citation_recall": agg["citation_recall"],
+        "refusal_recall": agg["refusal_recall"],
+        "n_unanswerable": agg["n_unanswerable"],
+        "false_refusal_rate": agg["false_refusal_rate"],
+        "followups_correct": sum(bool(r["scores"]["key_facts_ok"]) for r in follow),
+        "followups": len(follow),
+        "hit_at_k": agg["hit_at_k"],
+        "first_token_ms_p50": agg["first_token_ms_p50"],
+        "total_ms_p50": agg["total_ms_p50"],
+    }
+
+
+def labelled_row(result: dict[str, Any]) -> dict[str, Any]:
+    """The suite's metrics of one ``run_labelled`` result: retrieval hit as hit@k, plus its
+    own answer similarity, MRR and refusals."""
+    agg = result["aggregates"]
+    return {
+        "n": agg["n"],
+        "errors": agg["errors"],
+        "hit_at_k": agg["retrieval_hit_rate"],
+        "mrr": agg["mrr"],
+        "answer_similarity_mean": agg["answer_similarity_mean"],
+        "answer_similarity_p50": agg["answer_similarity_p50"],
+        "refused": agg["refused"],
+        "first_token_ms_p50": agg["first_token_ms_p50"],
+        "total_ms_p50": agg["total_ms_p50"],
+    }
+
+
+# --- rendering -------------------------------------------------------------------------
+
+COLUMNS = (
+    "set",
+    "n",
+    "key facts",
+    "cit. precision",
+    "cit. recall",
+    "refusal recall",
+    "false refusals",
+    "follow-ups",
+    "hit@k",
+    "first token / total p50",
+    "time",
+    "other",
+)
+
+
+def _s(ms: Any) -> str:
+    return f"{ms / 1000:.1f} s" if isinstance(ms, int | float) else "n/a"
+
+
+def _duration(seconds: Any) -> str:
+    if not isinstance(seconds, int | float):
+        return "n/a"
+    if seconds >= 90:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+
+
+def _rel(path: str) -> str:
+    """A path relative to the checkout when it is near it (``../shared/...``)."""
+    rel = os.path.relpath(path, ROOT)
+    return rel if not rel.startswith("../..") else path
+
+
+def table_rows(suite: dict[str, Any]) -> list[list[Any]]:
+    """One list of cells per set, in ``COLUMNS`` order."""
+    out: list[list[Any]] = []
+    for r in suite["rows"]:
+        if r["status"] != "done":
+            note = r["status"] + (f": {r['error']}" if r.get("error") else "")
+            out.append([r["name"], "", *[""] * 9, note])
+            continue
+        latency = f"{_s(r['first_token_ms_p50'])} / {_s(r['total_ms_p50'])}"
+        time_cell = f"{_duration(r['time_s'])} (index {_duration(r['index_s'])})"
+        errors = f"{r['errors']} errors" if r.get("errors") else ""
+        if r["kind"] == "labelled":
+            other = (
+                f"answer similarity {fmt(r['answer_similarity_mean'])} mean / "
+                f"{fmt(r['answer_similarity_p50'])} p50; MRR {fmt(r['mrr'])}; "
+                f"refused {r['refused']}"
+            )
+            other = "; ".join(filter(None, [other, errors]))
+            out.append([r["name"], r["n"], *["n/a"] * 6, r["hit_at_k"], latency, time_cell, other])
+            continue
+        follow = f"{r['followups_correct']}/{r['followups']}" if r["followups"] else "n/a"
+        out.append(
+            [
+                r["name"],
+                r["n"],
+                r["key_fact_accuracy"],
+                r["citation_precision"],
+                r["citation_recall"],
+                r["refusal_recall"] if r["n_unanswerable"] else "n/a",
+                r["false_refusal_rate"],
+                follow,
+                r["hit_at_k"],
+                latency,
+                time_cell,
+                errors,
+            ]
+        )
+    return out
+
+
+def render_suite(suite: dict[str, Any]) -> str:
+    """The suite as Markdown: one table, a row per set, then what each set is."""
+    meta = suite["meta"]
+    lines = ["# Development suite", ""]
+    limit = f", first {meta['limit']} questions of each set" if meta.get("limit") else ""
+    so_far = " so far" if any(r["status"] == "pending" for r in suite["rows"]) else ""
+    lines += [
+        f"Created {meta['created']}, k={meta['k']}{limit}, {_duration(meta['elapsed_s'])}{so_far}.",
+        "",
+    ]
+    lines += table(COLUMNS, table_rows(suite))
+    lines += ["", "Sets:", ""]
+    for r in suite["rows"]:
+        lines.append(
+            f"- **{r['name']}**: {r['about'] or r['kind']}; `{_rel(r['set'])}` over `{_rel(r['docs'])}`"
+        )
+    lines += [
+        "",
+        "Key facts, citation recall, hit@k and false refusals are over answerable questions; "
+        "refusal recall over unanswerable ones; follow-ups counts follow-up questions whose "
+        "answer holds every key fact. For the labelled set hit@k is the share of questions "
+        "whose passages hold a reference context. Time includes indexing.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _write(suite: dict[str, Any], out_dir: Path) -> None:
+    """Write ``suite.json`` and ``suite.md`` whole (a temp file renamed over the old one)."""
+    for name, text in (
+        (SUITE_JSON, json.dumps(suite, indent=2, ensure_ascii=False)),
+        (SUITE_MD, render_suite(suite)),
+    ):
+        tmp = out_dir / f".{name}.tmp"
+        tmp.write_text(text, "utf-8")
+        tmp.replace(out_dir / name)
