@@ -117,6 +117,65 @@ def status(data_dir: Path | None, as_json: bool) -> None:
         click.echo(f"  {src['doc_id']}  ({src['chunks']} chunks)  {src['title'][:70]}")
 
 
+class _Failure(QAError):
+    """An error of `qa ask` with its stable ``kind`` for --json (and the exit code)."""
+
+    def __init__(self, message: str, kind: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.code = code
+
+
+def _error_kind(exc: BaseException) -> str:
+    """A stable short name for --json: no_index, bad_question, model, store, or error."""
+    from qa.errors import IndexMissingError, InputError, ModelError
+
+    kind = getattr(exc, "kind", None)
+    if isinstance(kind, str):
+        return kind
+    for cls, name in ((IndexMissingError, "no_index"), (InputError, "bad_question")):
+        if isinstance(exc, cls):
+            return name
+    if isinstance(exc, ModelError):
+        return "model"  # the model could not be loaded, or its server not reached
+    from index.store import StoreError
+
+    return "store" if isinstance(exc.__cause__, StoreError) else "error"
+
+
+def _error_json(exc: BaseException, **where: object) -> str:
+    return json.dumps({**where, "error": str(exc), "kind": _error_kind(exc)}, ensure_ascii=False)
+
+
+def _read_history(path: Path | None) -> list[tuple[str, str]]:
+    if path is None:
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return _turns(data)
+    except FileNotFoundError:
+        raise _Failure(f"--history {path}: no such file.", "bad_history") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _Failure(f"--history {path}: cannot read it ({exc}).", "bad_history") from None
+    except ValueError as exc:
+        raise _Failure(
+            f"--history {path} is not a JSON list of [question, answer] pairs ({exc}).",
+            "bad_history",
+        ) from None
+
+
+def _turns(data: object) -> list[tuple[str, str]]:
+    """``[[question, answer], ...]`` as pairs of strings; ValueError says what is wrong."""
+    if not isinstance(data, list):
+        raise ValueError(f"expected a list, got {type(data).__name__}")
+    turns = []
+    for i, pair in enumerate(data, start=1):
+        if not (isinstance(pair, list | tuple) and len(pair) == 2):
+            raise ValueError(f"item {i} is not a [question, answer] pair")
+        turns.append((str(pair[0]), str(pair[1])))
+    return turns
+
+
 def _print_answer(answer, out=click.echo) -> None:
     out("")
     out(answer.text)
@@ -138,51 +197,66 @@ def _print_answer(answer, out=click.echo) -> None:
 @data_dir_option
 @click.option(
     "--history",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False, path_type=Path),
     help="JSON list of [question, answer] pairs: the conversation so far.",
 )
 @click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON object (or one per line with --batch)."
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print one JSON object (or one per line with --batch). Errors too: {"error": ..., '
+    '"kind": ...} on stdout, with a non-zero exit code.',
 )
 @click.option(
     "--batch",
-    type=click.File("r"),
-    help='JSONL file ("-" for stdin) of {"question": ..., "history": [...]}.',
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    help='JSONL file ("-" for stdin) of {"question": ..., "history": [...]}. A bad line gets an '
+    "error object and the run goes on; no index or a model failure ends the run.",
 )
 @click.option(
     "--debug", is_flag=True, help="Include passages, raw model output and stats in the JSON."
 )
-def ask(question, data_dir, history, as_json, batch, debug) -> None:
-    """Answer QUESTION from the indexed documents, with verified citations."""
+@click.pass_context
+def ask(ctx, question, data_dir, history, as_json, batch, debug) -> None:
+    """Answer QUESTION from the indexed documents, with verified citations.
+
+    Exit codes: 0 answered (a refusal is an answer), 1 an error (with --batch: any line
+    failed), 2 a usage error. Error kinds in --json: no_index, bad_question, bad_history,
+    bad_line, model, store, error, internal.
+    """
+    try:
+        if batch is not None:
+            ctx.exit(_ask_batch(batch, data_dir, debug))
+        if question is None:
+            raise _Failure("Give a QUESTION, or --batch FILE.", "usage", code=2)
+        _ask_one(question, data_dir, history, as_json, debug)
+    except QAError as exc:
+        code = getattr(exc, "code", 1)
+        if as_json:
+            click.echo(_error_json(exc))
+            ctx.exit(code)
+        if code == 2:
+            raise click.UsageError(str(exc)) from exc
+        raise click.ClickException(str(exc)) from exc
+    except (click.exceptions.Exit, click.ClickException, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if not as_json:
+            raise
+        log.exception("qa ask failed")
+        click.echo(json.dumps({"error": f"unexpected error: {exc!r}", "kind": "internal"}))
+        ctx.exit(1)
+
+
+def _ask_one(question: str, data_dir, history, as_json: bool, debug: bool) -> None:
     from qa.schema import Delta, Done
     from qa.service import build_answerer
 
+    turns = _read_history(history)  # a bad file fails before anything loads
     settings = _settings(data_dir=data_dir)
     t0 = time.perf_counter()
     answerer = build_answerer(settings)
-    if batch is not None:
-        for n, line in enumerate(batch, start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-                ans = answerer.ask(item["question"], [tuple(t) for t in item.get("history", [])])
-                click.echo(json.dumps(ans.to_json(debug=debug), ensure_ascii=False))
-            except QAError as exc:
-                click.echo(json.dumps({"question": item.get("question"), "error": str(exc)}))
-            except (ValueError, KeyError, TypeError) as exc:
-                click.echo(json.dumps({"line": n, "error": f"bad input line: {exc}"}))
-        return
-    if question is None:
-        raise click.UsageError("Give a QUESTION, or --batch FILE.")
-    turns = []
-    if history:
-        try:
-            turns = [(str(q), str(a)) for q, a in json.loads(history.read_text())]
-        except (ValueError, TypeError) as exc:
-            raise click.ClickException(
-                f"{history} is not a JSON list of [question, answer] pairs ({exc})."
-            ) from exc
+    answerer.validate(question)  # empty or too long: said before the model loads
     answer = None
     live = not as_json and sys.stderr.isatty()
     for event in answerer.stream(question, turns):
@@ -190,7 +264,8 @@ def ask(question, data_dir, history, as_json, batch, debug) -> None:
             click.echo(click.style(event.text, dim=True), nl=False, err=True)
         elif isinstance(event, Done):
             answer = event.answer
-    assert answer is not None
+    if answer is None:
+        raise _Failure("The answer stopped before it was finished; see the log.", "error")
     answer.timings.setdefault("process_ms", (time.perf_counter() - t0) * 1000)
     if as_json:
         click.echo(json.dumps(answer.to_json(debug=debug), ensure_ascii=False, indent=None))
@@ -200,41 +275,119 @@ def ask(question, data_dir, history, as_json, batch, debug) -> None:
         _print_answer(answer)
 
 
+def _ask_batch(batch: Path, data_dir, debug: bool) -> int:
+    """One JSON line per input line: the answer, or ``{"line", "question", "error", "kind"}``.
+    A bad line (not JSON, no question, bad history, empty or too long question) is reported
+    and the run goes on; an error that every later line would hit too (no index, the model,
+    the store) is reported on its line and ends the run. Returns the exit code."""
+    from qa.errors import InputError
+    from qa.service import build_answerer
+
+    try:
+        stream = click.open_file(str(batch), "r", encoding="utf-8")
+    except OSError as exc:
+        raise _Failure(f"--batch {batch}: cannot read it ({exc}).", "bad_line") from None
+    failed = False
+    with stream:
+        answerer = build_answerer(_settings(data_dir=data_dir))
+        for n, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            question = None
+            try:
+                item = json.loads(line)
+                if not isinstance(item, dict) or not isinstance(item.get("question"), str):
+                    raise ValueError('expected {"question": "...", "history": [...]}')
+                question = item["question"]
+                turns = _turns(item.get("history", []))
+            except ValueError as exc:
+                failed = True
+                click.echo(_error_json(_Failure(f"bad input line: {exc}", "bad_line"), line=n))
+                continue
+            try:
+                ans = answerer.ask(question, turns)
+            except InputError as exc:
+                failed = True
+                click.echo(_error_json(exc, line=n, question=question))
+                continue
+            except QAError as exc:
+                click.echo(_error_json(exc, line=n, question=question))
+                return 1
+            click.echo(json.dumps(ans.to_json(debug=debug), ensure_ascii=False))
+    return 1 if failed else 0
+
+
 @main.command()
 @data_dir_option
 @click.option(
     "--host", envvar="QA_UI_HOST", default=None, help="Interface to listen on (default 127.0.0.1)."
 )
-@click.option("--port", envvar="QA_UI_PORT", type=int, default=None, help="Port (default 7860).")
-@click.option("--auth", envvar="QA_UI_AUTH", default=None, help="user:password to require a login.")
-def chat(data_dir, host, port, auth) -> None:
-    """Open the web chat (http://127.0.0.1:7860 by default)."""
+@click.option(
+    "--port",
+    envvar="QA_UI_PORT",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port (default 7860).",
+)
+@click.option(
+    "--auth-file",
+    envvar="QA_UI_AUTH_FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Require a login: a file of user:password lines that only you can read (chmod 600).",
+)
+@click.option(
+    "--auth",
+    envvar="QA_UI_AUTH",
+    default=None,
+    help="user:password to require a login. Discouraged on the command line, where `ps` shows "
+    "it to every user: use --auth-file or set QA_UI_AUTH.",
+)
+def chat(data_dir, host, port, auth_file, auth) -> None:
+    """Open the web chat (http://127.0.0.1:7860 by default).
+
+    To require a login, pass --auth-file FILE (user:password lines, chmod 600; or set
+    QA_UI_AUTH_FILE), or set QA_UI_AUTH=user:password. The port and the login are checked
+    before anything loads.
+    """
+    from ui.security import LoginThrottle, check_port, resolve_accounts  # no Gradio yet
+
+    settings = _settings(
+        data_dir=data_dir, ui__host=host, ui__port=port, ui__auth=auth, ui__auth_file=auth_file
+    )
+    accounts = resolve_accounts(settings.ui.auth, settings.ui.auth_file)
+    check_port(settings.ui.host, settings.ui.port)
+
     from qa.service import build_answerer
 
-    settings = _settings(data_dir=data_dir, ui__host=host, ui__port=port, ui__auth=auth)
     answerer = build_answerer(settings)
     click.echo("Loading the model…", err=True)
     if hasattr(answerer.generator, "load"):
         answerer.generator.load()
+    from qa.library import Library
     from ui.app import build_app, launch  # the UI depends on qa, never the other way round
 
-    user_pass = None
-    if settings.ui.auth:
-        if ":" not in settings.ui.auth:
-            raise click.BadParameter("use user:password", param_hint="--auth")
-        user, _, password = settings.ui.auth.partition(":")
-        user_pass = (user, password)
-    app = build_app(answerer, examples=EXAMPLES)
+    library = Library(settings, answerer.retriever)  # uploads from the Collection tab
+    app = build_app(answerer, library=library)  # example questions come from the index
+    try:
+        launch(
+            app,
+            host=settings.ui.host,
+            port=settings.ui.port,
+            auth=accounts,
+            throttle=LoginThrottle.from_settings(settings.ui),
+            # the upload route refuses bigger files
+            max_upload_mb=min(settings.ui.max_upload_mb, library.max_bytes / 1e6),
+            prevent_thread_lock=True,
+        )
+    except OSError:  # taken while the model loaded
+        check_port(settings.ui.host, settings.ui.port)
+        raise
     click.echo(f"qa web chat on http://{settings.ui.host}:{settings.ui.port}", err=True)
-    launch(app, host=settings.ui.host, port=settings.ui.port, auth=user_pass)
-
-
-EXAMPLES = [
-    "How many checkpoints were set up in western Aleppo?",
-    "How many militants were pardoned?",
-    "Who said the resumption of airstrikes on Aleppo would be inexpedient?",
-    "What does Moscow hope to achieve in Aleppo by the end of the year?",
-]
+    try:
+        app.block_thread()
+    finally:
+        app.close()
 
 
 @main.command()

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.netutil import free_port
-from tests.ui_fakes import FakeAnswerer, descale_answer
+from tests.ui_fakes import CORPUS, FakeAnswerer, descale_answer
 
 pytestmark = pytest.mark.browser
 
@@ -29,7 +29,8 @@ ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-EXAMPLES = ["How do I descale my kettle?", "What is the secret ingredient?"]
+# The example chips are drawn from the indexed titles (tests/ui_fakes.py CORPUS).
+EXAMPLES = [f"What is “{title}” about?" for title, _ in CORPUS.values()]
 
 if not CHROMIUM.exists():
     pytest.skip(
@@ -49,7 +50,7 @@ def fake() -> FakeAnswerer:
 def url(fake: FakeAnswerer):
     from ui.app import build_app, launch
 
-    app = build_app(fake, examples=EXAMPLES)
+    app = build_app(fake)
     _, local_url, _ = launch(app, port=free_port(), prevent_thread_lock=True)
     yield local_url
     app.close()
@@ -172,7 +173,7 @@ def test_streamed_answer_cites_passages_in_the_sources_panel(page, fake: FakeAns
 def test_hostile_documents_and_model_output_stay_inert(page) -> None:
     page, recorder = page
     page.evaluate("window.__xss = undefined")
-    page.get_by_text(EXAMPLES[1]).click()  # the example fills in and asks
+    page.get_by_text(EXAMPLES[2]).click()  # the example fills in and asks
     page.wait_for_selector("#qa-chat .qa-cite")
     page.wait_for_timeout(300)
     assert page.evaluate("window.__xss") is None
@@ -183,7 +184,7 @@ def test_hostile_documents_and_model_output_stay_inert(page) -> None:
         hrefs = page.eval_on_selector_all(
             f"{where} a[href]", "els => els.map(e => e.getAttribute('href'))"
         )
-        assert all(re.fullmatch(r"#qa-t\d+-\d+", h) for h in hrefs), hrefs
+        assert all(re.fullmatch(r"#qa-(doc-)?t\d+-p?\d+", h) for h in hrefs), hrefs
     expect(last_answer(page)).to_contain_text("<script>window.__xss=1</script>")
     expect(page.locator("#qa-panel #qa-t0-1 mark")).to_contain_text(
         "<img src=x onerror=window.__xss=1>"

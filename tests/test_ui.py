@@ -5,11 +5,13 @@ from __future__ import annotations
 import html
 import logging
 import re
+import string
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
-from qa.schema import Answer
+from qa.schema import Answer, Citation
 from tests.netutil import free_port
 from tests.ui_fakes import (
     CORPUS,
@@ -20,7 +22,7 @@ from tests.ui_fakes import (
     refusal,
 )
 from ui import chat, render
-from ui.context import quote_context
+from ui.context import TableContext, quote_context, reflow, table_context
 
 SAFE_TAGS = {
     "div", "span", "a", "br", "mark", "blockquote", "code", "section", "ol", "li", "details", "summary",
@@ -144,14 +146,24 @@ def test_quote_context_cuts_at_sentences_and_survives_stale_offsets() -> None:
     assert quote_context(text, 0, 5, "not in the text") == ("", "not in the text", "")
 
 
-def test_refusal_is_a_plain_message_with_no_sources() -> None:
+def test_refusal_shows_the_closest_passages_marked_as_not_supporting_it() -> None:
     answer = refusal("What is the capital of Peru?")
     out = render.answer_html(answer)
     assert "qa-refusal" in out and "qa-error" not in out and "qa-cite" not in out
-    assert render.sources_html(answer, CORPUS.get) == ""
+    assert "none of them supports an answer" in out
     view = run(FakeAnswerer(mode="refuse"), "What is the capital of Peru?")[-1]
-    assert "qa-panel-empty" in view.panel
+    assert_inert(view.panel)
+    assert "qa-panel-empty" not in view.panel and "qa-sources-searched" in view.panel
+    panel = text_of(view.panel)
+    assert "Closest passages searched — none of them supports an answer" in panel
+    assert "Never immerse the base in water." in panel and "Lemon juice works too" in panel
+    assert view.panel.count('class="qa-src qa-searched"') == 2
+    assert "<mark>" not in view.panel and "qa-src-n" not in view.panel  # nothing is cited
+    assert re.findall(r'href="(#qa-doc-[^"]+)"', view.panel) == ["#qa-doc-t0-p0", "#qa-doc-t0-p1"]
     assert "[^" not in render.answer_to_markdown(answer)
+    nothing = Answer(question="q", text="No.", refused=True)
+    assert render.sources_html(nothing, CORPUS.get) == ""
+    assert "closest passages" not in render.answer_html(nothing)
 
 
 def test_collection_lists_documents_and_counts() -> None:
@@ -310,7 +322,7 @@ def served():
     from ui.app import build_app, launch
 
     fake = FakeAnswerer()
-    app = build_app(fake, examples=["How do I descale my kettle?"])
+    app = build_app(fake)
     _, url, _ = launch(app, port=free_port(), prevent_thread_lock=True)
     yield fake, app, url
     app.close()
@@ -335,6 +347,14 @@ def test_ask_api_reports_a_qa_error_message(served) -> None:
         Client(url, verbose=False).predict("How do I descale?", api_name="/ask")
 
 
+def test_example_questions_come_from_the_indexed_titles(served) -> None:
+    _, app, _ = served
+    chatbot = next(b for b in app.blocks.values() if b.get_config().get("elem_id") == "qa-chat")
+    titles = [t for t, _ in CORPUS.values()]
+    assert chatbot.get_config()["examples"] == [{"text": f"What is “{t}” about?"} for t in titles]
+    assert chat.collection_examples({"documents": 0, "sources": []}) == []
+
+
 def test_page_is_local_only_and_renders_chat_safely(served) -> None:
     import httpx
 
@@ -346,7 +366,6 @@ def test_page_is_local_only_and_renders_chat_safely(served) -> None:
     chatbot = next(b for b in app.blocks.values() if b.get_config().get("elem_id") == "qa-chat")
     config = chatbot.get_config()
     assert config["sanitize_html"] is True and config["render_markdown"] is False
-    assert config["examples"] == [{"text": "How do I descale my kettle?"}]
     model_fns = {fn.name for fn in app.fns.values() if fn.concurrency_id == "model"}
     assert model_fns == {"answer", "reindex", "ask"}  # one local model serves requests in order
     assert app._queue.default_concurrency_limit == 1
@@ -355,10 +374,10 @@ def test_page_is_local_only_and_renders_chat_safely(served) -> None:
 
 
 def test_reindex_reports_progress_then_refreshes_the_collection() -> None:
-    from ui.app import _reindex
+    from ui import collection as tab
 
     calls: list[tuple[float, str | None]] = []
-    collection = _reindex(FakeAnswerer())(progress=lambda f, desc=None: calls.append((f, desc)))
+    collection = tab.reindex(FakeAnswerer(), None, lambda f, desc=None: calls.append((f, desc)))
     assert [c[1] for c in calls] == ["Reading files", "Chunking", "Embedding", "Done"]
     assert "Indexed 3 documents" in collection and "kettles/descaling.md" in collection
     assert collection.index("qa-note") < collection.index("qa-stats")
@@ -381,3 +400,189 @@ def test_launch_binds_locally_never_shares_and_uses_local_fonts() -> None:
     fonts = [*kw["theme"].font, *kw["theme"].font_mono]
     assert not any(isinstance(f, GoogleFont) for f in fonts)
     assert "a.qa-cite" in kw["head"] and kw["css_paths"][0].exists()
+
+
+def test_fonts_load_only_faces_that_hold_the_latin_alphabet() -> None:
+    """Gradio's bundled Plex SemiBold is a Cyrillic subset: loading it drew 600 text in two fonts."""
+    import gradio
+    from fontTools.ttLib import TTFont
+    from gradio.themes import LocalFont
+
+    from ui.app import theme
+
+    fonts = Path(gradio.__file__).parent / "templates/frontend/static/fonts"
+    t = theme()
+    local = [f for f in [*t._font, *t._font_mono] if isinstance(f, LocalFont)]
+    assert {f.name for f in local} == {"IBM Plex Sans", "IBM Plex Mono"}
+    for font in local:
+        for url in re.findall(r"url\('static/fonts/([^']+)'\)", font.stylesheet()["css"]):
+            cmap = TTFont(fonts / url).getBestCmap()
+            missing = [c for c in string.ascii_letters + string.digits if ord(c) not in cmap]
+            assert missing == [], f"{url} lacks {''.join(missing)}"
+    semibold = TTFont(fonts / "IBMPlexSans/IBMPlexSans-SemiBold.woff2").getBestCmap()
+    assert ord("c") not in semibold  # why 600 is not loaded: the file is a subset
+
+
+# --- drafts, numbering, quotes ---------------------------------------------------------
+
+
+def test_the_draft_is_muted_says_checking_and_the_checked_answer_replaces_it() -> None:
+    views = run(FakeAnswerer(), "How do I descale my kettle?")
+    drafts = [v.messages[-1]["content"] for v in views if "qa-draft" in v.messages[-1]["content"]]
+    assert len(drafts) >= 3
+    for d in drafts:
+        assert "Draft · checking…" in text_of(d) and 'aria-busy="true"' in d
+        assert not re.search(r"\[\d", text_of(d))  # the model's passage numbers are not shown
+    final = views[-1].messages[-1]["content"]
+    assert "qa-draft" not in final and "checking" not in final and "qa-cite" in final
+    assert len(views[-1].messages) == 2  # replaced, not added beside the draft
+    assert render.streaming_html("Twenty liters [1").count("[") == 0
+
+
+def test_sources_are_numbered_across_the_conversation() -> None:
+    t1 = run(FakeAnswerer(), "How do I descale?")[-1].turns
+    t2 = run(FakeAnswerer(), "What is the capital of Peru?", t1)[-1].turns  # a refusal
+    final = run(FakeAnswerer(), "What is the secret?", t2)[-1]
+    first, second = final.messages[1]["content"], final.messages[5]["content"]
+    assert re.findall(r'class="qa-cite"[^>]*>(\d+)<', first) == ["1", "2", "3"]
+    assert re.findall(r'class="qa-cite"[^>]*>(\d+)<', second) == ["4"]  # not a second "1"
+    assert 'href="#qa-t2-1"' in second and final.turns[2].first == 4
+    newest = final.panel.split('<details class="qa-earlier">')[0]
+    assert '<span class="qa-src-n">4</span>' in newest and "source 4" in text_of(newest)
+    assert "sources 1–3" in text_of(final.panel)
+    notes = render.conversation_to_markdown([t.answer for t in final.turns if t.answer])
+    assert "[^4]:" in notes  # the chat's [4] is the exported notes' [^4]
+
+
+def test_a_cited_table_row_shows_with_its_header() -> None:
+    text = (
+        "Specifications\n\n| Model | Tank | Pump |\n|:------|-----:|------|\n"
+        "| Kestrel 100 | 12 l | none |\n| Kestrel 200 | 20 l | 2 bar |\n\nAfter the table.\n"
+    )
+    quote = "| Kestrel 200 | 20 l | 2 bar |"
+    start = text.index(quote)
+    table = table_context(text, start, start + len(quote), quote)
+    assert table == TableContext(
+        ["Model", "Tank", "Pump"], [(["Kestrel 200", "20 l", "2 bar"], True)]
+    )
+    cell = text.index("20 l | 2 bar")
+    assert table_context(text, cell, cell + 4, "20 l").rows[0][0][0] == "Kestrel 200"
+    assert table_context(text, 0, 14, "Specifications") is None
+    answer = Answer("q", "Twenty liters [1].", citations=[_cite_in("tank.md", text, quote)])
+    out = render.sources_html(answer, {"tank.md": ("Tank", text)}.get, anchor="qa-t0")
+    assert_inert(out)
+    assert "<th>Model</th><th>Tank</th><th>Pump</th>" in out
+    assert "<td><mark>Kestrel 200</mark></td>" in out and "Kestrel 100" not in out
+    assert "&#124;" not in out  # no raw pipes
+
+
+def _cite_in(doc_id: str, text: str, quote: str, n: int = 1) -> Citation:
+    start = text.index(quote)
+    return Citation(n, doc_id, doc_id, quote, start, start + len(quote), 1, None, 0.9)
+
+
+WRAPPED = (
+    "# Pumps\n\nThe Kestrel 200 carries a water tank that is\nsized for a full day of work and holds\n"
+    "20 liters when it is filled to the\nline. It weighs 4 kg.\n\n- first item\n- second item\n"
+)
+
+
+def test_reflow_joins_wrapped_lines_and_keeps_every_offset() -> None:
+    flowed = reflow(WRAPPED)
+    assert len(flowed) == len(WRAPPED)
+    assert [i for i, (a, b) in enumerate(zip(WRAPPED, flowed, strict=True)) if a != b] == [
+        i for i, ch in enumerate(WRAPPED) if ch == "\n" and flowed[i] == " "
+    ]
+    assert "that is sized for a full day of work and holds 20 liters when" in flowed
+    assert "# Pumps\n\nThe" in flowed and "\n- first item\n- second item\n" in flowed
+    assert reflow("a\r\nb") == "a  b" and reflow("| a |\n| b |") == "| a |\n| b |"
+
+
+def test_a_quote_starting_mid_sentence_shows_from_the_sentence_start() -> None:
+    quote = "20 liters when it is filled to the\nline."
+    start = WRAPPED.index(quote)
+    before, shown, after = quote_context(WRAPPED, start, start + len(quote), quote, chars=30)
+    assert (
+        before
+        == "The Kestrel 200 carries a water tank that is sized for a full day of work and holds "
+    )
+    assert shown == "20 liters when it is filled to the line."  # the same span, reflowed
+    assert after == " It weighs 4 kg."
+    answer = Answer("q", "20 l [1].", citations=[_cite_in("k.md", WRAPPED, quote)])
+    out = render.sources_html(answer, {"k.md": ("Kestrel", WRAPPED)}.get)
+    assert html.unescape(re.search(r"<mark>(.*?)</mark>", out).group(1)) == shown
+    assert "that is sized for a full day" in out  # no <br> where the file wrapped the line
+
+
+# --- the document view -------------------------------------------------------------------
+
+
+def test_open_document_highlights_the_quote_in_the_whole_document() -> None:
+    fake = FakeAnswerer()
+    turns = run(fake, "How do I descale?")[-1].turns
+    assert re.findall(r'href="(#qa-doc-t0-\d)"', turns[0].sources) == [
+        "#qa-doc-t0-1", "#qa-doc-t0-2", "#qa-doc-t0-3",
+    ]  # fmt: skip
+    out = chat.open_document(fake, "t0-2", turns)
+    assert_inert(out)
+    title, text = CORPUS["kettles/descaling.md"]
+    assert "Descaling your kettle" in out and "kettles/descaling.md" in out
+    mark = re.search(r'<mark id="qa-doc-mark" class="qa-doc-mark">(.*?)</mark>', out).group(1)
+    assert html.unescape(mark) == turns[0].answer.citations[1].quote
+    assert "Lemon juice works too" in text_of(out) and "Hard water leaves" in text_of(out)
+    evil = run(fake, "What is the secret?")[-1].turns
+    assert_inert(chat.open_document(fake, "t0-1", evil))
+
+
+def test_open_document_reads_only_the_index_and_says_what_is_not_indexed() -> None:
+    fake = FakeAnswerer()
+    turns = run(fake, "How do I descale?")[-1].turns
+    fake.removed.add("kettles/descaling.md")  # removed from the index since it was cited
+    out = chat.open_document(fake, "t0-1", turns)
+    assert "“kettles/descaling.md” is not in the index" in html.unescape(out)
+    assert "qa-doc-mark" not in out
+    for key in ("t9-1", "t0-7", "../../etc/passwd", "/etc/passwd", "", "t0-p0"):
+        assert "not part of this conversation" in text_of(chat.open_document(fake, key, turns))
+    fake.removed.clear()
+    refused = run(fake, "What is the capital of Peru?")[-1].turns
+    out = chat.open_document(fake, "t0-p1", refused)
+    assert 'class="qa-doc-mark qa-doc-searched"' in out and "Lemon juice works too" in out
+
+
+def test_document_view_of_a_long_document_shows_a_window_around_the_mark() -> None:
+    from ui import docview
+
+    text = "Filler sentence here. " * 20_000 + "The needle is here." + " More filler." * 100
+    start = text.index("The needle")
+    out = docview.document_html(
+        "big.txt", ("Big", text), (start, start + 19), "The needle is here."
+    )
+    assert "The needle is here.</mark>" in out and len(out) < docview.WINDOW * 1.5
+    assert "showing characters" in out
+    stale = docview.document_html("big.txt", ("Big", "changed"), (start, start + 5), "gone!")
+    assert "no longer in this document" in stale and "<mark" not in stale
+
+
+# --- odd questions -----------------------------------------------------------------------
+
+
+def _fn(app, name: str):
+    return next(f.fn for f in app.fns.values() if f.name == name)
+
+
+def test_an_empty_or_overlong_question_is_refused_before_it_is_echoed(served) -> None:
+    fake, app, _ = served
+    start = _fn(app, "start")
+    for q in ("", "   \n\t "):
+        out = start(q, [])
+        assert "The question is empty" in text_of(out[2])  # said under the box
+        assert all(isinstance(o, type(out[0])) for o in (out[0], *out[3:]))  # nothing else changes
+    long = "Why? " + "x" * 49_995  # a 50,000-character question
+    out = start(long, [])
+    assert "The question is 50,000 characters long" in text_of(out[2])
+    assert "the limit is 2,000" in text_of(out[2]) and "shorter question" in text_of(out[2])
+    assert out[1] == "" and out[3] == out[0]  # no echo in the chat; the box keeps the text
+    assert chat.check_question(fake, "  How do I descale?  ") == ("How do I descale?", None)
+    ok = start("How do I descale?", [])
+    assert ok[1] == "How do I descale?" and ok[2] == ""
+    assert "How do I descale?" in ok[3][-2]["content"]

@@ -22,7 +22,7 @@ def real_app(tmp_path_factory, real_embedder):
     settings = load_settings(data_dir=tmp_path_factory.mktemp("ui-real") / "data")
     run_index(settings, [ROOT / "seeds"], real_embedder)
     answerer = build_answerer(settings, embedder=real_embedder)
-    app = build_app(answerer, examples=[QUESTION])
+    app = build_app(answerer)
     _, url, _ = launch(app, port=free_port(), prevent_thread_lock=True)
     yield answerer, url
     app.close()

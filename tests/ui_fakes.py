@@ -6,8 +6,9 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 
+from qa.answerer import Answerer
 from qa.errors import ModelError
-from qa.schema import Answer, Citation, Delta, Done, Sentence, final_answer
+from qa.schema import Answer, Citation, Delta, Done, Passage, Sentence, final_answer
 
 XSS = "<img src=x onerror=window.__xss=1>"
 
@@ -101,9 +102,37 @@ def evil_answer(question: str) -> Answer:
     return Answer(question=question, text=text, citations=[c1], sentences=sentences, raw_text=text)
 
 
+def passage(n: int, doc_id: str, text: str, similarity: float) -> Passage:
+    title, body = CORPUS[doc_id]
+    start = body.index(text)
+    return Passage(
+        n=n,
+        doc_id=doc_id,
+        title=title,
+        text=text,
+        start=start,
+        end=start + len(text),
+        line=body.count("\n", 0, start) + 1,
+        page=PAGES.get(doc_id),
+        score=0.02,
+        similarity=similarity,
+        path=f"/docs/{doc_id}",
+    )
+
+
 def refusal(question: str) -> Answer:
+    """A refusal with the closest passages retrieval found (as the real answerer keeps them)."""
     text = "I could not find this in your documents."
-    return Answer(question=question, text=text, refused=True, raw_text=text)
+    passages = [
+        passage(1, "manuals/kettle-2000.pdf", "Never immerse the base in water.", 0.21),
+        passage(
+            2,
+            "kettles/descaling.md",
+            "Lemon juice works too, and it smells nicer than vinegar.",
+            0.18,
+        ),
+    ]
+    return Answer(question=question, text=text, refused=True, raw_text=text, passages=passages)
 
 
 class FakeAnswerer:
@@ -122,6 +151,10 @@ class FakeAnswerer:
         self.first_delay = first_delay
         self.histories: list[list[tuple[str, str]]] = []
         self.questions: list[str] = []
+        self.max_question_chars = 2000
+        self.removed: set[str] = set()  # doc ids that document() no longer finds
+
+    validate = Answerer.validate  # the real rule: empty questions and the length limit
 
     def _answer(self, question: str) -> Answer:
         if re.search(r"evil|secret|xss", question, re.I):
@@ -152,7 +185,7 @@ class FakeAnswerer:
         return final_answer(self.stream(question, history))
 
     def document(self, doc_id: str) -> tuple[str, str] | None:
-        return CORPUS.get(doc_id)
+        return None if doc_id in self.removed else CORPUS.get(doc_id)
 
     def status(self) -> dict:
         sources = [

@@ -14,20 +14,23 @@ from typing import Any
 import gradio as gr
 
 from qa.errors import QAError
-from ui import chat, render
+from ui import chat, collection, render
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 MODEL = "model"  # one concurrency group: the local model answers one request at a time
+# Gradio's bundled IBMPlexSans-SemiBold.woff2 (and Mono's SemiBold) is a Cyrillic subset that
+# holds only "a", "b" and the space of Latin: at weight 600 every other letter fell back to
+# the system font. Regular and Bold hold the full set, so 600 text is drawn with Bold.
 SANS: list[gr.themes.Font | str] = [
-    gr.themes.LocalFont("IBM Plex Sans", weights=(400, 600)),
+    gr.themes.LocalFont("IBM Plex Sans", weights=(400, 700)),
     "ui-sans-serif",
     "system-ui",
     "sans-serif",
 ]
 MONO: list[gr.themes.Font | str] = [
-    gr.themes.LocalFont("IBM Plex Mono", weights=(400, 600)),
+    gr.themes.LocalFont("IBM Plex Mono", weights=(400, 700)),
     "ui-monospace",
     "Consolas",
     "monospace",
@@ -77,9 +80,11 @@ def _backlog(app: gr.Blocks) -> int | None:
 
 
 def build_app(
-    answerer: chat.Answerer, *, examples: list[str] | None = None, title: str = "qa"
+    answerer: chat.Answerer, *, library: collection.Library | None = None, title: str = "qa"
 ) -> gr.Blocks:
-    """The chat page for ``answerer``: streaming answers, sources, notes export, collection view."""
+    """The chat page for ``answerer``: streaming drafts then checked answers, sources with
+    quotes on hover and a document view, notes export, and the collection (with uploads and
+    removal when a ``library`` is given). Example questions come from the indexed titles."""
     with gr.Blocks(title=title, analytics_enabled=False) as app:
         turns = gr.State([])
         asked = gr.State("")
@@ -103,7 +108,7 @@ def build_app(
                             feedback_options=None,
                             allow_tags=False,
                             placeholder=PLACEHOLDER,
-                            examples=[{"text": e} for e in examples or []] or None,
+                            examples=[{"text": e} for e in _examples(answerer)] or None,
                         )
                         question = gr.Textbox(
                             elem_id="qa-question",
@@ -114,6 +119,7 @@ def build_app(
                             max_lines=6,
                             autofocus=True,
                         )
+                        hint = gr.HTML("", elem_id="qa-hint", js_on_load=None)
                         with gr.Row(elem_classes="qa-actions"):
                             new_btn = gr.Button(
                                 "New conversation", size="sm", variant="secondary", elem_id="qa-new"
@@ -129,6 +135,8 @@ def build_app(
                         panel = gr.HTML(render.panel_html([]), elem_id="qa-panel", js_on_load=None)
                 answer_md = gr.Textbox(visible="hidden", elem_id="qa-answer-md")
                 conversation_md = gr.Textbox(visible="hidden", elem_id="qa-conversation-md")
+                doc_key = gr.Textbox(visible="hidden", elem_id="qa-doc-key")
+                open_btn = gr.Button("Open", visible="hidden", elem_id="qa-open-doc")
             with gr.Tab("Collection", id="collection"):
                 with gr.Row(equal_height=True, elem_classes="qa-collection-bar"):
                     gr.HTML(
@@ -139,7 +147,38 @@ def build_app(
                     reindex_btn = gr.Button(
                         "Re-index", variant="primary", scale=0, min_width=120, elem_id="qa-reindex"
                     )
-                collection = gr.HTML(elem_id="qa-collection", js_on_load=None, min_height=120)
+                if library is not None:
+                    with gr.Row(equal_height=False, elem_classes="qa-upload-bar"):
+                        upload = gr.File(
+                            label=f"Add documents ({', '.join(library.extensions)}; "
+                            f"up to {library.max_bytes / 1e6:g} MB each)",
+                            file_count="multiple",
+                            file_types=list(library.extensions),
+                            type="filepath",
+                            elem_id="qa-upload",
+                            scale=3,
+                        )
+                        with gr.Column(scale=2, min_width=260):
+                            remove_pick = gr.Dropdown(
+                                choices=collection.uploaded(library),
+                                value=None,
+                                label="Uploaded documents",
+                                elem_id="qa-remove-pick",
+                                interactive=True,
+                            )
+                            remove_btn = gr.Button(
+                                "Remove document", variant="stop", size="sm", elem_id="qa-remove"
+                            )
+                            gr.HTML(
+                                '<div class="qa-muted">Only uploaded documents are removed here. '
+                                "For a document in one of your folders, delete the file there "
+                                "and re-index.</div>",
+                                js_on_load=None,
+                            )
+                collection_html = gr.HTML(elem_id="qa-collection", js_on_load=None, min_height=120)
+        with gr.Column(visible=False, elem_id="qa-doc-drawer") as drawer:
+            close_btn = gr.Button("Close ✕", size="sm", elem_id="qa-doc-close")
+            doc_html = gr.HTML("", elem_id="qa-doc", js_on_load=None)
 
         view_outputs = [chatbot, panel, answer_md, conversation_md, turns]
 
@@ -147,11 +186,16 @@ def build_app(
             return v.messages, v.panel, v.answer_md, v.conversation_md, v.turns
 
         def start(q: str, ts: list[chat.Turn]) -> tuple[Any, ...]:
-            q = (q or "").strip()
-            if not q:
-                return (gr.skip(), "", *(gr.skip() for _ in view_outputs))
+            q, problem = chat.check_question(answerer, q)
+            if problem:  # said under the box; the question is not echoed and stays in it
+                return (
+                    gr.skip(),
+                    "",
+                    render.error_html(problem),
+                    *(gr.skip() for _ in view_outputs),
+                )
             locked = gr.update(value="", interactive=False, placeholder="Answering…")
-            return locked, q, *show(chat.waiting(q, ts, _backlog(app)))
+            return locked, q, "", *show(chat.waiting(q, ts, _backlog(app)))
 
         def answer(q: str, ts: list[chat.Turn]):
             if not q:
@@ -166,7 +210,7 @@ def build_app(
         start_args: dict[str, Any] = dict(
             fn=start,
             inputs=[question, turns],
-            outputs=[question, asked, *view_outputs],
+            outputs=[question, asked, hint, *view_outputs],
             queue=False,
             api_visibility="private",
         )
@@ -192,13 +236,13 @@ def build_app(
         )
 
         def clear() -> tuple[Any, ...]:
-            return (*show(chat.view([])), "", gr.update(interactive=True, placeholder=ASK))
+            return (*show(chat.view([])), "", gr.update(interactive=True, placeholder=ASK), "")
 
         for reset in (new_btn.click, chatbot.clear):  # the chat's own trash icon starts over too
             reset(
                 clear,
                 None,
-                [*view_outputs, asked, question],
+                [*view_outputs, asked, question, hint],
                 cancels=[submitted, picked],
                 queue=False,
                 api_visibility="private",
@@ -209,19 +253,73 @@ def build_app(
         )
         export_btn.click(None, [conversation_md], None, js=EXPORT_JS, api_visibility="private")
 
-        app.load(lambda: _collection_view(answerer)(), None, collection, api_visibility="private")
-        reindex_btn.click(
-            _reindex(answerer),
-            None,
-            collection,
+        def open_doc(key: str, ts: list[chat.Turn]) -> tuple[Any, ...]:
+            return chat.open_document(answerer, key, ts), gr.update(visible=True)
+
+        # qa.js puts the clicked link's key in window.__qaDocKey and clicks the hidden button.
+        open_btn.click(
+            None, [doc_key], [doc_key], js=OPEN_KEY_JS, queue=False, api_visibility="private"
+        ).then(
+            open_doc, [doc_key, turns], [doc_html, drawer], queue=False, api_visibility="private"
+        ).then(None, js=SCROLL_TO_MARK_JS, api_visibility="private")
+        close_btn.click(
+            lambda: gr.update(visible=False), None, drawer, queue=False, api_visibility="private"
+        )
+
+        def show_collection() -> str:
+            return collection.view(answerer, library)
+
+        def reindex(progress: gr.Progress = gr.Progress(track_tqdm=True)) -> str:  # noqa: B008
+            return collection.reindex(answerer, library, _reporter(progress))
+
+        app.load(show_collection, None, collection_html, api_visibility="private")
+        indexing: dict[str, Any] = dict(
             concurrency_id=MODEL,
             show_progress="full",
-            show_progress_on=[collection],
+            show_progress_on=[collection_html],
             api_visibility="private",
         )
+        reindex_btn.click(reindex, None, collection_html, **indexing)
+        if library is not None:
+
+            def add(files: list[Any] | None, progress: gr.Progress = gr.Progress(track_tqdm=True)):  # noqa: B008
+                html = collection.add(answerer, library, files, _reporter(progress))
+                return html, None, gr.update(choices=collection.uploaded(library), value=None)
+
+            def remove(doc_id: str | None, progress: gr.Progress = gr.Progress(track_tqdm=True)):  # noqa: B008
+                html = collection.remove(answerer, library, doc_id, _reporter(progress))
+                return html, gr.update(choices=collection.uploaded(library), value=None)
+
+            upload.upload(add, [upload], [collection_html, upload, remove_pick], **indexing)
+            remove_btn.click(remove, [remove_pick], [collection_html, remove_pick], **indexing)
         gr.api(_ask(answerer), api_name="ask", concurrency_id=MODEL)
     app.queue(default_concurrency_limit=1)
     return app
+
+
+OPEN_KEY_JS = "(key) => window.__qaDocKey || key"
+SCROLL_TO_MARK_JS = """() => {
+  const go = (tries) => {
+    const mark = document.getElementById('qa-doc-mark');
+    if (mark) { mark.scrollIntoView({block: 'center'}); return; }
+    if (tries > 0) setTimeout(() => go(tries - 1), 60);
+  };
+  go(20);
+  return [];
+}"""
+
+
+def _reporter(progress: Any) -> collection.Progress:
+    return lambda fraction, message: progress(fraction, desc=message)
+
+
+def _examples(answerer: chat.Answerer) -> list[str]:
+    """Example questions from the indexed collection's titles (none when nothing is indexed)."""
+    try:
+        return chat.collection_examples(answerer.status())
+    except Exception:
+        log.warning("could not read the collection for example questions")
+        return []
 
 
 def _example_text(evt: gr.SelectData) -> str:
@@ -241,37 +339,6 @@ def _ask(answerer: chat.Answerer) -> Callable[[str], dict]:
             raise gr.Error(chat.GENERIC_ERROR) from e
 
     return ask
-
-
-def _collection_view(answerer: chat.Answerer) -> Callable[..., str]:
-    def collection(note: str = "") -> str:
-        try:
-            return render.collection_html(answerer.status(), note=note)
-        except QAError as e:
-            return note + render.error_html(str(e))
-        except Exception:
-            log.exception("status failed")
-            return note + render.error_html("Could not read the index status; see the server log.")
-
-    return collection
-
-
-def _reindex(answerer: chat.Answerer) -> Callable[..., str]:
-    collection = _collection_view(answerer)
-
-    def reindex(progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
-        """Re-index the configured folders, showing progress, then show the refreshed collection."""
-        try:
-            summary = answerer.reindex(lambda fraction, message: progress(fraction, desc=message))
-            note = f'<div class="qa-note">{render.esc(summary)}</div>'
-        except QAError as e:
-            note = render.error_html(str(e))
-        except Exception:
-            log.exception("reindex failed")
-            note = render.error_html("Re-indexing failed. The details are in the server log.")
-        return collection(note)
-
-    return reindex
 
 
 def launch(

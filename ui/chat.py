@@ -7,13 +7,14 @@ per-browser ``gr.State``; every function returns new lists and never mutates its
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from qa.errors import QAError
 from qa.schema import Answer, Delta, Done
-from ui import render
+from ui import docview, render
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ class Answerer(Protocol):
         self, question: str, history: Sequence[tuple[str, str]] = ()
     ) -> Iterator[Delta | Done]: ...
     def ask(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer: ...
+    def validate(self, question: str) -> str: ...
     def document(self, doc_id: str) -> tuple[str, str] | None: ...
     def status(self) -> dict: ...
     def reindex(self, progress: Callable[[float, str], None] | None = None) -> str: ...
@@ -42,6 +44,7 @@ class Turn:
     answer: Answer | None = None
     error: str | None = None
     sources: str = ""  # this turn's section of the sources panel, rendered once
+    first: int = 1  # the conversation-wide number this turn's first source shows as
 
 
 @dataclass
@@ -60,6 +63,27 @@ def anchor_for(index: int) -> str:
     return f"qa-t{index}"
 
 
+def next_number(turns: Sequence[Turn]) -> int:
+    """The number the next answer's first source shows as: sources count across the chat."""
+    return 1 + sum(
+        len(t.answer.citations) for t in turns if t.answer is not None and not t.answer.refused
+    )
+
+
+def check_question(answerer: Answerer, question: str | None) -> tuple[str, str | None]:
+    """``(question, None)`` when it can be asked, else ``(question, why not)``.
+
+    Runs the answerer's own validation (empty questions, the length limit) before the
+    question is shown in the chat, so a bad one is never echoed and stays in the box.
+    """
+    question = (question or "").strip()
+    try:
+        answerer.validate(question)
+    except QAError as e:
+        return question, str(e)
+    return question, None
+
+
 def history(turns: Sequence[Turn]) -> list[tuple[str, str]]:
     """Prior ``(question, answer_text)`` pairs for follow-ups; failed turns are left out."""
     return [(t.question, t.answer.text) for t in turns if t.answer is not None]
@@ -71,7 +95,7 @@ def messages(turns: Sequence[Turn], pending: tuple[str, str] | None = None) -> l
     for i, t in enumerate(turns):
         out.append({"role": "user", "content": render.question_html(t.question)})
         if t.answer is not None:
-            content = render.answer_html(t.answer, anchor=anchor_for(i))
+            content = render.answer_html(t.answer, anchor=anchor_for(i), first=t.first)
         else:
             content = render.error_html(t.error or GENERIC_ERROR)
         out.append({"role": "assistant", "content": content})
@@ -125,8 +149,11 @@ def respond(answerer: Answerer, question: str, turns: Sequence[Turn]) -> Iterato
                 yield view(turns, (question, render.streaming_html(text)))
         if answer is None:
             raise RuntimeError("the answer stream ended without a final answer")
-        sources = render.sources_html(answer, answerer.document, anchor=anchor_for(len(turns)))
-        turn = Turn(question, answer=answer, sources=sources)
+        first = next_number(turns)
+        sources = render.sources_html(
+            answer, answerer.document, anchor=anchor_for(len(turns)), first=first
+        )
+        turn = Turn(question, answer=answer, sources=sources, first=first)
     except QAError as e:
         log.info("question failed error=%s", type(e).__name__)
         turn = Turn(question, error=str(e) or GENERIC_ERROR)
@@ -135,3 +162,47 @@ def respond(answerer: Answerer, question: str, turns: Sequence[Turn]) -> Iterato
         turn = Turn(question, error=GENERIC_ERROR)
     turns.append(turn)
     yield view(turns, done=True)
+
+
+_DOC_KEY = re.compile(r"t(\d+)-(p?)(\d+)")
+
+
+def open_document(answerer: Answerer, key: str, turns: Sequence[Turn]) -> str:
+    """The document view for ``key``: ``t<turn>-<n>`` (citation n of that turn's answer) or
+    ``t<turn>-p<i>`` (its i-th closest passage searched).
+
+    Only documents named by this session's own answers are opened, and only through the
+    index (``answerer.document``); a key that names nothing, or a document no longer
+    indexed, gets a message instead.
+    """
+    m = _DOC_KEY.fullmatch(key or "")
+    turn = int(m.group(1)) if m else -1
+    answer = turns[turn].answer if 0 <= turn < len(turns) else None
+    if m is None or answer is None:
+        return render.error_html("That source is not part of this conversation any more.")
+    index = int(m.group(3))
+    if m.group(2):
+        if index >= min(len(answer.passages), render.SEARCHED):
+            return render.error_html("That passage is not part of this conversation any more.")
+        p = answer.passages[index]
+        doc_id, span, quote, label = p.doc_id, (p.start, p.end), p.text, "searched"
+    else:
+        c = next((c for c in answer.citations if c.n == index), None)
+        if c is None:
+            return render.error_html("That source is not part of this conversation any more.")
+        doc_id, span, quote, label = c.source, (c.start, c.end), c.quote, "cited"
+    try:
+        doc = answerer.document(doc_id)
+    except QAError as e:
+        return render.error_html(str(e))
+    except Exception:
+        log.exception("document lookup failed doc_id=%s", doc_id)
+        return render.error_html("Could not read the document; see the server log.")
+    return docview.document_html(doc_id, doc, span, quote, label=label)
+
+
+def collection_examples(status: dict, n: int = 3) -> list[str]:
+    """Example questions drawn from what is indexed: one per document title, up to ``n``."""
+    titles = [str(s.get("title") or "").strip() for s in status.get("sources", [])]
+    titles = [t for t in dict.fromkeys(titles) if 3 <= len(t) <= 80]
+    return [f"What is “{t}” about?" for t in titles[:n]]
