@@ -164,9 +164,36 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.clip(norms, 1e-12, None)).astype(np.float32)
 
 
-def make_embedder(mode: str = "local", threads: int = 0, batch_size: int = 32) -> Embedder:
+def make_embedder(
+    mode: str = "local",
+    threads: int = 0,
+    batch_size: int = 32,
+    *,
+    base_url: str = "",
+    model: str = "",
+    api_key: str = "",
+    request_batch: int = 16,
+    concurrency: int = 4,
+    timeout_s: float = 60.0,
+    dim: int = 0,
+) -> Embedder:
+    """The embedder for ``mode``; the keyword arguments are for ``openai`` mode only."""
     if mode == "fake":
         return HashEmbedder()
     if mode == "local":
         return MiniLMEmbedder(threads=threads, batch_size=batch_size)
-    raise EmbedderError(f"Unknown embedder mode {mode!r}; set QA_EMBED_MODE to 'local' or 'fake'.")
+    if mode == "openai":
+        from index.embed_openai import OpenAIEmbedder
+
+        return OpenAIEmbedder(
+            base_url,
+            model,
+            api_key,
+            batch_size=request_batch,
+            concurrency=concurrency,
+            timeout_s=timeout_s,
+            dim=dim,
+        )
+    raise EmbedderError(
+        f"Unknown embedder mode {mode!r}; set QA_EMBED_MODE to 'local', 'openai' or 'fake'."
+    )

@@ -328,3 +328,78 @@ def _chunk(cid: str, text: str | None, meta: dict[str, Any]) -> Chunk:
         page=int(page) if page is not None else None,
         metadata={"path": str(meta.get("path", "")), "line": str(meta.get("line", ""))},
     )
+
+
+# -- which embedder built the index -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EmbedderRecord:
+    """The embedder whose vectors an index holds; vectors of another one cannot be compared."""
+
+    mode: str
+    model: str
+    dim: int
+
+    def describe(self) -> str:
+        return f"{self.model} ({self.mode}, dim {self.dim})"
+
+    def setting(self) -> str:
+        if self.mode == "openai":
+            return f"QA_EMBED_MODE=openai with QA_EMBED_MODEL={self.model}"
+        return f"QA_EMBED_MODE={self.mode}"
+
+
+class EmbedderMismatchError(StoreError):
+    """The index was built with another embedder than the current one."""
+
+
+def recorded_embedder(store: Store) -> EmbedderRecord | None:
+    state = store.state()
+    if "embed_model" not in state:
+        return None
+    return EmbedderRecord(
+        mode=str(state.get("embed_mode", "")),
+        model=str(state["embed_model"]),
+        dim=int(state.get("embed_dim", 0)),
+    )
+
+
+def check_embedder(store: Store, current: EmbedderRecord, write: bool = False) -> None:
+    """Refuse to mix embedders in one index; record the current one when about to ``write``.
+
+    An index made before embedders were recorded has no record: reading it is allowed (only
+    a dimension mismatch with its stored vectors is refused), and the first write records
+    the current embedder. An index without chunks takes the current embedder on a write.
+    """
+    where = f"The index {store.prefix!r} on the Chroma server"
+    if store.data_dir and not store.remote:
+        where = f"The index in {store.data_dir}/"
+    fix = "Re-index into a new --data-dir (or QA_DATA_DIR) with the current embedder, or set "
+    recorded = recorded_embedder(store)
+    if recorded is None:
+        stored = _stored_dim(store)
+        if stored and stored != current.dim:
+            raise EmbedderMismatchError(
+                f"{where} holds {stored}-dimensional vectors; the current embedder is "
+                f"{current.describe()}. {fix}QA_EMBED_MODE back to the embedder that built it."
+            )
+    elif recorded != current:
+        if not (write and store.count_chunks() == 0):
+            raise EmbedderMismatchError(
+                f"{where} was built with embedder {recorded.describe()}; the current setting is "
+                f"{current.describe()}. {fix}{recorded.setting()} to use this index."
+            )
+        log.info("empty index takes embedder old=%s new=%s", recorded, current)
+    else:
+        return
+    if write:
+        store.set_state(embed_mode=current.mode, embed_model=current.model, embed_dim=current.dim)
+
+
+def _stored_dim(store: Store) -> int:
+    got = store.chunks.get(limit=1, include=["embeddings"])
+    embeddings = got.get("embeddings")
+    if embeddings is None or len(embeddings) == 0:
+        return 0
+    return len(embeddings[0])

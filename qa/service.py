@@ -7,9 +7,9 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from index.embedder import Embedder, EmbedderError, make_embedder
+from index.embedder import Embedder, EmbedderError, HashEmbedder, MiniLMEmbedder, make_embedder
 from index.indexer import Indexer, IndexReport, index_lock
-from index.store import Store, StoreError
+from index.store import EmbedderRecord, Store, StoreError, check_embedder
 from qa.answerer import Answerer
 from qa.citations import CitationChecker
 from qa.errors import IndexMissingError, ModelError, QAError
@@ -46,15 +46,38 @@ class LazyGenerator:
 
 
 def open_embedder(settings: Settings) -> Embedder:
+    e = settings.embed
     try:
         return make_embedder(
-            settings.embed.mode, settings.embed.threads, settings.index.embed_batch
+            e.mode,
+            e.threads,
+            settings.index.embed_batch,
+            base_url=e.base_url,
+            model=e.model,
+            api_key=e.api_key,
+            request_batch=e.batch,
+            concurrency=e.concurrency,
+            timeout_s=e.timeout_s,
+            dim=e.dim,
         )
     except EmbedderError as exc:
         raise ModelError(str(exc)) from exc
 
 
-def open_store(settings: Settings, create: bool = False) -> Store:
+def embedder_record(embedder: Embedder, settings: Settings) -> EmbedderRecord:
+    """What the index records about ``embedder`` (an injected one may not carry its mode)."""
+    known = {HashEmbedder.name: "fake", MiniLMEmbedder.name: "local"}
+    mode = getattr(embedder, "mode", None) or known.get(embedder.name, settings.embed.mode)
+    try:
+        dim = int(embedder.dim)  # an openai embedder asks its server once
+    except EmbedderError as exc:
+        raise ModelError(str(exc)) from exc
+    return EmbedderRecord(mode=str(mode), model=embedder.name, dim=dim)
+
+
+def open_store(settings: Settings, create: bool = False, embedder: Embedder | None = None) -> Store:
+    """The store; with ``embedder``, refused when the index was built with another one
+    (``create``: about to write, so the embedder is recorded)."""
     data_dir = Path(settings.data_dir)
     if not settings.chroma.host and not create and not (data_dir / "chroma").exists():
         raise IndexMissingError(
@@ -62,9 +85,12 @@ def open_store(settings: Settings, create: bool = False) -> Store:
             "or point --data-dir / QA_DATA_DIR at an existing index."
         )
     try:
-        return Store.open(
+        store = Store.open(
             data_dir, settings.chroma.host, settings.chroma.port, settings.chroma.collection
         )
+        if embedder is not None:
+            check_embedder(store, embedder_record(embedder, settings), write=create)
+        return store
     except StoreError as exc:
         raise QAError(str(exc)) from exc
 
@@ -90,7 +116,7 @@ def run_index(
     embedder = embedder or open_embedder(settings)
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     with index_lock(Path(settings.data_dir)):
-        store = open_store(settings, create=True)
+        store = open_store(settings, create=True, embedder=embedder)
         return make_indexer(settings, store, embedder).run(targets, progress=progress)
 
 
@@ -98,7 +124,7 @@ def build_answerer(
     settings: Settings, *, embedder: Embedder | None = None, generator: Generator | None = None
 ) -> Answerer:
     embedder = embedder or open_embedder(settings)
-    store = open_store(settings)
+    store = open_store(settings, embedder=embedder)
     r = settings.retrieval
     retriever = Retriever(store, embedder, r, Path(settings.data_dir) / "bm25")
 

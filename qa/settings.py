@@ -45,11 +45,35 @@ class ChromaSettings(BaseModel):
 
 
 class EmbedSettings(BaseModel):
-    mode: Literal["local", "fake"] = Field(
+    mode: Literal["local", "openai", "fake"] = Field(
         "local",
-        description="local: the packaged all-MiniLM-L6-v2 int8 ONNX model. fake: hashed bag of words, for tests.",
+        description="local: the packaged all-MiniLM-L6-v2 int8 ONNX model. openai: any "
+        "OpenAI-compatible /v1/embeddings server. fake: hashed bag of words, for tests.",
     )
     threads: int = Field(0, ge=0, description="onnxruntime threads; 0 means one per core.")
+    base_url: str = Field(
+        "http://127.0.0.1:8080/v1",
+        description="OpenAI-compatible embeddings server, its API root (openai mode).",
+    )
+    model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="Embedding model name sent to the server (openai mode). Recorded in the index.",
+    )
+    api_key: str = Field(
+        "", description="API key for the embeddings server, sent as a Bearer token (openai mode)."
+    )
+    batch: int = Field(16, ge=1, le=2048, description="Texts per request (openai mode).")
+    concurrency: int = Field(
+        4, ge=1, le=64, description="Embedding requests in flight at once (openai mode)."
+    )
+    timeout_s: float = Field(
+        60.0, gt=0, description="Seconds to wait for one embeddings request (openai mode)."
+    )
+    dim: int = Field(
+        0,
+        ge=0,
+        description="Expected vector dimension (openai mode); 0: take what the server returns.",
+    )
 
 
 class RetrievalSettings(BaseModel):
