@@ -13,6 +13,8 @@ import click
 
 from qa.errors import QAError
 
+log = logging.getLogger(__name__)
+
 _COMMON_ENV = {
     "GRADIO_ANALYTICS_ENABLED": "False",
     "ANONYMIZED_TELEMETRY": "False",
@@ -256,7 +258,10 @@ def _ask_one(question: str, data_dir, history, as_json: bool, debug: bool) -> No
     settings = _settings(data_dir=data_dir)
     t0 = time.perf_counter()
     answerer = build_answerer(settings)
-    answerer.validate(question)  # empty or too long: said before the model loads
+    answerer.validate(question)  # empty or too long: said before the model starts loading
+    preload = getattr(answerer.generator, "preload", None)
+    if preload is not None:
+        preload()  # the model loads while it retrieves
     answer = None
     live = not as_json and sys.stderr.isatty()
     for event in answerer.stream(question, turns):
@@ -286,7 +291,7 @@ def _ask_batch(batch: Path, data_dir, debug: bool) -> int:
     try:
         stream = click.open_file(str(batch), "r", encoding="utf-8")
     except OSError as exc:
-        raise _Failure(f"--batch {batch}: cannot read it ({exc}).", "bad_line") from None
+        raise _Failure(f"--batch {batch}: cannot read it ({exc}).", "bad_batch") from None
     failed = False
     with stream:
         answerer = build_answerer(_settings(data_dir=data_dir))

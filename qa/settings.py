@@ -127,8 +127,37 @@ class LLMSettings(BaseModel):
 
 class UISettings(BaseModel):
     host: str = Field("127.0.0.1", description="Interface the web chat listens on.")
-    port: int = Field(7860, description="Port of the web chat.")
-    auth: str | None = Field(None, description="user:password required to open the web chat.")
+    port: int = Field(7860, ge=1, le=65535, description="Port of the web chat.")
+    auth_file: Path | None = Field(
+        None,
+        description="A file of user:password lines (one account each, # comments) required to "
+        "open the web chat. It must not be readable by group or others (chmod 600).",
+    )
+    auth: str | None = Field(
+        None,
+        description="One user:password required to open the web chat. Prefer auth_file: a "
+        "password given as --auth shows in `ps` to every user of the machine.",
+    )
+    max_upload_mb: float = Field(
+        50.0, gt=0, description="Largest file the web chat accepts in one upload, in MB."
+    )
+    login_max_failures: int = Field(
+        5, ge=1, description="Wrong logins from one address before further attempts are slowed."
+    )
+    login_delay_s: float = Field(
+        1.0,
+        gt=0,
+        description="Wait before the next login attempt after too many failures; it doubles "
+        "with each further failure.",
+    )
+    login_max_delay_s: float = Field(
+        60.0, gt=0, description="The longest wait between two login attempts of one address."
+    )
+    login_max_wait_s: float = Field(
+        10.0,
+        ge=0,
+        description="A login attempt that would wait longer than this is refused at once (429).",
+    )
 
 
 class Settings(BaseSettings):

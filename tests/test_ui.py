@@ -396,7 +396,8 @@ def test_launch_binds_locally_never_shares_and_uses_local_fonts() -> None:
     launch(app, auth="me:secret:with-colon", share=True)  # type: ignore[arg-type]
     kw = app.kwargs
     assert kw["server_name"] == "127.0.0.1" and kw["server_port"] == 7860 and kw["share"] is False
-    assert kw["auth"] == ("me", "secret:with-colon") and kw["run_history"] is False
+    assert kw["auth"]("me", "secret:with-colon") and not kw["auth"]("me", "secret")
+    assert kw["run_history"] is False and kw["ssr_mode"] is False
     fonts = [*kw["theme"].font, *kw["theme"].font_mono]
     assert not any(isinstance(f, GoogleFont) for f in fonts)
     assert "a.qa-cite" in kw["head"] and kw["css_paths"][0].exists()

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from qa.errors import QAError
-from ui import chat, collection, render
+from ui import chat, collection, render, security
 
 log = logging.getLogger(__name__)
 
@@ -345,33 +346,80 @@ def launch(
     app: gr.Blocks,
     host: str = "127.0.0.1",
     port: int = 7860,
-    auth: tuple[str, str] | str | None = None,
+    auth: security.Accounts | tuple[str, str] | list[tuple[str, str]] | str | None = None,
+    *,
+    max_upload_mb: float = 50.0,
+    throttle: security.LoginThrottle | None = None,
     **kwargs: Any,
 ) -> Any:
     """Serve the app on ``host:port``: local only by default, never a public share link.
 
-    ``auth`` is ``(user, password)`` or ``"user:password"``. Extra keyword arguments go to
-    ``Blocks.launch`` (tests pass ``prevent_thread_lock=True``).
+    ``auth`` is :class:`ui.security.Accounts`, ``(user, password)``, a list of them, or
+    ``"user:password"``; wrong logins are slowed down by ``throttle`` (default
+    :class:`ui.security.LoginThrottle`). Only the public API (``/ask``) is callable without the
+    page (:class:`ui.security.Guard`), and uploads over ``max_upload_mb`` are refused. Extra
+    keyword arguments go to ``Blocks.launch`` (tests pass ``prevent_thread_lock=True``).
     """
-    if isinstance(auth, str):
-        user, _, password = auth.partition(":")
-        auth = (user, password)
-    if host not in ("127.0.0.1", "localhost", "::1") and auth is None:
+    accounts = _accounts(auth)
+    if host not in ("127.0.0.1", "localhost", "::1") and accounts is None:
         log.warning("serving on a network interface without a password host=%s", host)
+    lock_down(app)
+    policy = security.Policy(
+        public_fns=lambda: _public_fns(app),
+        throttle=(throttle or security.LoginThrottle()) if accounts is not None else None,
+    )
+    app_kwargs = dict(kwargs.pop("app_kwargs", None) or {})
+    app_kwargs["middleware"] = [
+        *app_kwargs.get("middleware", []),
+        Middleware(security.Guard, policy=policy),  # type: ignore[arg-type]
+    ]
     options: dict[str, Any] = {
         "max_threads": 8,
         "show_error": False,
         "quiet": True,
         "footer_links": ["api"],
         "run_history": False,  # questions stay out of browser storage and off any hub bucket
+        "max_file_size": int(max_upload_mb * 1_000_000),
+        "ssr_mode": False,  # no Node proxy in front: the guard sees each client's own address
+        **({"auth_message": LOGIN_NOTE} if accounts is not None else {}),
         **kwargs,
     }
     return app.launch(
         server_name=host,
         server_port=port,
-        auth=auth,
+        auth=accounts,
         theme=theme(),
         css_paths=[STATIC / "qa.css"],
         head=f"<script>{(STATIC / 'qa.js').read_text()}</script>",
+        app_kwargs=app_kwargs,
         **{**options, "share": False},
     )
+
+
+LOGIN_NOTE = "After several wrong passwords, logins from your address are slowed down for a while."
+
+
+def _accounts(auth: Any) -> security.Accounts | None:
+    if auth is None or isinstance(auth, security.Accounts):
+        return auth
+    if isinstance(auth, str):
+        return security.Accounts([security.parse_account(auth, "auth")])
+    if isinstance(auth, tuple):
+        return security.Accounts([auth])
+    return security.Accounts(list(auth))
+
+
+def _public_fns(app: gr.Blocks) -> dict[int, str]:
+    """fn_index -> api_name of the events anyone may call (``/ask``)."""
+    return {
+        i: str(fn.api_name)
+        for i, fn in getattr(app, "fns", {}).items()
+        if fn.fn is not None and fn.api_visibility == "public"
+    }
+
+
+def lock_down(app: gr.Blocks) -> None:
+    """Every event but the public API is private: not in /info, not for the client libraries."""
+    for fn in getattr(app, "fns", {}).values():
+        if fn.api_name not in security.PUBLIC_API:
+            fn.api_visibility = "private"
