@@ -22,6 +22,7 @@ from qa.prompts import REFUSAL, answer_messages, is_refusal, rewrite_messages
 from qa.reader import Reading, SentenceReader, Span
 from qa.retrieval import Retriever
 from qa.schema import Answer, Citation, Delta, Done, Passage, Sentence, final_answer
+from qa.status import describe
 from qa.text import answers_type, asked_noun, content_terms, expected_answer_type, new_items
 
 log = logging.getLogger(__name__)
@@ -310,18 +311,11 @@ class Answerer:
             committed = self.retriever.refresh()
         except Exception:
             committed = {}
+        desc = "chroma server" if store.remote else f"chroma embedded at {store.data_dir}"
         return {
-            "documents": len(committed),
-            "chunks": sum(r.chunks for r in committed.values()),
-            "sources": [
-                {"doc_id": r.doc_id, "title": r.title, "chunks": r.chunks, "path": r.path}
-                for r in sorted(committed.values(), key=lambda r: r.doc_id)
-            ],
-            "roots": sorted({r.root for r in committed.values()}),
-            "store": "chroma server" if store.remote else f"chroma embedded at {store.data_dir}",
+            **describe(committed.values(), desc, store.generation()),
             "embedder": getattr(self.retriever.embedder, "name", "?"),
             "generator": getattr(self.generator, "name", "?"),
-            "generation": store.generation(),
         }
 
     def reindex(self, progress: Callable[[float, str], None] | None = None) -> str:

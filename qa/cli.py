@@ -103,10 +103,10 @@ def index(paths: tuple[Path, ...], data_dir: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status(data_dir: Path | None, as_json: bool) -> None:
     """What is indexed: documents, chunks, store and models."""
-    from qa.service import build_answerer
+    from qa.status import index_status  # no model, and Chroma only when the index changed
 
     settings = _settings(data_dir=data_dir)
-    info = build_answerer(settings).status()
+    info = index_status(settings)
     info["data_dir"] = str(settings.data_dir)
     if as_json:
         click.echo(json.dumps(info, indent=2))

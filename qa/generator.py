@@ -7,6 +7,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from qa.errors import ModelError
@@ -81,9 +82,24 @@ class LocalGenerator:
                 f"Could not load the model {model_path} ({exc}). Check QA_LLM_MODEL_PATH points to a valid GGUF file."
             ) from exc
         self.name = os.path.basename(model_path)
+        self.model_path = model_path
+        self.n_ctx = n_ctx
+        self.prefix_state = "none"  # what warm() did: restored, computed or none
         self.temperature = temperature
         self.max_tokens = max_tokens
         self._lock = threading.Lock()
+
+    def warm(self, messages: Sequence[Message], cache_dir: Path) -> str:
+        """Hold the state after ``messages`` (the fixed prompt prefix), restored from
+        ``cache_dir`` when a previous process saved it; see :mod:`qa.llama_prefix`."""
+        from qa import llama_prefix
+
+        with self._lock:
+            tokens = llama_prefix.prefix_tokens(self._llm, messages)
+            self.prefix_state = llama_prefix.warm(
+                self._llm, self.model_path, self.n_ctx, tokens, cache_dir
+            )
+        return self.prefix_state
 
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))

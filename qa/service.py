@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -21,21 +22,57 @@ log = logging.getLogger(__name__)
 
 
 class LazyGenerator:
-    """Loads the real generator on first use, so refusals and retrieval never wait for it."""
+    """Loads the real generator on first use, so refusals and retrieval never wait for it.
+
+    :meth:`preload` starts loading in a background thread (llama.cpp releases the GIL), so a
+    cold ``qa ask`` loads the model and restores the prompt prefix while it retrieves.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._inner: Generator | None = None
+        self._error: BaseException | None = None
         self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.timings: dict[str, float] = {}  # load_ms, prefix_ms: where a cold start goes
         mode = settings.llm.mode
         self.name = {"openai": settings.llm.model, "fake": "fake"}.get(mode) or str(
             settings.llm.model_path or "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
         )
 
+    def preload(self) -> None:
+        """Start loading now, in the background; :meth:`load` waits for it."""
+        with self._lock:
+            if self._inner is not None or self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._load_quietly, name="qa-model", daemon=True)
+            self._thread.start()
+
+    def _load_quietly(self) -> None:
+        try:
+            self.load()
+        except BaseException as exc:  # surfaced by the next load() in the caller's thread
+            self._error = exc
+
     def load(self) -> Generator:
         with self._lock:
             if self._inner is None:
-                self._inner = make_generator(self._settings)
+                if self._error is not None and threading.current_thread() is not self._thread:
+                    error, self._error = self._error, None
+                    raise error
+                t0 = time.perf_counter()
+                inner = make_generator(self._settings)
+                t1 = time.perf_counter()
+                warm = getattr(inner, "warm", None)
+                if warm is not None and self._settings.llm.prefix_cache:
+                    from qa.prompts import EXAMPLE
+
+                    warm(EXAMPLE, Path(self._settings.model_cache))
+                self.timings = {
+                    "load_ms": (t1 - t0) * 1000,
+                    "prefix_ms": (time.perf_counter() - t1) * 1000,
+                }
+                self._inner = inner
             return self._inner
 
     def stream(self, messages, max_tokens: int | None = None) -> Iterator[str]:
@@ -121,8 +158,21 @@ def run_index(
 
 
 def build_answerer(
-    settings: Settings, *, embedder: Embedder | None = None, generator: Generator | None = None
+    settings: Settings,
+    *,
+    embedder: Embedder | None = None,
+    generator: Generator | None = None,
+    preload: bool = False,
 ) -> Answerer:
+    """The answering port over the index in ``settings.data_dir``.
+
+    ``preload`` starts loading the model in the background at once, so that a one-shot command
+    loads it (and restores the prompt prefix) while it opens the store and retrieves.
+    """
+    if generator is None:
+        generator = LazyGenerator(settings)
+        if preload:
+            generator.preload()
     embedder = embedder or open_embedder(settings)
     store = open_store(settings, embedder=embedder)
     r = settings.retrieval
@@ -140,7 +190,7 @@ def build_answerer(
 
     return Answerer(
         retriever,
-        generator or LazyGenerator(settings),
+        generator,
         CitationChecker(embedder),
         k=r.k,
         min_relevance=r.min_relevance,

@@ -1,0 +1,157 @@
+"""The fixed prompt prefix's llama.cpp state, kept on disk so a new process skips processing it.
+
+Every prompt starts with the same system rules and worked example (``qa.prompts.EXAMPLE``).
+Processing those tokens costs about two seconds on two cores, on every cold start. Instead
+the KV-cache state right after them is saved once to ``<cache>/prefix-<key>.state`` and
+restored in milliseconds. The key hashes what the state depends on: the model file, the
+context size, the llama.cpp build and the prefix tokens themselves, so a changed model or
+prompt simply writes a new file (older ones for the same model are removed). Files are written
+to a temporary name and renamed, so a reader never sees half a state.
+
+This works on llama-cpp-python's ``Llama`` object: after a restore its ``input_ids`` and
+``n_tokens`` name the prefix, and its own prefix matching then reuses the cache for every
+prompt that starts with it. ``Llama.save_state`` is not used because it also copies the
+Python-side logits buffer (hundreds of MB); the llama.cpp state alone is a few MB.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import struct
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+_MAGIC = b"QAPFX1"
+
+
+def prefix_tokens(llm: Any, messages: Sequence[dict[str, str]]) -> list[int]:
+    """The tokens every prompt that starts with ``messages`` shares, as the chat template renders them.
+
+    The template is applied to the messages followed by two different user turns; the common
+    start of both token lists is the part that never changes.
+    """
+    from llama_cpp import llama_chat_format
+
+    template = (getattr(llm, "metadata", None) or {}).get("tokenizer.chat_template")
+    if not template:
+        return []
+    eos, bos = llm.token_eos(), llm.token_bos()
+    formatter = llama_chat_format.Jinja2ChatFormatter(
+        template=template,
+        eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
+        bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
+        stop_token_ids=[eos],
+    )
+
+    def tokens(user: str) -> list[int]:
+        turns: Any = [*messages, {"role": "user", "content": user}]
+        result = formatter(messages=turns)
+        return list(
+            llm.tokenize(
+                result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True
+            )
+        )
+
+    a, b = tokens("alpha"), tokens("omega 7")
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return a[:n]
+
+
+def state_key(model_path: str, n_ctx: int, tokens: Sequence[int]) -> str:
+    import llama_cpp
+
+    st = os.stat(model_path)
+    h = hashlib.sha256()
+    h.update(f"{os.path.abspath(model_path)}|{st.st_size}|{st.st_mtime_ns}|{n_ctx}|".encode())
+    h.update(f"{getattr(llama_cpp, '__version__', '?')}|".encode())
+    h.update(struct.pack(f"<{len(tokens)}i", *tokens))
+    return h.hexdigest()[:24]
+
+
+def _model_tag(model_path: str) -> str:
+    return hashlib.sha256(os.path.abspath(model_path).encode()).hexdigest()[:8]
+
+
+def warm(llm: Any, model_path: str, n_ctx: int, tokens: Sequence[int], cache_dir: Path) -> str:
+    """Leave ``llm`` holding the prefix's state: restored from disk, or computed and saved.
+
+    Returns what happened: ``"restored"``, ``"computed"`` (and saved), or ``"none"`` (no prefix).
+    A state file that fails to restore is treated as missing and rewritten.
+    """
+    if not tokens:
+        return "none"
+    key = state_key(model_path, n_ctx, tokens)
+    path = cache_dir / f"prefix-{_model_tag(model_path)}-{key}.state"
+    if path.exists():
+        try:
+            _restore(llm, path, tokens)
+            return "restored"
+        except Exception as exc:  # a truncated or foreign file: rebuild it
+            log.warning("prefix state unusable path=%s reason=%r; rebuilding", path, str(exc))
+            llm.reset()
+    llm.reset()
+    llm.eval(list(tokens))
+    try:
+        _save(llm, path, tokens)
+    except OSError as exc:  # a read-only cache costs speed, never the answer
+        log.warning("prefix state not saved path=%s reason=%r", path, str(exc))
+        return "computed"
+    for old in cache_dir.glob(f"prefix-{_model_tag(model_path)}-*.state"):
+        if old != path:
+            old.unlink(missing_ok=True)
+    return "computed"
+
+
+def _save(llm: Any, path: Path, tokens: Sequence[int]) -> None:
+    import llama_cpp
+
+    ctx = llm._ctx.ctx
+    size = int(llama_cpp.llama_state_get_size(ctx))
+    buf = (ctypes.c_uint8 * size)()
+    n = int(llama_cpp.llama_state_get_data(ctx, buf, size))
+    if n <= 0 or n > size:
+        raise OSError("llama.cpp returned no state")
+    header = _MAGIC + struct.pack("<II", len(tokens), n)
+    body = struct.pack(f"<{len(tokens)}i", *tokens)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(header)
+        fh.write(body)
+        fh.write(memoryview(buf)[:n])
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _restore(llm: Any, path: Path, tokens: Sequence[int]) -> None:
+    import llama_cpp
+    import numpy as np
+
+    data = path.read_bytes()
+    head = len(_MAGIC) + 8
+    if data[: len(_MAGIC)] != _MAGIC:
+        raise ValueError("not a qa prefix state")
+    n_tok, n_state = struct.unpack("<II", data[len(_MAGIC) : head])
+    saved = list(struct.unpack(f"<{n_tok}i", data[head : head + 4 * n_tok]))
+    state = data[head + 4 * n_tok :]
+    if saved != list(tokens) or len(state) != n_state:
+        raise ValueError("the state does not match the prefix")
+    buf = (ctypes.c_uint8 * n_state).from_buffer_copy(state)
+    if int(llama_cpp.llama_state_set_data(llm._ctx.ctx, buf, n_state)) != n_state:
+        raise ValueError("llama.cpp refused the state")
+    llm.input_ids[:n_tok] = np.asarray(saved, dtype=np.intc)
+    llm.n_tokens = n_tok
+    # The logits in memory belong to the restored state, not a live decode: the next prompt
+    # evaluates at least one token before sampling.
+    llm._requires_eval = True
