@@ -1,10 +1,11 @@
 """The web chat in Debian's chromium, driven by Playwright (which never downloads a browser here).
 
-Screenshots land in tests/artifacts/ for a person to look at.
+Screenshots land in $QA_BROWSER_ARTIFACTS (default: <tmp>/qa-browser) for a person to look at.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -18,7 +19,9 @@ from tests.ui_fakes import CORPUS, FakeAnswerer, descale_answer
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ARTIFACTS = Path(
+    os.environ.get("QA_BROWSER_ARTIFACTS") or Path(tempfile.gettempdir()) / "qa-browser"
+)
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -58,8 +61,7 @@ def url(fake: FakeAnswerer):
 
 @pytest.fixture(scope="module")
 def browser_context():
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / ".gitignore").write_text("*\n")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
         context = p.chromium.launch_persistent_context(
             profile,
@@ -118,11 +120,20 @@ def test_streamed_answer_cites_passages_in_the_sources_panel(page, fake: FakeAns
     expect(page.get_by_text(EXAMPLES[0])).to_be_visible()
     ask(page, "How do I descale my kettle?")
     page.wait_for_selector("#qa-chat .qa-streaming")
-    page.screenshot(path=ARTIFACTS / "02-streaming.png")
+    draft = last_answer(page).locator(".qa-draft")
+    expect(draft.locator(".qa-draft-label")).to_have_text("Draft · checking…")
+    muted = page.evaluate(
+        "() => [getComputedStyle(document.querySelector('#qa-chat .qa-draft')).color,"
+        " getComputedStyle(document.querySelector('#qa-question textarea')).color]"
+    )
+    assert muted[0] != muted[1], muted  # the draft is drawn muted, not as body text
+    page.screenshot(path=ARTIFACTS / "02-draft-checking.png")
     page.wait_for_selector("#qa-chat .qa-cite")
     answer = last_answer(page)
     cites = answer.locator("a.qa-cite")
     expect(cites).to_have_count(3)
+    expect(page.locator("#qa-chat .qa-draft")).to_have_count(0)  # the checked answer replaced it
+    expect(page.locator("#qa-chat .bot-row")).to_have_count(1)
     assert [cites.nth(i).get_attribute("href") for i in range(3)] == [
         "#qa-t0-1",
         "#qa-t0-2",
@@ -143,6 +154,18 @@ def test_streamed_answer_cites_passages_in_the_sources_panel(page, fake: FakeAns
         'Kettle 2000 "Pro" user\'s manual & guide'  # escaped once, shown as written
     )
     page.screenshot(path=ARTIFACTS / "03-answer.png")
+
+    cites.nth(0).hover()
+    popover = page.locator(".qa-popover")
+    expect(popover).to_be_visible()
+    expect(popover.locator("mark")).to_have_text(
+        "To descale, fill the kettle halfway with equal parts white vinegar and water."
+    )
+    expect(popover).to_contain_text("Descaling your kettle")
+    assert cites.nth(0).get_attribute("title") is None  # not the browser's own tooltip
+    page.screenshot(path=ARTIFACTS / "03b-hover-quote.png")
+    page.mouse.move(5, 5)
+    expect(popover).to_be_hidden()
 
     before = page.url
     cites.nth(2).click()
@@ -267,3 +290,175 @@ def test_collection_view_and_reindex(page, fake: FakeAnswerer) -> None:
     expect(rows).to_have_count(3)
     page.wait_for_timeout(400)  # let the progress overlay fade
     page.screenshot(path=ARTIFACTS / "08-collection.png")
+
+
+def test_document_view_highlights_the_quote_and_scrolls_to_it(page) -> None:
+    page, _ = page
+    page.set_viewport_size({"width": 1360, "height": 700})
+    ask(page, "How do I descale my kettle?")
+    expect(last_answer(page).locator(".qa-cite")).to_have_count(3)
+    page.locator("#qa-panel #qa-t0-2 a.qa-open").click()
+    drawer = page.locator("#qa-doc-drawer")
+    expect(drawer).to_be_visible()
+    mark = drawer.locator("mark#qa-doc-mark")
+    expect(mark).to_have_text(
+        "Rinse the kettle three times with clean water before using it again."
+    )
+    expect(mark).to_be_in_viewport()
+    expect(drawer).to_contain_text("Lemon juice works too")  # the whole document
+    expect(drawer).to_contain_text("kettles/descaling.md")
+    page.screenshot(path=ARTIFACTS / "09-document-view.png")
+    page.keyboard.press("Escape")
+    expect(drawer).to_be_hidden()
+    page.locator("#qa-panel #qa-t0-3 a.qa-open").click()
+    expect(drawer.locator("mark#qa-doc-mark")).to_have_text(
+        "The kettle switches off automatically when the water boils."
+    )
+    page.click("#qa-doc-close")
+    expect(drawer).to_be_hidden()
+
+
+def test_sticky_sources_heading_never_covers_an_entry(page) -> None:
+    page, _ = page
+    page.set_viewport_size({"width": 1360, "height": 620})
+    for q in ("How do I descale my kettle?", "And how often?"):
+        ask(page, q)
+        expect(last_answer(page).locator(".qa-cite")).to_have_count(3)
+    page.locator("#qa-panel details.qa-earlier summary").click()
+    page.locator("#qa-chat a.qa-cite[href='#qa-t0-3']").click()
+    page.wait_for_timeout(700)  # smooth scroll
+    head = page.locator("#qa-panel .qa-panel > .qa-panel-title").bounding_box()
+    entry = page.locator("#qa-panel #qa-t0-3").bounding_box()
+    assert entry["y"] >= head["y"] + head["height"] - 1, (head, entry)
+    page.locator("#qa-panel").evaluate("el => el.scrollBy(0, 37)")  # a line scrolls under it
+    page.wait_for_timeout(200)
+    style = page.locator("#qa-panel .qa-panel > .qa-panel-title").evaluate(
+        "el => { const s = getComputedStyle(el);"
+        " return [s.position, s.marginBottom, s.backgroundColor, s.borderBottomStyle]; }"
+    )
+    assert style[0] == "sticky" and style[1] == "0px" and style[3] == "solid", style
+    assert style[2] not in ("rgba(0, 0, 0, 0)", "transparent"), style
+    page.locator("#qa-panel").screenshot(path=ARTIFACTS / "10-sticky-heading.png")
+
+
+def test_a_refusal_lists_the_closest_passages_as_not_supporting_it(page) -> None:
+    page, _ = page
+    ask(page, "What is the capital of Peru?")
+    expect(last_answer(page).locator(".qa-refusal")).to_be_visible()
+    searched = page.locator("#qa-panel .qa-sources-searched")
+    expect(searched.locator(".qa-searched-note")).to_contain_text(
+        "Closest passages searched — none of them supports an answer"
+    )
+    expect(searched.locator("li.qa-searched")).to_have_count(2)
+    expect(searched).to_contain_text("Never immerse the base in water.")
+    assert searched.locator("mark").count() == 0
+    page.screenshot(path=ARTIFACTS / "11-refusal-passages.png")
+    searched.locator("li.qa-searched").nth(1).locator("a.qa-open").click()
+    expect(page.locator("#qa-doc-drawer mark.qa-doc-searched")).to_have_text(
+        "Lemon juice works too, and it smells nicer than vinegar."
+    )
+
+
+def test_empty_and_overlong_questions_say_why_and_are_not_echoed(page, fake) -> None:
+    page, _ = page
+    asked = len(fake.questions)
+    page.focus("#qa-question textarea")
+    page.keyboard.press("Enter")
+    hint = page.locator("#qa-hint")
+    expect(hint).to_contain_text("The question is empty. Type a question about your documents.")
+    page.fill("#qa-question textarea", "    ")
+    page.keyboard.press("Enter")
+    expect(hint).to_contain_text("The question is empty")
+    long = "Why? " + "x" * 49_995
+    page.fill("#qa-question textarea", long)
+    page.keyboard.press("Enter")
+    expect(hint).to_contain_text("The question is 50,000 characters long; the limit is 2,000.")
+    expect(page.locator("#qa-chat .user-row")).to_have_count(0)  # never echoed
+    assert page.input_value("#qa-question textarea") == long  # and not lost
+    assert len(fake.questions) == asked
+    hint.scroll_into_view_if_needed()
+    page.screenshot(path=ARTIFACTS / "12-overlong-question.png")
+    ask(page, "How do I descale my kettle?")
+    expect(last_answer(page).locator(".qa-cite")).to_have_count(3)
+    expect(hint).to_be_hidden()
+
+
+def test_semibold_text_uses_a_complete_font_face(page) -> None:
+    page, _ = page
+    page.wait_for_function("document.fonts.status === 'loaded'")
+    faces = page.evaluate(
+        "() => [...document.fonts].filter(f => f.family.includes('IBM Plex'))"
+        """.map(f => [f.family.replace(/["']/g, ''), f.weight, f.status])"""
+    )
+    assert faces and all(w in ("400", "700") for _, w, _ in faces), faces
+    assert ["IBM Plex Sans", "700", "loaded"] in faces  # drawn for every 600 text
+    weight = page.locator(".qa-empty b").evaluate("el => getComputedStyle(el).fontWeight")
+    assert weight in ("600", "700")
+    page.locator(".qa-empty").screenshot(path=ARTIFACTS / "13-semibold-heading.png")
+
+
+@pytest.fixture(scope="module")
+def library_url(tmp_path_factory):
+    """A real index (hash embedder, fake model) with a real uploads library."""
+    from index.embedder import HashEmbedder
+    from qa.generator import FakeGenerator
+    from qa.library import Library
+    from qa.service import build_answerer, run_index
+    from qa.settings import load_settings
+    from ui.app import build_app, launch
+
+    root = tmp_path_factory.mktemp("library")
+    docs = root / "notes"
+    docs.mkdir()
+    (docs / "boiler.md").write_text("# Boiler\n\nThe boiler was serviced in March.\n")
+    settings = load_settings(data_dir=root / "data", index__max_file_mb=0.05)
+    embedder = HashEmbedder()
+    run_index(settings, [docs], embedder)
+    answerer = build_answerer(settings, embedder=embedder, generator=FakeGenerator())
+    library = Library(settings, answerer.retriever)
+    app = build_app(answerer, library=library)
+    _, local_url, _ = launch(
+        app, port=free_port(), prevent_thread_lock=True, max_file_size=library.max_bytes
+    )
+    yield local_url, library, root
+    app.close()
+
+
+def test_upload_index_and_remove_a_document(browser_context, library_url) -> None:
+    url, library, root = library_url
+    page = browser_context.new_page()
+    recorder = Recorder(page)
+    page.goto(url)
+    page.get_by_role("tab", name="Collection").click()
+    collection = page.locator("#qa-collection")
+    expect(collection).to_contain_text("notes/boiler.md")
+    pump = root / "Pump manual.md"
+    pump.write_text("# Pump manual\n\nThe Kestrel pump holds 20 liters.\n" * 20)
+    page.set_input_files("#qa-upload input[type=file]", [str(pump)])
+    expect(collection.locator(".qa-note")).to_contain_text("Added 1 file", timeout=20000)
+    expect(collection).to_contain_text("uploads/Pump manual.md")
+    expect(collection.locator(".qa-tag")).to_have_count(1)
+    assert (library.folder / "Pump manual.md").read_text() == pump.read_text()
+    page.screenshot(path=ARTIFACTS / "14-uploaded.png")
+
+    big = root / "big.txt"
+    big.write_text("word " * 20_000)  # 100 kB, over the 50 kB limit
+    page.set_input_files("#qa-upload input[type=file]", [str(big)])
+    expect(
+        page.get_by_text('File(s) exceed the maximum allowed size of 48.8 Kb: "big.txt"')
+    ).to_be_visible()
+    assert not (library.folder / "big.txt").exists()
+    page.screenshot(path=ARTIFACTS / "15-upload-too-big.png")
+
+    page.locator("#qa-remove-pick input").click()
+    page.get_by_role("option", name="uploads/Pump manual.md").click()
+    page.click("#qa-remove")
+    expect(collection.locator(".qa-note")).to_contain_text(
+        "Removed uploads/Pump manual.md", timeout=20000
+    )
+    expect(collection).not_to_contain_text("uploads/Pump manual.md</code>")
+    expect(collection.locator("table.qa-docs tbody tr")).to_have_count(1)
+    assert not (library.folder / "Pump manual.md").exists()
+    assert recorder.offsite() == []
+    page.screenshot(path=ARTIFACTS / "16-removed.png")
+    page.close()

@@ -24,7 +24,7 @@ def real_app(tmp_path_factory, real_embedder):
     answerer = build_answerer(settings, embedder=real_embedder)
     app = build_app(answerer)
     _, url, _ = launch(app, port=free_port(), prevent_thread_lock=True)
-    yield answerer, url
+    yield answerer, url, settings
     app.close()
 
 
@@ -32,7 +32,7 @@ def real_app(tmp_path_factory, real_embedder):
 def test_ask_endpoint_answers_with_a_citation_of_the_right_document(real_app):
     from gradio_client import Client
 
-    _, url = real_app
+    _, url, _ = real_app
     assert url.startswith("http://127.0.0.1:")
     result = Client(url, verbose=False).predict(QUESTION, api_name="/ask")
     assert result["refused"] is False
@@ -46,8 +46,29 @@ def test_ask_endpoint_answers_with_a_citation_of_the_right_document(real_app):
 
 @pytest.mark.real
 def test_the_real_answer_streams_in_pieces(real_app):
-    answerer, _ = real_app
+    answerer, _, _ = real_app
     events = list(answerer.stream(QUESTION))
     deltas = [e for e in events if isinstance(e, Delta)]
     assert len(deltas) > 3  # token by token, not one block
     assert isinstance(events[-1], Done) and events[-1].answer.citations
+
+
+@pytest.mark.real
+def test_an_uploaded_document_is_found_by_the_real_embedder(real_app, tmp_path):
+    from qa.library import Library
+
+    answerer, _, settings = real_app
+    library = Library(settings, answerer.retriever)
+    src = tmp_path / "upload"
+    src.write_text(
+        "# Greenhouse log\n\nThe greenhouse heater was replaced on 12 May with a\n"
+        "4 kW model that keeps the tomatoes above 14 degrees at night.\n"
+    )
+    result = library.add([("greenhouse log.md", src)])
+    assert result.saved == ["uploads/greenhouse log.md"] and result.report.added == 1
+    passages = answerer.retrieve("When was the greenhouse heater replaced?")
+    assert passages[0].doc_id == "uploads/greenhouse log.md"
+    library.remove("uploads/greenhouse log.md")
+    assert all(
+        p.doc_id != "uploads/greenhouse log.md" for p in answerer.retrieve("greenhouse heater")
+    )

@@ -302,7 +302,12 @@ OPEN_KEY_JS = "(key) => window.__qaDocKey || key"
 SCROLL_TO_MARK_JS = """() => {
   const go = (tries) => {
     const mark = document.getElementById('qa-doc-mark');
-    if (mark) { mark.scrollIntoView({block: 'center'}); return; }
+    const drawer = document.getElementById('qa-doc-drawer');
+    if (mark && drawer) {  // scroll the drawer only, never the page behind it
+      const top = mark.getBoundingClientRect().top - drawer.getBoundingClientRect().top;
+      drawer.scrollTop += top - drawer.clientHeight / 3;
+      return;
+    }
     if (tries > 0) setTimeout(() => go(tries - 1), 60);
   };
   go(20);

@@ -198,6 +198,10 @@ def _open_link(key: str) -> str:
     return f'<a class="qa-open" href="#qa-doc-{key}">Open document</a>'
 
 
+def _opener(link: str) -> str:
+    return f'<span class="qa-opener"> · {link}</span>' if link else ""
+
+
 def _turn_key(anchor: str) -> str:
     m = re.fullmatch(r"qa-(t\d+)", anchor)
     return m.group(1) if m else ""
@@ -221,7 +225,7 @@ def _citation_html(
         f'<li class="qa-src" id="{anchor_id(anchor, c.n)}">'
         f'<div class="qa-src-head"><span class="qa-src-n">{int(shown)}</span>'
         f'<span class="qa-src-title">{esc(c.title or c.source)}</span></div>'
-        f'<div class="qa-src-meta">{_meta(c)}{" · " + link if link else ""}</div>{body}</li>'
+        f'<div class="qa-src-meta">{_meta(c)}{_opener(link)}</div>{body}</li>'
     )
 
 
@@ -232,12 +236,11 @@ def _passage_html(p: Passage, i: int, key: str, chars: int = 320) -> str:
     meta = [f'<code class="qa-file">{esc(p.doc_id)}</code>', f"line {int(p.line)}"]
     if p.page is not None:
         meta.append(f"page {int(p.page)}")
-    if key:
-        meta.append(_open_link(f"{key}-p{i}"))
+    link = _opener(_open_link(f"{key}-p{i}")) if key else ""
     return (
         '<li class="qa-src qa-searched">'
         f'<div class="qa-src-head"><span class="qa-src-title">{esc(p.title or p.doc_id)}</span></div>'
-        f'<div class="qa-src-meta">{" · ".join(meta)}</div>'
+        f'<div class="qa-src-meta">{" · ".join(meta)}{link}</div>'
         f'<blockquote class="qa-src-text">{esc(text)}</blockquote></li>'
     )
 

@@ -64,7 +64,7 @@ document.addEventListener("keydown", (event) => {
       const part = entry.querySelector(sel);
       if (!part) continue;
       const copy = part.cloneNode(true);
-      copy.querySelectorAll("a").forEach((a) => a.remove());
+      copy.querySelectorAll(".qa-opener, a").forEach((a) => a.remove());
       p.appendChild(copy);
     }
     p.hidden = false;
