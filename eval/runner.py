@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,11 +46,13 @@ def run_eval(
     out_dir: Path,
     k: int = 5,
     progress: bool = True,
+    on_question: Callable[[Sequence[dict[str, Any]]], None] | None = None,
 ) -> dict[str, Any]:
     """Ask every record, score it, and write ``results.json``, ``report.md`` and plots.
 
     A ``QAError`` raised for one question is recorded as that question's error and the run
-    goes on. Returns the results dict (``meta``, ``aggregates``, ``floors``, ``questions``).
+    goes on. ``on_question(rows)`` is called after each question with the rows so far.
+    Returns the results dict (``meta``, ``aggregates``, ``floors``, ``questions``).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -73,6 +75,8 @@ def run_eval(
         else:
             row.update(answer=answer.to_json(debug=True), scores=score_answer(rec, answer, k))
         rows.append(row)
+        if on_question:
+            on_question(rows)
 
     aggregates = aggregate(rows, k)
     elapsed = time.perf_counter() - started

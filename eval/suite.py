@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from eval.dataset import load_records
 from eval.labelled import run_labelled
+from eval.metrics import aggregate
 from eval.report import fmt, table
 from eval.runner import run_eval
 from eval.workspace import Workspace
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 SUITE_JSON = "suite.json"
 SUITE_MD = "suite.md"
+PARTIAL_EVERY = 10  # questions between two writes of a running set's row
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,13 @@ def run_suite(
     }
     _write(suite, out_dir)
     for i, s in enumerate(sets):
-        row = _run_one(s, prepare, out_dir / s.name, k, limit, progress)
+
+        def partial(metrics: dict[str, Any], i: int = i, s: SuiteSet = s) -> None:
+            suite["rows"][i] = {**_pending(s), **metrics, "status": "running"}
+            suite["meta"]["elapsed_s"] = round(time.perf_counter() - started, 1)
+            _write(suite, out_dir)
+
+        row = _run_one(s, prepare, out_dir / s.name, k, limit, progress, partial)
         suite["rows"][i] = row
         suite["meta"]["elapsed_s"] = round(time.perf_counter() - started, 1)
         _write(suite, out_dir)
@@ -161,7 +169,13 @@ def _pending(s: SuiteSet) -> dict[str, Any]:
 
 
 def _run_one(
-    s: SuiteSet, prepare: Prepare, out: Path, k: int, limit: int | None, progress: bool
+    s: SuiteSet,
+    prepare: Prepare,
+    out: Path,
+    k: int,
+    limit: int | None,
+    progress: bool,
+    partial: Callable[[dict[str, Any]], None],
 ) -> dict[str, Any]:
     row = _pending(s)
     missing = s.missing()
@@ -185,7 +199,14 @@ def _run_one(
             metrics = labelled_row(result)
         else:
             records = load_records(s.set_path)[:limit]
-            result = run_eval(prepared.answerer, records, out, k=k, progress=progress)
+
+            def on_question(rows: Sequence[dict[str, Any]]) -> None:
+                if len(rows) % PARTIAL_EVERY == 0 and len(rows) < len(records):
+                    partial(records_row({"aggregates": aggregate(rows, k), "questions": rows}))
+
+            result = run_eval(
+                prepared.answerer, records, out, k=k, progress=progress, on_question=on_question
+            )
             metrics = records_row(result)
     except QAError as e:
         return _failed(row, e, t0)
@@ -290,13 +311,19 @@ def table_rows(suite: dict[str, Any]) -> list[list[Any]]:
     """One list of cells per set, in ``COLUMNS`` order."""
     out: list[list[Any]] = []
     for r in suite["rows"]:
-        if r["status"] != "done":
+        if r["status"] not in ("done", "running"):
             note = r["status"] + (f": {r['error']}" if r.get("error") else "")
             out.append([r["name"], "", *[""] * 9, note])
             continue
         latency = f"{_s(r['first_token_ms_p50'])} / {_s(r['total_ms_p50'])}"
-        time_cell = f"{_duration(r['time_s'])} (index {_duration(r['index_s'])})"
+        time_cell = (
+            f"{_duration(r['time_s'])} (index {_duration(r['index_s'])})"
+            if r["status"] == "done"
+            else "running"
+        )
         errors = f"{r['errors']} errors" if r.get("errors") else ""
+        if r["status"] == "running":
+            errors = "; ".join(filter(None, [f"running: first {r['n']} questions so far", errors]))
         if r["kind"] == "labelled":
             other = (
                 f"answer similarity {fmt(r['answer_similarity_mean'])} mean / "
@@ -331,7 +358,7 @@ def render_suite(suite: dict[str, Any]) -> str:
     meta = suite["meta"]
     lines = ["# Development suite", ""]
     limit = f", first {meta['limit']} questions of each set" if meta.get("limit") else ""
-    so_far = " so far" if any(r["status"] == "pending" for r in suite["rows"]) else ""
+    so_far = " so far" if any(r["status"] in ("pending", "running") for r in suite["rows"]) else ""
     lines += [
         f"Created {meta['created']}, k={meta['k']}{limit}, {_duration(meta['elapsed_s'])}{so_far}.",
         "",

@@ -133,6 +133,33 @@ def test_run_suite_rows_partial_results_missing_and_failing_sets(tmp_path: Path,
     assert "so far" not in md
 
 
+def test_a_running_set_shows_its_questions_so_far(tmp_path: Path, monkeypatch, fake_embedder):
+    import eval.suite
+
+    monkeypatch.setattr(eval.suite, "PARTIAL_EVERY", 1)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    on_disk: list[dict] = []
+
+    class Peeking(FakeAnswerer):
+        def ask(self, question, history=()):
+            on_disk.append(json.loads((tmp_path / "out" / SUITE_JSON).read_text()))
+            return super().ask(question, history)
+
+    fake = Peeking({r["question"]: answer(r["question"], "No.", refused=True) for r in RECORDS})
+    sets = [SuiteSet("news", "records", _write_set(tmp_path / "news.jsonl", RECORDS), docs)]
+    run_suite(sets, lambda s: Workspace(fake, fake_embedder.embed), tmp_path / "out", k=6)
+    rows = [snap["rows"][0] for snap in on_disk]
+    assert [(r["status"], r["n"]) for r in rows] == [
+        ("pending", None),
+        ("running", 1),
+        ("running", 2),
+    ]
+    assert rows[2]["false_refusal_rate"] == 1.0, "the running row holds the rows so far"
+    md = (tmp_path / "out" / SUITE_MD).read_text()
+    assert "running:" not in md and "| news | 3 |" in md
+
+
 def test_select_names_unknown_sets() -> None:
     sets = default_suite(ROOT)
     assert [s.name for s in select(sets, ["seeds"])] == ["seeds"]
