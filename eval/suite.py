@@ -99,14 +99,15 @@ def default_suite(root: Path = ROOT, shared: Path | None = None) -> list[SuiteSe
 
 
 def select(sets: Sequence[SuiteSet], names: Sequence[str]) -> list[SuiteSet]:
-    """The sets named in ``names`` (all when empty); an unknown name is an error."""
+    """The sets named in ``names``, in that order (all when empty); an unknown name is an
+    error."""
     if not names:
         return list(sets)
     known = {s.name: s for s in sets}
     unknown = [n for n in names if n not in known]
     if unknown:
         raise QAError(f"No suite set named {', '.join(unknown)}: choose from {', '.join(known)}.")
-    return [s for s in sets if s.name in names]
+    return [known[n] for n in dict.fromkeys(names)]
 
 
 Prepare = Callable[[SuiteSet], Workspace]

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @click.option(
     "--only",
     multiple=True,
-    help="With --suite: run only this set (repeatable).",
+    help="With --suite: run only this set (repeatable; the sets run in the order given).",
 )
 @click.option(
     "--out",

@@ -162,7 +162,11 @@ def test_a_running_set_shows_its_questions_so_far(tmp_path: Path, monkeypatch, f
 
 def test_select_names_unknown_sets() -> None:
     sets = default_suite(ROOT)
-    assert [s.name for s in select(sets, ["seeds"])] == ["seeds"]
+    assert [s.name for s in select(sets, ["python_docs", "seeds", "python_docs"])] == [
+        "python_docs",
+        "seeds",
+    ], "in the order asked, once each"
+    assert [s.name for s in select(sets, [])] == [s.name for s in sets]
     with pytest.raises(QAError, match="No suite set named nope: choose from seeds, python_docs"):
         select(sets, ["nope"])
 
