@@ -129,8 +129,9 @@ def eval_command(
     from eval.dataset import load_records
 
     if set_path is None:
-        set_path = ROOT / "eval" / "seeds.jsonl"
-        docs = docs or ROOT / "seeds"
+        if docs is not None:
+            raise click.UsageError("--docs needs the questions to ask: add --set FILE.")
+        set_path, docs = ROOT / "eval" / "seeds.jsonl", ROOT / "seeds"
     records = load_records(set_path)[:limit]
     if docs is not None:
         workspaces = Workspaces(overrides, progress=progress)

@@ -254,6 +254,7 @@ def test_cli_suite_prints_one_table_and_writes_reports(tmp_path: Path, fake_env)
         (["--suite", "--docs", "."], "--suite runs its own sets; drop --docs"),
         (["--suite", "--only", "nope"], "No suite set named nope"),
         (["--only", "seeds"], "--only picks sets of the suite"),
+        (["--docs", "."], "--docs needs the questions to ask: add --set FILE."),
     ],
 )
 def test_cli_suite_rejects_bad_options(tmp_path: Path, fake_env, extra, message) -> None:
