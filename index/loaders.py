@@ -1,15 +1,19 @@
 """Turn files into :class:`Document` text: .txt, .md, .html (visible text) and .pdf (with pages).
 
 Every loader returns the exact text that chunk offsets point into. A file that cannot be
-read as text raises :class:`LoadError` with a reason a person can act on.
+read as text raises :class:`LoadError` with a reason a person can act on. Text that is not
+UTF-8 is decoded from the encoding charset-normalizer detects (see :func:`decode`).
 """
 
 from __future__ import annotations
 
+import codecs
+import errno
 import hashlib
 import logging
+import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,30 +38,140 @@ class Source:
         return make_doc_id(self.path, self.root)
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """A loaded document and the encoding its bytes were decoded from (None: UTF-8 or PDF)."""
+
+    doc: Document
+    encoding: str | None = None
+
+
+SkipFn = Callable[[str, str], None]
+
+
+def display_path(path: Path | str) -> str:
+    """``path`` as text that any UTF-8 consumer accepts: bytes that are not UTF-8 in a file
+    name (``caf\\xe9.txt``) are written as ``\\xe9`` escapes instead of lone surrogates."""
+    raw = os.fsencode(path)
+    return raw.decode("utf-8", "backslashreplace")
+
+
 def make_doc_id(path: Path, root: Path) -> str:
-    """``<root name>/<path relative to root>``; a single file indexed alone is its own root."""
+    """``<root name>/<path relative to root>``; a single file indexed alone is its own root.
+
+    A name that is not valid UTF-8 is escaped (see :func:`display_path`), because the store
+    only holds UTF-8 text.
+    """
     path, root = path.resolve(), root.resolve()
     if path == root:
-        return path.name
-    return f"{root.name}/{path.relative_to(root).as_posix()}"
+        return display_path(path.name)
+    return display_path(f"{root.name}/{path.relative_to(root).as_posix()}")
 
 
-def walk(target: Path, extensions: list[str]) -> Iterator[Source]:
-    """Files under ``target`` (recursively, sorted, hidden entries skipped) with an indexed extension."""
+def walk(target: Path, extensions: list[str], on_skip: SkipFn | None = None) -> Iterator[Source]:
+    """Files under ``target`` (recursively, sorted, hidden entries skipped) with an indexed extension.
+
+    Links are followed only while they stay inside ``target``; a link out of it, a link
+    loop, a broken link and a folder that cannot be read are reported to ``on_skip(path,
+    reason)`` (logged as a warning when there is none) and left out. A file reached twice
+    (through a link inside the folder) is indexed once.
+    """
+    skip = on_skip or _log_skip
     target = target.resolve()
     if target.is_file():
         yield Source(target, target)
         return
-    exts = {e.lower() for e in extensions}
-    for path in sorted(target.rglob("*")):
-        rel = path.relative_to(target)
-        if any(part.startswith(".") for part in rel.parts):
-            continue
-        if path.is_file() and path.suffix.lower() in exts:
-            yield Source(path, target)
+    walker = _Walker(target, {e.lower() for e in extensions}, skip)
+    yield from walker.folder(str(target), str(target))
+
+
+def _log_skip(path: str, reason: str) -> None:
+    log.warning("skipped path=%s reason=%r", path, reason)
+
+
+class _Walker:
+    def __init__(self, root: Path, exts: set[str], skip: SkipFn) -> None:
+        self.root = str(root)
+        self.exts = exts
+        self.skip = skip
+        self.files: set[str] = set()  # real paths already yielded
+        self.folders: set[str] = set()  # real paths already walked
+
+    def _inside(self, real: str) -> bool:
+        return real == self.root or real.startswith(self.root.rstrip(os.sep) + os.sep)
+
+    def _wanted(self, name: str) -> bool:
+        return os.path.splitext(name)[1].lower() in self.exts
+
+    def folder(self, shown: str, real: str) -> Iterator[Source]:
+        """Walk the folder ``real`` (the path it resolves to), reached as ``shown``."""
+        self.folders.add(real)
+        try:
+            with os.scandir(shown) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            self.skip(
+                display_path(shown),
+                f"is a folder that cannot be read ({exc.strerror or exc}); its files are not indexed",
+            )
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_symlink():
+                    yield from self._link(entry, real)
+                elif entry.is_dir(follow_symlinks=False):
+                    yield from self.folder(entry.path, os.path.join(real, entry.name))
+                elif entry.is_file(follow_symlinks=False) and self._wanted(entry.name):
+                    yield from self._file(entry.path, os.path.join(real, entry.name))
+            except OSError as exc:  # vanished or unreadable while walking
+                if self._wanted(entry.name) or entry.is_dir():
+                    self.skip(display_path(entry.path), f"cannot be read ({exc.strerror or exc})")
+
+    def _file(self, shown: str, real: str) -> Iterator[Source]:
+        if real not in self.files:
+            self.files.add(real)
+            yield Source(Path(shown), Path(self.root))
+
+    def _link(self, entry: os.DirEntry, here: str) -> Iterator[Source]:
+        shown = display_path(entry.path)
+        try:
+            real = os.path.realpath(entry.path, strict=True)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                self.skip(shown, "is a symbolic link loop (it never reaches a file)")
+            elif self._wanted(entry.name):
+                self.skip(shown, f"is a broken link (to {display_path(os.readlink(entry.path))})")
+            return
+        is_dir = os.path.isdir(real)
+        if not self._inside(real):
+            if is_dir or self._wanted(entry.name):
+                self.skip(
+                    shown,
+                    f"is a link to {display_path(real)}, outside the indexed folder "
+                    "(links are not followed out of it)",
+                )
+            return
+        if is_dir:
+            if here == real or here.startswith(real.rstrip(os.sep) + os.sep):
+                self.skip(
+                    shown,
+                    f"is a symbolic link loop (it points to {display_path(real)}, a folder above it)",
+                )
+            elif real not in self.folders:
+                yield from self.folder(entry.path, real)
+        elif self._wanted(entry.name):
+            yield from self._file(entry.path, real)
 
 
 def load(source: Source, max_bytes: int | None = None) -> Document:
+    """The document at ``source``; raises :class:`LoadError` when it cannot be indexed."""
+    return read(source, max_bytes).doc
+
+
+def read(source: Source, max_bytes: int | None = None) -> Loaded:
+    """Like :func:`load`, and says which encoding a text file was decoded from."""
     path = source.path
     try:
         data = path.read_bytes()
@@ -71,32 +185,106 @@ def load(source: Source, max_bytes: int | None = None) -> Document:
         raise LoadError("is empty")
     suffix = path.suffix.lower()
     page_starts: tuple[int, ...] = ()
+    encoding: str | None = None
     if suffix == ".pdf":
         text, page_starts = _pdf_text(data)
     else:
-        raw = _decode(data)
+        raw, encoding = decode(data)
         text = _html_text(raw) if suffix in (".html", ".htm") else raw
     if not text.strip():
         raise LoadError("has no extractable text")
-    return Document(
+    doc = Document(
         doc_id=source.doc_id,
-        path=str(path),
+        path=display_path(path),
         title=_title(text, path, suffix),
         text=text,
         content_hash=hashlib.sha256(data).hexdigest(),
         page_starts=page_starts,
     )
+    return Loaded(doc, encoding)
 
 
-def _decode(data: bytes) -> str:
+# Single-byte code pages of Latin-script text. When the guess is one of these, Windows-1252
+# is used: it is what such files nearly always are, and a short text cannot tell them apart.
+_WESTERN = {
+    "cp1252", "latin_1", "iso8859_15", "iso8859_1", "cp1250", "iso8859_2", "cp1254",
+    "iso8859_9", "mac_roman", "mac_latin2", "cp850", "cp437", "cp858", "iso8859_3", "iso8859_4",
+    "iso8859_10", "iso8859_13", "iso8859_14", "iso8859_16", "cp1257", "cp1258",
+}  # fmt: skip
+# Below this many bytes charset-normalizer's guess of a non-Latin code page is not trusted.
+_MIN_GUESS_BYTES = 512
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+
+def decode(data: bytes) -> tuple[str, str | None]:
+    """The text of ``data`` with ``\\n`` line ends, and the encoding it was decoded from
+    (None for UTF-8).
+
+    UTF-8 is tried first: nearly every file is UTF-8, and bytes that happen to be valid UTF-8
+    but are really another encoding are very rare. Otherwise charset-normalizer guesses. A
+    Latin-script guess (Latin-1, Windows-1252, Mac Roman, ...) is decoded as Windows-1252,
+    or Latin-1 when the bytes use one that Windows-1252 leaves undefined: on a short text
+    those guesses are often wrong, and Windows-1252 is what such files nearly always are.
+    Another script's guess (Cyrillic, Greek, CJK, ...) is trusted on longer texts only.
+    """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return _newlines(data.decode("utf-16")), "utf-16"
+        except UnicodeDecodeError as exc:
+            raise LoadError(f"is not valid UTF-16 (byte {exc.start})") from exc
     if b"\x00" in data[:8192]:
         raise LoadError("looks binary (it contains NUL bytes)")
     try:
-        text = data.decode("utf-8-sig")
+        return _newlines(data.decode("utf-8-sig")), None
     except UnicodeDecodeError as exc:
+        first_bad = exc.start
+    guess = _guess_encoding(data)
+    if guess is None or guess in _WESTERN:
+        encoding = "cp1252"
+        try:
+            text = data.decode("cp1252")
+        except UnicodeDecodeError:
+            encoding, text = "latin-1", data.decode("latin-1")
+    else:
+        encoding, text = guess, data.decode(guess)
+    if len(_CONTROL.findall(text)) > max(2, len(text) // 1000):
         raise LoadError(
-            f"is not valid UTF-8 (byte {exc.start}); convert it with `iconv -t UTF-8`"
-        ) from exc
+            f"looks binary (not UTF-8 from byte {first_bad}, and full of control characters)"
+        )
+    return _newlines(text), encoding
+
+
+def _guess_encoding(data: bytes) -> str | None:
+    """charset-normalizer's best guess, or None when it has none or the text is too short."""
+    from charset_normalizer import from_bytes
+
+    logging.getLogger("charset_normalizer").setLevel(logging.ERROR)
+    best = from_bytes(data[:200_000]).best()
+    if best is None:
+        return None
+    encoding = str(best.encoding)
+    if encoding not in _WESTERN and (len(data) < _MIN_GUESS_BYTES or not _foreign_words(data)):
+        return None
+    try:
+        data.decode(encoding)
+    except (UnicodeDecodeError, LookupError):  # guessed on the sample only
+        return None
+    return encoding
+
+
+def _foreign_words(data: bytes) -> bool:
+    """Whether most non-ASCII bytes come in runs of three or more, as the letters of words
+    in another script do (Cyrillic, Greek, CJK), rather than alone between ASCII letters,
+    as accented letters of Latin-script text do ("caf\\xe9", "Gr\\xfc\\xdfe")."""
+    high = sum(len(run) for run in _HIGH_RUN.findall(data))
+    in_words = sum(len(run) for run in _HIGH_RUN.findall(data) if len(run) >= 3)
+    return high > 0 and in_words >= high / 2
+
+
+_HIGH_RUN = re.compile(rb"[\x80-\xff]+")
+
+
+def _newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -165,4 +353,4 @@ def _title(text: str, path: Path, suffix: str) -> str:
         line = line.strip().lstrip("#").strip()
         if len(line) >= 3 and line.lower() not in {"all news", "news", "home", "menu"}:
             return line[:200]
-    return path.stem
+    return display_path(path.stem)

@@ -14,14 +14,14 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from index.schema import Chunk, Document, line_at
+from index.schema import Chunk, Document
 
 log = logging.getLogger(__name__)
 
@@ -223,60 +223,125 @@ class Store:
     def add_chunks(
         self, doc: Document, root: str, chunks: Sequence[Chunk], vectors: np.ndarray
     ) -> None:
-        metas = []
-        for c in chunks:
-            meta: dict[str, Any] = {
-                "doc_id": c.doc_id,
-                "hash": doc.content_hash[:16],
-                "title": c.title,
-                "path": doc.path,
-                "start": c.start,
-                "end": c.end,
-                "line": line_at(doc.text, c.start),
-            }
-            if c.page is not None:
-                meta["page"] = c.page
-            metas.append(meta)
-        for lo in range(0, len(chunks), self._batch):
+        self.add_many([(doc, chunks, vectors)])
+
+    def add_many(self, items: Sequence[tuple[Document, Sequence[Chunk], np.ndarray]]) -> None:
+        """Write the chunks of several documents (invisible until each is committed), in as
+        few calls as Chroma's batch limit allows."""
+        ids: list[str] = []
+        texts: list[str] = []
+        metas: list[dict[str, Any]] = []
+        rows: list[np.ndarray] = []
+        for doc, chunks, vectors in items:
+            lines = _lines_at(doc.text, [c.start for c in chunks])
+            for c, line in zip(chunks, lines, strict=True):
+                meta: dict[str, Any] = {
+                    "doc_id": c.doc_id,
+                    "hash": doc.content_hash[:16],
+                    "title": c.title,
+                    "path": doc.path,
+                    "start": c.start,
+                    "end": c.end,
+                    "line": line,
+                }
+                if c.page is not None:
+                    meta["page"] = c.page
+                ids.append(c.chunk_id)
+                texts.append(c.text)
+                metas.append(meta)
+            rows.append(np.asarray(vectors, dtype=np.float32).reshape(len(chunks), -1))
+        if not ids:
+            return
+        matrix = np.concatenate(rows)
+        for lo in range(0, len(ids), self._batch):
             hi = lo + self._batch
             self.chunks.upsert(
-                ids=[c.chunk_id for c in chunks[lo:hi]],
-                embeddings=vectors[lo:hi].tolist(),
-                documents=[c.text for c in chunks[lo:hi]],
+                ids=ids[lo:hi],
+                embeddings=matrix[lo:hi],
+                documents=texts[lo:hi],
                 metadatas=metas[lo:hi],
             )
 
     def commit(self, doc: Document, root: str, n_chunks: int) -> None:
         """Make ``doc``'s chunks (with its current hash) the visible ones."""
-        self.docs.upsert(
-            ids=[doc.doc_id],
-            embeddings=[[1.0]],
-            documents=[doc.text],
-            metadatas=[
-                {
-                    "path": doc.path,
-                    "root": root,
-                    "title": doc.title,
-                    "hash": doc.content_hash[:16],
-                    "chunks": n_chunks,
-                    "pages": json.dumps(list(doc.page_starts)),
-                }
-            ],
-        )
+        self.commit_many([(doc, root, n_chunks)])
+
+    def commit_many(self, items: Sequence[tuple[Document, str, int]]) -> None:
+        """Commit several documents (``(doc, root, n_chunks)``) in as few calls as possible."""
+        for lo in range(0, len(items), self._batch):
+            part = items[lo : lo + self._batch]
+            self.docs.upsert(
+                ids=[doc.doc_id for doc, _, _ in part],
+                embeddings=[[1.0]] * len(part),
+                documents=[doc.text for doc, _, _ in part],
+                metadatas=[
+                    {
+                        "path": doc.path,
+                        "root": root,
+                        "title": doc.title,
+                        "hash": doc.content_hash[:16],
+                        "chunks": n_chunks,
+                        "pages": json.dumps(list(doc.page_starts)),
+                    }
+                    for doc, root, n_chunks in part
+                ],
+            )
 
     def uncommit(self, doc_id: str) -> None:
-        self.docs.delete(ids=[doc_id])
+        self.uncommit_many([doc_id])
+
+    def uncommit_many(self, doc_ids: Sequence[str]) -> None:
+        """Drop the records of ``doc_ids``: their chunks are invisible from now on."""
+        for lo in range(0, len(doc_ids), self._batch):
+            self.docs.delete(ids=list(doc_ids[lo : lo + self._batch]))
 
     def delete_stale_chunks(self, doc_id: str, keep_hash: str | None) -> None:
         """Delete ``doc_id``'s chunks except those of ``keep_hash`` (all of them when None)."""
-        where: dict[str, Any] = {"doc_id": doc_id}
-        if keep_hash is not None:
-            where = {"$and": [{"doc_id": doc_id}, {"hash": {"$ne": keep_hash[:16]}}]}
-        self.chunks.delete(where=where)
+        self.delete_stale_many([(doc_id, keep_hash)])
 
-    def purge_orphans(self) -> int:
-        """Delete chunks no committed record points at (left by an interrupted run)."""
+    def delete_stale_many(self, docs: Sequence[tuple[str, str | None]]) -> None:
+        """:meth:`delete_stale_chunks` for several documents in one call."""
+        wheres: list[dict[str, Any]] = []
+        for doc_id, keep_hash in docs:
+            if keep_hash is None:
+                wheres.append({"doc_id": doc_id})
+            else:
+                wheres.append({"$and": [{"doc_id": doc_id}, {"hash": {"$ne": keep_hash[:16]}}]})
+        for lo in range(0, len(wheres), 100):
+            part = wheres[lo : lo + 100]
+            self.chunks.delete(where=part[0] if len(part) == 1 else {"$or": part})
+
+    def delete_version(self, doc_id: str, content_hash: str) -> None:
+        """Delete the chunks of one version of ``doc_id`` (an abandoned partial write)."""
+        self.chunks.delete(where={"$and": [{"doc_id": doc_id}, {"hash": content_hash[:16]}]})
+
+    def written_chunks(self, chunks: Sequence[Chunk]) -> set[str]:
+        """Which of ``chunks`` are already stored with the same text (a resumed write).
+
+        Chunks of the same document version that are not among ``chunks`` (left by a run
+        that cut the text differently) are deleted, so a commit shows exactly ``chunks``.
+        """
+        if not chunks:
+            return set()
+        doc_id, want = chunks[0].doc_id, {c.chunk_id: c.text for c in chunks}
+        version = chunks[0].chunk_id.split("::")[-2]
+        got = self.chunks.get(
+            where={"$and": [{"doc_id": doc_id}, {"hash": version}]}, include=["documents"]
+        )
+        extra = [cid for cid in got["ids"] if cid not in want]
+        for lo in range(0, len(extra), self._batch):
+            self.chunks.delete(ids=extra[lo : lo + self._batch])
+        return {
+            cid
+            for cid, text in zip(got["ids"], got["documents"] or [], strict=False)
+            if want.get(cid) == text
+        }
+
+    def purge_orphans(self, keep: Collection[tuple[str, str]] = ()) -> int:
+        """Delete chunks no committed record points at (left by an interrupted run), except
+        those of the ``(doc_id, hash)`` versions in ``keep`` (partial writes to resume)."""
         committed = self.committed()
+        kept = {(doc_id, h[:16]) for doc_id, h in keep}
         stale: list[str] = []
         offset, page = 0, 5000
         while True:
@@ -287,6 +352,7 @@ class Store:
                 cid
                 for cid, meta in zip(got["ids"], got["metadatas"], strict=False)
                 if not _visible(meta, committed)
+                and (str((meta or {}).get("doc_id")), str((meta or {}).get("hash"))) not in kept
             )
             offset += len(got["ids"])
         for lo in range(0, len(stale), self._batch):
@@ -307,6 +373,21 @@ class Store:
             tmp.write_text(gen)
             os.replace(tmp, self.data_dir / "generation")
         return gen
+
+
+def _lines_at(text: str, offsets: Sequence[int]) -> list[int]:
+    """The 1-based line of each offset, counting newlines once over the text (a 20 MB file
+    has some 20,000 chunks: counting from the start for each one took minutes)."""
+    order = sorted(range(len(offsets)), key=lambda i: offsets[i])
+    out = [0] * len(offsets)
+    line, pos = 1, 0
+    for i in order:
+        at = max(0, offsets[i])
+        if at > pos:
+            line += text.count("\n", pos, at)
+            pos = at
+        out[i] = line
+    return out
 
 
 def _visible(meta: dict[str, Any] | None, committed: dict[str, DocRecord]) -> bool:

@@ -23,9 +23,14 @@ ROOT = Path(__file__).resolve().parent.parent
 EXTS = (".txt", ".md", ".html", ".htm", ".pdf")
 WRITES = (
     "add_chunks",
+    "add_many",
     "commit",
+    "commit_many",
     "uncommit",
+    "uncommit_many",
     "delete_stale_chunks",
+    "delete_stale_many",
+    "delete_version",
     "purge_orphans",
     "set_state",
     "bump_generation",
@@ -197,14 +202,16 @@ def test_bad_files_are_skipped_and_named(
     (seeds_dir / "bad.txt").write_bytes(b"\x00\x01binary\x00" * 50)
     (seeds_dir / "broken.pdf").write_bytes(b"%PDF-1.4 truncated")
     (seeds_dir / "new.md").write_text("# Ferries\n\nThe ferry leaves the harbour at dawn.\n")
-    with caplog.at_level(logging.WARNING, logger="index.indexer"):
+    with caplog.at_level(logging.INFO, logger="index.indexer"):
         report = run(store, fake_embedder, seeds_dir)
     skipped = dict(report.skipped)
     assert set(skipped) == {str(seeds_dir / "bad.txt"), str(seeds_dir / "broken.pdf")}
     assert "binary" in skipped[str(seeds_dir / "bad.txt")]
     assert "not a readable PDF" in skipped[str(seeds_dir / "broken.pdf")]
-    warned = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
-    assert "bad.txt" in warned and "broken.pdf" in warned
+    # Logged once at INFO: the caller shows report.skipped (the CLI prints one line each).
+    logged = " ".join(r.getMessage() for r in caplog.records if r.name == "index.indexer")
+    assert "bad.txt" in logged and "broken.pdf" in logged
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert (report.added, report.unchanged) == (1, 5)
     assert len(store.committed()) == 6
     assert top_doc(store, fake_embedder, "ferry leaves the harbour at dawn") == "seeds/new.md"
@@ -216,7 +223,7 @@ def test_a_file_that_turns_bad_keeps_its_last_good_version(
 ) -> None:
     run(store, fake_embedder, seeds_dir)
     path = seeds_dir / "004_2498656e7b287085.txt"
-    path.write_bytes("Kremlin caf\u00e9".encode("latin-1"))
+    path.write_bytes(b"Kremlin\x00\x01binary")
     report = run(store, fake_embedder, seeds_dir)
     assert [p for p, _ in report.skipped] == [str(path)] and report.removed == 0
     assert "seeds/004_2498656e7b287085.txt" in store.committed()
@@ -280,8 +287,9 @@ def test_an_interrupted_run_leaves_the_previous_state_and_resumes(
     make_corpus(corpus, 40)
     if where == "embedder":  # dies while embedding the second batch: nothing half-written
         store_, embedder = store, InterruptingEmbedder(fake_embedder, stop_at=2)
-    else:  # dies after the 10th document's new chunks are written, before its record
-        store_, embedder = SpyStore(store.client, stop_on="commit", stop_at=10), fake_embedder
+    else:  # dies after the 3rd flush's new chunks are written, before their records
+        store_ = SpyStore(store.client, stop_on="commit_many", stop_at=3)
+        embedder = fake_embedder
     with pytest.raises(KeyboardInterrupt):
         run(store_, embedder, corpus, flush_chunks=8)
     assert store.state()["dirty"] is True
@@ -289,8 +297,11 @@ def test_an_interrupted_run_leaves_the_previous_state_and_resumes(
     committed = assert_consistent(store)
     assert 0 < len(committed) < 40
     orphans = store.count_chunks() - sum(r.chunks for r in committed.values())
-    # The store wrapper stops between a document's chunks and its record: one orphan chunk.
-    assert orphans == (0 if where == "embedder" else 1)
+    # The store wrapper stops between a flush's chunks and its records: a flush of orphans.
+    if where == "embedder":
+        assert orphans == 0
+    else:
+        assert orphans >= 8 and store_.calls.count("add_many") == 3
     some = sorted(committed)[0]
     assert top_doc(store, fake_embedder, store.document_text(some) or "") == some
     gen = store.generation()
@@ -332,9 +343,10 @@ from index.indexer import Indexer
 from index.store import Store
 
 class Loud(Store):
-    def commit(self, *args, **kwargs):
-        super().commit(*args, **kwargs)
-        print("committed", flush=True)
+    def commit_many(self, items):
+        super().commit_many(items)
+        for _ in items:
+            print("committed", flush=True)
 
 store = Loud(Store.open(Path(sys.argv[1])).client)
 Indexer(store, HashEmbedder(), flush_chunks=8).run([Path(sys.argv[2])])
@@ -397,6 +409,239 @@ def test_losing_the_records_rebuilds_without_duplicates(
     assert report.added == 4
     assert fresh.count_chunks() == expected_chunks(fake_embedder, seeds_dir)
     assert_consistent(fresh)
+
+
+# -- batched writes, large documents, progress ---------------------------------------------
+
+
+class CountingEmbedder:
+    """Embeds like ``inner`` and counts the texts it was given."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.texts = inner, 0
+        self.name, self.dim = inner.name, inner.dim
+        self.count_tokens, self.token_spans = inner.count_tokens, inner.token_spans
+
+    def embed(self, texts):
+        self.texts += len(texts)
+        return self.inner.embed(texts)
+
+
+def write_big(path: Path, sentences: int, word: str = "lantern") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "".join(f"Line {i} holds the {word} marker{i} and some words. " for i in range(sentences))
+    )
+
+
+def test_writes_are_batched_per_flush(store: Store, fake_embedder, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    make_corpus(corpus, 60)
+    spy = SpyStore(store.client)
+    report = run(spy, fake_embedder, corpus, flush_chunks=32)
+    flushes = spy.calls.count("add_many")
+    assert report.added == 60 and flushes == spy.calls.count("commit_many")
+    assert flushes == -(-report.chunks_written // 32) or flushes == report.chunks_written // 32 + 1
+    assert flushes <= 5 and "add_chunks" not in spy.calls and "commit" not in spy.calls
+    assert_consistent(store)
+    for path in sorted(corpus.iterdir())[:20]:  # updates: one batched delete per flush
+        path.write_text(path.read_text() + "An added closing line.\n")
+    spy.calls.clear()
+    report = run(spy, fake_embedder, corpus, flush_chunks=32)
+    assert report.updated == 20 and spy.calls.count("delete_stale_many") <= 3
+    assert store.count_chunks() == expected_chunks(fake_embedder, corpus)
+    assert_consistent(store)
+
+
+def test_threaded_and_inline_runs_write_the_same_index(
+    data_dir: Path, fake_embedder, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "corpus"
+    make_corpus(corpus, 30)
+    write_big(corpus / "big.txt", 200)
+    got = []
+    for threaded in (True, False):
+        store = Store.open(data_dir / str(threaded))
+        Indexer(store, fake_embedder, flush_chunks=16, threaded=threaded).run([corpus])
+        chunks = store.chunks.get(include=["embeddings", "documents"])
+        got.append(dict(zip(chunks["ids"], chunks["documents"], strict=True)))
+        assert_consistent(store)
+        store.close()
+    assert got[0] == got[1] and len(got[0]) == expected_chunks(fake_embedder, corpus)
+
+
+def test_a_large_document_is_written_in_parts_and_resumed(
+    store: Store, fake_embedder, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "corpus"
+    make_corpus(corpus, 3)
+    write_big(corpus / "zbig.txt", 2000)
+    total = expected_chunks(fake_embedder, corpus)
+    # Dies on the 5th embedding call: one flush of small files, then three parts of big.txt.
+    dying = InterruptingEmbedder(fake_embedder, stop_at=5)
+    with pytest.raises(KeyboardInterrupt):
+        run(store, dying, corpus, flush_chunks=8, threaded=False)
+    committed = assert_consistent(store)  # readers see no part of big.txt
+    assert "corpus/zbig.txt" not in committed and len(committed) == 3
+    assert top_doc(store, fake_embedder, "Line 3 holds the lantern marker3") != "corpus/zbig.txt"
+    state = store.state()
+    assert state["dirty"] is True and "corpus/zbig.txt" in state["partial"]
+    written = store.count_chunks() - sum(r.chunks for r in committed.values())
+    assert written == 3 * 8
+
+    counting = CountingEmbedder(fake_embedder)
+    report = run(store, counting, corpus, flush_chunks=8)
+    assert report.orphans_purged == 0  # the parts are kept, not purged
+    assert report.chunks_resumed == written and report.added == 1
+    assert (
+        counting.texts
+        == report.chunks_written
+        == total - sum(r.chunks for r in committed.values()) - written
+    )
+    assert "kept from the interrupted run" in report.summary()
+    assert store.count_chunks() == total
+    assert len(assert_consistent(store)) == 4
+    assert (
+        top_doc(store, fake_embedder, "Line 1999 holds the lantern marker1999") == "corpus/zbig.txt"
+    )
+    assert store.state()["partial"] == "[]" and store.state()["dirty"] is False
+
+
+def test_an_abandoned_large_version_is_cleaned_up(
+    store: Store, fake_embedder, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "corpus"
+    write_big(corpus / "big.txt", 1500)
+    write_big(corpus / "other.txt", 5, word="violin")
+    run(store, fake_embedder, corpus, flush_chunks=8)
+    before = {c.text for c in store.iter_chunks(store.committed()) if c.doc_id == "corpus/big.txt"}
+    write_big(corpus / "big.txt", 1500, word="copper")  # an update, interrupted half-way
+    with pytest.raises(KeyboardInterrupt):
+        run(store, InterruptingEmbedder(fake_embedder, stop_at=4), corpus, flush_chunks=8)
+    visible = {c.text for c in store.iter_chunks(store.committed()) if c.doc_id == "corpus/big.txt"}
+    assert visible == before  # the old version, whole
+    write_big(corpus / "big.txt", 1500, word="quartz")  # changed again before the next run
+    report = run(store, fake_embedder, corpus, flush_chunks=8)
+    assert report.updated == 1 and report.chunks_resumed == 0
+    assert store.count_chunks() == expected_chunks(fake_embedder, corpus)  # no copper left
+    assert not store.chunks.get(where={"doc_id": "corpus/big.txt"}, include=["documents"])[
+        "documents"
+    ][0].count("copper")
+    assert_consistent(store)
+
+
+def test_a_resumed_document_cut_differently_shows_only_its_new_chunks(
+    store: Store, fake_embedder, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "corpus"
+    write_big(corpus / "big.txt", 300)
+    with pytest.raises(KeyboardInterrupt):
+        run(
+            store,
+            InterruptingEmbedder(fake_embedder, stop_at=6),
+            corpus,
+            chunk_tokens=20,
+            flush_chunks=8,
+        )
+    report = run(store, fake_embedder, corpus, chunk_tokens=60, flush_chunks=8)
+    assert report.added == 1
+    assert len(assert_consistent(store)) == 1
+    assert store.count_chunks() == store.committed()["corpus/big.txt"].chunks
+
+
+_KILL_LARGE = """
+import sys
+from pathlib import Path
+from index.embedder import HashEmbedder
+from index.indexer import Indexer
+from index.store import Store
+
+class Loud(Store):
+    def add_many(self, items):
+        super().add_many(items)
+        print("part", flush=True)
+
+store = Loud(Store.open(Path(sys.argv[1])).client)
+Indexer(store, HashEmbedder(), flush_chunks=8).run([Path(sys.argv[2])])
+print("finished", flush=True)
+"""
+
+
+def test_a_killed_run_resumes_a_large_document(
+    tmp_path: Path, data_dir: Path, fake_embedder
+) -> None:
+    corpus = tmp_path / "corpus"
+    make_corpus(corpus, 2)
+    write_big(corpus / "big.txt", 2000)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILL_LARGE, str(data_dir), str(corpus)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        parts = 0
+        for line in child.stdout:
+            parts += line.startswith("part")
+            if parts == 12:
+                os.kill(child.pid, signal.SIGKILL)
+                break
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == -signal.SIGKILL
+    store = Store.open(data_dir)
+    committed = assert_consistent(store)
+    assert "corpus/big.txt" not in committed
+    counting = CountingEmbedder(fake_embedder)
+    report = run(store, counting, corpus, flush_chunks=8)
+    assert report.chunks_resumed >= 10 * 8  # at least the parts it printed, minus the small flush
+    assert counting.texts == report.chunks_written < expected_chunks(fake_embedder, corpus)
+    assert store.count_chunks() == expected_chunks(fake_embedder, corpus)
+    assert len(assert_consistent(store)) == 3
+    store.close()
+
+
+def test_progress_is_reported_per_file_and_per_part(
+    store: Store, fake_embedder, tmp_path: Path
+) -> None:
+    from index.indexer import Progress
+
+    corpus = tmp_path / "corpus"
+    make_corpus(corpus, 10)
+    write_big(corpus / "big.txt", 1500)
+    seen: list[Progress] = []
+    report = Indexer(store, fake_embedder, flush_chunks=8).run([corpus], on_progress=seen.append)
+    assert [p.files_done for p in seen] == sorted(p.files_done for p in seen)
+    chunks = [p.chunks_written for p in seen]
+    assert chunks == sorted(chunks) and len(set(chunks)) > report.chunks_written // 8 // 2
+    last = seen[-1]
+    assert (last.files_done, last.files_total) == (11, 11)
+    assert last.chunks_written == report.chunks_written
+    assert last.bytes_done == pytest.approx(last.bytes_total)
+    assert last.eta_s == pytest.approx(0.0, abs=1e-6) and last.chunks_per_s > 0
+    mid = next(p for p in seen if 0.2 < p.bytes_done / p.bytes_total < 0.8)
+    assert mid.eta_s is not None and mid.eta_s > 0
+
+
+def test_decoded_files_are_named_in_the_summary(
+    store: Store, fake_embedder, seeds_dir: Path
+) -> None:
+    (seeds_dir / "latin.txt").write_bytes(
+        "Le caf\u00e9 de la gare ferme t\u00f4t.\n".encode("latin-1")
+    )
+    (seeds_dir / "win.md").write_bytes("# \u201cQuotes\u201d\n\nA 5 \u20ac fee.\n".encode("cp1252"))
+    report = run(store, fake_embedder, seeds_dir)
+    assert report.added == 7 and not report.skipped
+    assert sorted(report.decoded) == [
+        (str(seeds_dir / "latin.txt"), "cp1252"),
+        (str(seeds_dir / "win.md"), "cp1252"),
+    ]
+    assert "decoded as cp1252: latin.txt, win.md" in report.summary()
+    assert top_doc(store, fake_embedder, "caf\u00e9 de la gare") == "seeds/latin.txt"
 
 
 # -- two writers ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from index.loaders import LoadError, Source, load, make_doc_id, walk
+from index.loaders import LoadError, Source, decode, display_path, load, make_doc_id, read, walk
 
 # shared/ sits beside the checkout (as in CI)
 SHARED_PDF = (
@@ -144,6 +144,67 @@ def test_real_world_pdf_has_a_start_per_page() -> None:
     assert doc.page_at(len(doc.text) - 1) == n_pages
 
 
+# -- encodings -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "codec", "label"),
+    [
+        (
+            "Caf\u00e9 cr\u00e8me br\u00fbl\u00e9e.\n",
+            "latin-1",
+            "cp1252",
+        ),  # charset-normalizer says cp1006
+        ("\u201cSmart\u201d quotes \u2013 and 5 \u20ac, na\u00efve.\n", "cp1252", "cp1252"),
+        (
+            "Gr\u00fc\u00dfe aus M\u00fcnchen.\r\nDie Stra\u00dfe ist sch\u00f6n.\r\n",
+            "cp1252",
+            "cp1252",
+        ),
+        ("Le caf\u00e9 est tr\u00e8s bon. " * 40 + "\n", "latin-1", "cp1252"),  # guessed cp1250
+        (
+            "\u041c\u043e\u0441\u043a\u0432\u0430 \u2014 \u0441\u0442\u043e\u043b\u0438\u0446\u0430 \u0420\u043e\u0441\u0441\u0438\u0438, \u043a\u0440\u0443\u043f\u043d\u0435\u0439\u0448\u0438\u0439 \u0433\u043e\u0440\u043e\u0434. "
+            * 12,
+            "cp1251",
+            "cp1251",
+        ),
+        ("Hello w\u00f6rld\r\nline two\n", "utf-16", "utf-16"),
+    ],
+    ids=["latin1-short", "cp1252-punctuation", "cp1252-crlf", "latin1-long", "cp1251", "utf16"],
+)
+def test_text_that_is_not_utf8_is_decoded(
+    tmp_path: Path, text: str, codec: str, label: str
+) -> None:
+    path = tmp_path / "x.txt"
+    path.write_bytes(text.encode(codec))
+    loaded = read(Source(path, tmp_path))
+    want = text.replace("\r\n", "\n")
+    assert (loaded.doc.text, loaded.encoding) == (want, label)
+    assert loaded.doc.content_hash == hashlib.sha256(text.encode(codec)).hexdigest()
+
+
+def test_utf8_comes_first_and_reports_no_encoding(tmp_path: Path) -> None:
+    path = tmp_path / "u.txt"
+    path.write_text(
+        "Caf\u00e9 \u00fcber na\u00efve \u041c\u043e\u0441\u043a\u0432\u0430\n", encoding="utf-8"
+    )
+    loaded = read(Source(path, tmp_path))
+    assert loaded.encoding is None and loaded.doc.text.startswith("Caf\u00e9 \u00fcber")
+    assert decode(b"plain ascii\r\n") == ("plain ascii\n", None)
+
+
+def test_decoded_offsets_point_into_the_decoded_text(tmp_path: Path, fake_embedder) -> None:
+    from index.chunking import chunk_document
+
+    text = "".join(f"Sentence {i} about the caf\u00e9 and cr\u00e8me. " for i in range(60))
+    path = tmp_path / "w.txt"
+    path.write_bytes(text.encode("cp1252"))
+    doc = load(Source(path, tmp_path))
+    chunks = chunk_document(doc, fake_embedder.count_tokens, fake_embedder.token_spans, 40, 1)
+    assert len(chunks) > 3
+    assert all(doc.text[c.start : c.end] == c.text and "caf\u00e9" in c.text for c in chunks)
+
+
 # -- bad inputs ----------------------------------------------------------------------------
 
 
@@ -158,7 +219,7 @@ def _broken_pdf() -> bytes:
         ("nul.txt", b"abc\x00\x01\x02def" * 10, "looks binary"),
         ("empty.txt", b"", "is empty"),
         ("blank.md", b" \n\t\n  ", "is empty"),
-        ("latin1.txt", "Caf\u00e9 cr\u00e8me".encode("latin-1"), "not valid UTF-8"),
+        ("controls.txt", bytes(range(1, 256)) * 4, "looks binary"),
         ("broken.pdf", _broken_pdf(), "not a readable PDF"),
         ("junk.pdf", b"this is not a pdf at all", "not a readable PDF"),
         ("scripts.html", b"<script>var x = 1;</script><style>p{}</style>", "no extractable text"),
@@ -259,3 +320,96 @@ def test_doc_id_does_not_depend_on_where_the_root_lives(tmp_path: Path) -> None:
         root = tmp_path / parent / "seeds"
         (root / "sub").mkdir(parents=True)
         assert make_doc_id(root / "sub" / "x.txt", root) == "seeds/sub/x.txt"
+
+
+# -- odd entries in a folder ---------------------------------------------------------------
+
+
+def _walk(root: Path) -> tuple[list[str], dict[str, str]]:
+    skipped: dict[str, str] = {}
+
+    def on_skip(path: str, reason: str) -> None:
+        assert path not in skipped, f"{path} reported twice"
+        skipped[path] = reason
+
+    return [s.doc_id for s in walk(root, EXTS, on_skip)], skipped
+
+
+def test_links_out_of_the_folder_are_not_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    (outside / "sub").mkdir(parents=True)
+    (outside / "secret.txt").write_text("secret")
+    (outside / "sub" / "more.txt").write_text("more")
+    root = tmp_path / "docs"
+    root.mkdir()
+    (root / "good.txt").write_text("good")
+    (root / "passwd.txt").symlink_to(outside / "secret.txt")
+    (root / "elsewhere").symlink_to(outside / "sub")
+    (root / "image.png").symlink_to(outside / "secret.txt")  # not an indexed type: silent
+    found, skipped = _walk(root)
+    assert found == ["docs/good.txt"]
+    assert set(skipped) == {str(root / "passwd.txt"), str(root / "elsewhere")}
+    assert "outside the indexed folder" in skipped[str(root / "passwd.txt")]
+    assert str(outside / "secret.txt") in skipped[str(root / "passwd.txt")]
+
+
+def test_links_inside_the_folder_are_followed_once(tmp_path: Path) -> None:
+    root = tmp_path / "docs"
+    (root / "real").mkdir(parents=True)
+    (root / "real" / "a.txt").write_text("a")
+    (root / "alias.txt").symlink_to(root / "real" / "a.txt")
+    (root / "zlinked").symlink_to(root / "real")
+    found, skipped = _walk(root)
+    assert found == ["docs/real/a.txt"] and skipped == {}
+
+
+def test_link_loops_broken_links_and_unreadable_folders_are_named(
+    tmp_path: Path, monkeypatch
+) -> None:
+    root = tmp_path / "docs"
+    (root / "sub").mkdir(parents=True)
+    (root / "locked").mkdir()
+    (root / "locked" / "hidden.txt").write_text("x")
+    (root / "sub" / "b.txt").write_text("b")
+    (root / "sub" / "up").symlink_to(root)  # a loop through a folder above
+    (root / "self.txt").symlink_to(root / "self.txt")  # a link to itself
+    (root / "gone.md").symlink_to(root / "nothing.md")
+    (root / "locked").chmod(0)
+    real_scandir = os.scandir
+
+    def scandir(path):  # root reads any folder: make the locked one fail as it would
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    if os.geteuid() == 0:
+        monkeypatch.setattr(os, "scandir", scandir)
+    try:
+        found, skipped = _walk(root)
+    finally:
+        (root / "locked").chmod(0o755)
+    assert found == ["docs/sub/b.txt"]
+    assert set(skipped) == {
+        str(root / "sub" / "up"),
+        str(root / "self.txt"),
+        str(root / "gone.md"),
+        str(root / "locked"),
+    }
+    assert "link loop" in skipped[str(root / "sub" / "up")]
+    assert "link loop" in skipped[str(root / "self.txt")]
+    assert "broken link" in skipped[str(root / "gone.md")]
+    assert "cannot be read (Permission denied)" in skipped[str(root / "locked")]
+
+
+def test_a_name_that_is_not_utf8_gets_an_escaped_id(tmp_path: Path) -> None:
+    root = tmp_path / "docs"
+    root.mkdir()
+    raw = os.path.join(os.fsencode(root), b"caf\xe9.txt")
+    with open(raw, "wb") as fh:
+        fh.write(b"Coffee notes.\n")
+    (source,) = walk(root, EXTS)
+    assert source.doc_id == "docs/caf\\xe9.txt"
+    source.doc_id.encode("utf-8")  # the store only takes UTF-8
+    doc = load(source)
+    assert doc.text == "Coffee notes.\n" and doc.path == display_path(source.path)
+    assert doc.path.endswith("docs/caf\\xe9.txt")
