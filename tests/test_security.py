@@ -311,8 +311,11 @@ def test_ask_stays_public(open_app) -> None:
     with httpx.Client() as client:
         r = join(client, url, fn_index(app, "ask"), ["How do I descale my kettle?"])
         assert r.status_code == 200 and r.json()["event_id"]
-    result = Client(url, verbose=False).predict("How do I descale my kettle?", api_name="/ask")
+    client = Client(url, verbose=False)
+    result = client.predict("How do I descale my kettle?", api_name="/ask")
     assert result["citations"][0]["source"] == "kettles/descaling.md"
+    with pytest.raises(ValueError, match="Invalid function index"):
+        client.predict(fn_index=fn_index(app, "show_collection"))
 
 
 def test_the_page_may_call_its_events_and_shows_no_data_dir(open_app) -> None:
@@ -364,6 +367,24 @@ def test_fifty_fast_wrong_logins_do_not_all_get_checked(locked_app) -> None:
     codes = [login(url, f"guess{i}")[0] for i in range(50)]
     assert time.perf_counter() - t0 < 15
     assert codes == [400] * 6 + [429] * 44  # 3 free, 3 that waited 0.1, 0.2, 0.4 s; refused
+    throttle._records.clear()
+
+
+def test_rotating_forwarded_addresses_still_hit_the_global_limit(locked_app) -> None:
+    """Uvicorn trusts X-Forwarded-For from 127.0.0.1, so a local client can claim any address."""
+    _, url, throttle = locked_app
+    throttle._records.clear()
+    codes = []
+    for i in range(40):
+        r = httpx.post(
+            url + "login",
+            data={"username": "me", "password": f"guess{i}"},
+            headers={"X-Forwarded-For": f"10.9.{i // 200}.{i % 200}"},
+            timeout=30,
+        )
+        codes.append(r.status_code)
+    assert len({k for k in throttle._records if k.startswith("10.9.")}) == 40
+    assert codes == [400] * 33 + [429] * 7  # 3 x 10 free in all, then 0.1, 0.2, 0.4 s waits
     throttle._records.clear()
 
 
