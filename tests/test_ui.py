@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.schema import Answer, Citation
+from qa.schema import Answer, Citation, Delta, Done
 from tests.netutil import free_port
 from tests.ui_fakes import (
     CORPUS,
@@ -440,6 +440,21 @@ def test_the_draft_is_muted_says_checking_and_the_checked_answer_replaces_it() -
     assert render.streaming_html("Twenty liters [1").count("[") == 0
 
 
+def test_a_draft_that_the_check_refuses_is_replaced_by_the_refusal() -> None:
+    class Flipping(FakeAnswerer):
+        def stream(self, question, history=()):
+            yield Delta("The tank holds ")
+            yield Delta("20 liters [1].")
+            yield Done(refusal(question))
+
+    views = run(Flipping(), "How big is the water tank?")
+    draft = views[-2].messages[-1]["content"]
+    assert "The tank holds 20 liters." in text_of(draft) and "checking" in draft
+    final = views[-1].messages[-1]["content"]
+    assert "20 liters" not in final and "could not find this" in final
+    assert "qa-refusal" in final and "qa-draft" not in final
+
+
 def test_sources_are_numbered_across_the_conversation() -> None:
     t1 = run(FakeAnswerer(), "How do I descale?")[-1].turns
     t2 = run(FakeAnswerer(), "What is the capital of Peru?", t1)[-1].turns  # a refusal
@@ -513,6 +528,7 @@ def test_a_quote_starting_mid_sentence_shows_from_the_sentence_start() -> None:
     out = render.sources_html(answer, {"k.md": ("Kestrel", WRAPPED)}.get)
     assert html.unescape(re.search(r"<mark>(.*?)</mark>", out).group(1)) == shown
     assert "that is sized for a full day" in out  # no <br> where the file wrapped the line
+    assert "    > 20 liters when it is filled to the line." in render.answer_to_markdown(answer)
 
 
 # --- the document view -------------------------------------------------------------------

@@ -15,7 +15,7 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from qa.errors import QAError
-from ui import chat, collection, render, security
+from ui import chat, collection, js, render, security
 
 log = logging.getLogger(__name__)
 
@@ -46,29 +46,6 @@ PLACEHOLDER = (
 def theme() -> gr.themes.Base:
     """Fonts bundled with Gradio plus system fonts, so the page needs no network."""
     return gr.themes.Soft(primary_hue="indigo", neutral_hue="slate", font=SANS, font_mono=MONO)
-
-
-def _copy_js(elem_id: str) -> str:
-    """Copy the input Markdown to the clipboard and say so on the button."""
-    return f"""(md) => {{
-  const b = document.getElementById({elem_id!r});
-  const say = (t) => {{ if (!b) return; const o = b.dataset.label || b.textContent;
-    b.dataset.label = o; b.textContent = t; setTimeout(() => {{ b.textContent = o; }}, 1600); }};
-  if (!md) {{ say('Nothing to copy yet'); return []; }}
-  navigator.clipboard.writeText(md).then(() => say('Copied ✓'), () => say('Copy failed'));
-  return [];
-}}"""
-
-
-EXPORT_JS = """(md) => {
-  if (!md) return [];
-  const a = document.createElement('a');
-  a.href = URL.createObjectURL(new Blob([md], {type: 'text/markdown'}));
-  a.download = 'qa-conversation-' + new Date().toISOString().slice(0, 16).replace(/[:T]/g, '-') + '.md';
-  document.body.appendChild(a); a.click(); a.remove();
-  setTimeout(() => URL.revokeObjectURL(a.href), 2000);
-  return [];
-}"""
 
 
 def _backlog(app: gr.Blocks) -> int | None:
@@ -248,21 +225,21 @@ def build_app(
                 queue=False,
                 api_visibility="private",
             )
-        copy_btn.click(None, [answer_md], None, js=_copy_js("qa-copy"), api_visibility="private")
+        copy_btn.click(None, [answer_md], None, js=js.copy("qa-copy"), api_visibility="private")
         copy_all_btn.click(
-            None, [conversation_md], None, js=_copy_js("qa-copy-all"), api_visibility="private"
+            None, [conversation_md], None, js=js.copy("qa-copy-all"), api_visibility="private"
         )
-        export_btn.click(None, [conversation_md], None, js=EXPORT_JS, api_visibility="private")
+        export_btn.click(None, [conversation_md], None, js=js.EXPORT, api_visibility="private")
 
         def open_doc(key: str, ts: list[chat.Turn]) -> tuple[Any, ...]:
             return chat.open_document(answerer, key, ts), gr.update(visible=True)
 
         # qa.js puts the clicked link's key in window.__qaDocKey and clicks the hidden button.
         open_btn.click(
-            None, [doc_key], [doc_key], js=OPEN_KEY_JS, queue=False, api_visibility="private"
+            None, [doc_key], [doc_key], js=js.OPEN_KEY, queue=False, api_visibility="private"
         ).then(
             open_doc, [doc_key, turns], [doc_html, drawer], queue=False, api_visibility="private"
-        ).then(None, js=SCROLL_TO_MARK_JS, api_visibility="private")
+        ).then(None, js=js.SCROLL_TO_MARK, api_visibility="private")
         close_btn.click(
             lambda: gr.update(visible=False), None, drawer, queue=False, api_visibility="private"
         )
@@ -296,23 +273,6 @@ def build_app(
         gr.api(_ask(answerer), api_name="ask", concurrency_id=MODEL)
     app.queue(default_concurrency_limit=1)
     return app
-
-
-OPEN_KEY_JS = "(key) => window.__qaDocKey || key"
-SCROLL_TO_MARK_JS = """() => {
-  const go = (tries) => {
-    const mark = document.getElementById('qa-doc-mark');
-    const drawer = document.getElementById('qa-doc-drawer');
-    if (mark && drawer) {  // scroll the drawer only, never the page behind it
-      const top = mark.getBoundingClientRect().top - drawer.getBoundingClientRect().top;
-      drawer.scrollTop += top - drawer.clientHeight / 3;
-      return;
-    }
-    if (tries > 0) setTimeout(() => go(tries - 1), 60);
-  };
-  go(20);
-  return [];
-}"""
 
 
 def _reporter(progress: Any) -> collection.Progress:

@@ -19,7 +19,7 @@ _BLOCK = re.compile(r"[ \t]*(?:#{1,6}[ \t]|[-*+][ \t]|\d{1,3}[.)][ \t]|>|\||```|
 _FENCE = re.compile(r"[ \t]*(?:```|~~~)")
 _SEPARATOR = re.compile(r"[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(?:\|[ \t]*:?-{3,}:?[ \t]*)*\|?[ \t]*")
 # How far back a quote's sentence start is looked for (a longer "sentence" is a wall of text).
-SENTENCE_REACH = 1200
+SENTENCE_REACH = 600
 
 
 def reflow(text: str) -> str:

@@ -386,7 +386,7 @@ def answer_to_markdown(answer: Answer, *, first_note: int = 1) -> str:
         where = f"{c.source}:{c.line}".replace("`", "")
         page = f", page {c.page}" if c.page is not None else ""
         lines.append(f"[^{notes[c.n]}]: **{md_escape(c.title or c.source)}**, `{where}`{page}")
-        lines += [f"    > {md_escape(q)}".rstrip() for q in c.quote.strip().splitlines()]
+        lines += [f"    > {md_escape(q)}".rstrip() for q in reflow(c.quote).strip().splitlines()]
     return "\n".join(lines).rstrip() + "\n"
 
 
