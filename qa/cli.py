@@ -64,7 +64,10 @@ def main(verbose: int) -> None:
     """Ask questions about your documents; every answer cites the passages it rests on."""
     _prepare_env()
     level = logging.WARNING - 10 * min(verbose, 2)
+    fresh = not logging.getLogger().handlers
     logging.basicConfig(level=level, format="%(levelname)s %(name)s %(message)s")
+    if fresh:  # bm25s sets its logger to DEBUG on import, after this: filter at the handler
+        logging.getLogger().handlers[0].setLevel(level)
     for noisy in ("bm25s", "httpx", "chromadb", "urllib3"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
@@ -76,6 +79,7 @@ def index(paths: tuple[Path, ...], data_dir: Path | None) -> None:
     """Index folders or files (recursively). Unchanged files are skipped, changed ones
     replaced, deleted ones removed."""
     from index.indexer import IndexBusyError
+    from qa.progress import ProgressLines
     from qa.service import run_index
 
     missing = [str(p) for p in paths if not p.exists()]
@@ -83,13 +87,17 @@ def index(paths: tuple[Path, ...], data_dir: Path | None) -> None:
         click.echo(f"Error: no such file or folder: {', '.join(missing)}", err=True)
         sys.exit(2)
     settings = _settings(data_dir=data_dir)
+    # A terminal gets a bar; a log file or a pipe gets a line every few seconds.
+    tty = sys.stderr.isatty()
+    lines = None if tty else ProgressLines(lambda line: click.echo(line, err=True))
     try:
-        report = run_index(settings, list(paths), progress=sys.stderr.isatty())
+        report = run_index(settings, list(paths), progress=tty, on_progress=lines)
     except IndexBusyError as exc:
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:
         click.echo(
-            "Interrupted: the previous index is intact; run the same command again to finish.",
+            "Interrupted: every document finished so far is indexed (a large file resumes "
+            "where it stopped); run the same command again to finish.",
             err=True,
         )
         sys.exit(130)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from index.embedder import Embedder, EmbedderError, HashEmbedder, MiniLMEmbedder, make_embedder
-from index.indexer import Indexer, IndexReport, index_lock
+from index.indexer import Indexer, IndexReport, ProgressFn, index_lock
 from index.store import EmbedderRecord, Store, StoreError, check_embedder
 from qa.answerer import Answerer
 from qa.citations import CitationChecker
@@ -149,12 +149,17 @@ def run_index(
     targets: Sequence[Path],
     embedder: Embedder | None = None,
     progress: bool = False,
+    on_progress: ProgressFn | None = None,
 ) -> IndexReport:
+    """Index ``targets``; ``progress`` shows a terminal bar, ``on_progress`` gets
+    :class:`~index.indexer.Progress` after each file and each written batch."""
     embedder = embedder or open_embedder(settings)
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     with index_lock(Path(settings.data_dir)):
         store = open_store(settings, create=True, embedder=embedder)
-        return make_indexer(settings, store, embedder).run(targets, progress=progress)
+        return make_indexer(settings, store, embedder).run(
+            targets, progress=progress, on_progress=on_progress
+        )
 
 
 def build_answerer(

@@ -378,7 +378,7 @@ def test_link_loops_broken_links_and_unreadable_folders_are_named(
     real_scandir = os.scandir
 
     def scandir(path):  # root reads any folder: make the locked one fail as it would
-        if os.fspath(path).endswith("locked"):
+        if isinstance(path, str | os.PathLike) and os.fspath(path).endswith("locked"):
             raise PermissionError(13, "Permission denied", os.fspath(path))
         return real_scandir(path)
 
