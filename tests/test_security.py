@@ -424,3 +424,40 @@ def test_with_a_login_every_api_path_needs_it(locked_app) -> None:
         assert client.get(url + "config").status_code == 200
         assert join(client, url, fn_index(app, "ask"), ["q"]).status_code == 200
         assert join(client, url, fn_index(app, "show_collection")).status_code == 200
+
+
+@pytest.mark.browser
+def test_a_browser_logs_in_and_chats_through_the_guard(locked_app) -> None:
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        pytest.skip("/usr/bin/chromium is missing: run `make browser`")
+    from playwright.sync_api import expect, sync_playwright
+
+    from ui.app import LOGIN_NOTE
+
+    _, url, throttle = locked_app
+    throttle._records.clear()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(chromium), args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            expect(page.get_by_text(LOGIN_NOTE)).to_be_visible()
+            page.locator("input[type=text]").first.fill("me")
+            page.locator("input[type=password]").fill("wrong")
+            page.locator("input[type=password]").press("Enter")
+            expect(page.get_by_text("Incorrect Credentials", exact=False)).to_be_visible()
+            page.locator("input[type=text]").first.fill("me")
+            page.locator("input[type=password]").fill("hunter2")
+            page.locator("input[type=password]").press("Enter")
+            page.wait_for_selector("#qa-question textarea", timeout=20_000)
+            page.locator("#qa-question textarea").fill("How do I descale my kettle?")
+            page.locator("#qa-question textarea").press("Enter")
+            page.wait_for_selector("#qa-chat .qa-cite", timeout=20_000)  # events went through
+            page.get_by_role("tab", name="Collection").click()
+            expect(page.locator("#qa-collection")).to_contain_text("kettles/descaling.md")
+            expect(page.locator("#qa-collection")).not_to_contain_text("very-secret-place")
+        finally:
+            browser.close()
