@@ -15,7 +15,7 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from qa.errors import QAError
-from ui import chat, collection, js, render, security
+from ui import chat, collection, guard, js, render, security
 
 log = logging.getLogger(__name__)
 
@@ -329,14 +329,14 @@ def launch(
     if host not in ("127.0.0.1", "localhost", "::1") and accounts is None:
         log.warning("serving on a network interface without a password host=%s", host)
     lock_down(app)
-    policy = security.Policy(
+    policy = guard.Policy(
         public_fns=lambda: _public_fns(app),
         throttle=(throttle or security.LoginThrottle()) if accounts is not None else None,
     )
     app_kwargs = dict(kwargs.pop("app_kwargs", None) or {})
     app_kwargs["middleware"] = [
         *app_kwargs.get("middleware", []),
-        Middleware(security.Guard, policy=policy),  # type: ignore[arg-type]
+        Middleware(guard.Guard, policy=policy),
     ]
     options: dict[str, Any] = {
         "max_threads": 8,
