@@ -424,6 +424,12 @@ def test_with_a_login_every_api_path_needs_it(locked_app) -> None:
         assert client.get(url + "config").status_code == 200
         assert join(client, url, fn_index(app, "ask"), ["q"]).status_code == 200
         assert join(client, url, fn_index(app, "show_collection")).status_code == 200
+    from gradio_client import Client
+
+    result = Client(url, auth=("me", "hunter2"), verbose=False).predict(
+        "How do I descale my kettle?", api_name="/ask"
+    )
+    assert result["citations"][0]["source"] == "kettles/descaling.md"
 
 
 @pytest.mark.browser
