@@ -207,7 +207,7 @@ def _print_answer(answer, out=click.echo) -> None:
 @data_dir_option
 @click.option(
     "--history",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     help="JSON list of [question, answer] pairs: the conversation so far.",
 )
 @click.option(
@@ -219,7 +219,7 @@ def _print_answer(answer, out=click.echo) -> None:
 )
 @click.option(
     "--batch",
-    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    type=click.Path(allow_dash=True, path_type=Path),
     help='JSONL file ("-" for stdin) of {"question": ..., "history": [...]}. A bad line gets an '
     "error object and the run goes on; no index or a model failure ends the run.",
 )
@@ -293,7 +293,6 @@ def _ask_batch(batch: Path, data_dir, debug: bool) -> int:
     A bad line (not JSON, no question, bad history, empty or too long question) is reported
     and the run goes on; an error that every later line would hit too (no index, the model,
     the store) is reported on its line and ends the run. Returns the exit code."""
-    from qa.errors import InputError
     from qa.service import build_answerer
 
     try:
@@ -303,31 +302,46 @@ def _ask_batch(batch: Path, data_dir, debug: bool) -> int:
     failed = False
     with stream:
         answerer = build_answerer(_settings(data_dir=data_dir))
-        for n, line in enumerate(stream, start=1):
-            if not line.strip():
-                continue
-            question = None
-            try:
-                item = json.loads(line)
-                if not isinstance(item, dict) or not isinstance(item.get("question"), str):
-                    raise ValueError('expected {"question": "...", "history": [...]}')
-                question = item["question"]
-                turns = _turns(item.get("history", []))
-            except ValueError as exc:
-                failed = True
-                click.echo(_error_json(_Failure(f"bad input line: {exc}", "bad_line"), line=n))
-                continue
-            try:
-                ans = answerer.ask(question, turns)
-            except InputError as exc:
-                failed = True
-                click.echo(_error_json(exc, line=n, question=question))
-                continue
-            except QAError as exc:
-                click.echo(_error_json(exc, line=n, question=question))
-                return 1
-            click.echo(json.dumps(ans.to_json(debug=debug), ensure_ascii=False))
+        try:
+            for n, line in enumerate(stream, start=1):
+                outcome = _batch_line(answerer, n, line, debug)
+                failed |= outcome != "ok"
+                if outcome == "stop":
+                    return 1
+        except UnicodeDecodeError as exc:
+            raise _Failure(
+                f"--batch {batch} is not UTF-8 text ({exc.reason} at byte {exc.start}).",
+                "bad_batch",
+            ) from None
     return 1 if failed else 0
+
+
+def _batch_line(answerer, n: int, line: str, debug: bool) -> str:
+    """Answer one --batch line and print its JSON; "ok", "bad" (go on) or "stop"."""
+    from qa.errors import InputError
+
+    if not line.strip():
+        return "ok"
+    question = None
+    try:
+        item = json.loads(line)
+        if not isinstance(item, dict) or not isinstance(item.get("question"), str):
+            raise ValueError('expected {"question": "...", "history": [...]}')
+        question = item["question"]
+        turns = _turns(item.get("history", []))
+    except ValueError as exc:
+        click.echo(_error_json(_Failure(f"bad input line: {exc}", "bad_line"), line=n))
+        return "bad"
+    try:
+        ans = answerer.ask(question, turns)
+    except InputError as exc:
+        click.echo(_error_json(exc, line=n, question=question))
+        return "bad"
+    except QAError as exc:  # no index, the model, the store: every later line would fail too
+        click.echo(_error_json(exc, line=n, question=question))
+        return "stop"
+    click.echo(json.dumps(ans.to_json(debug=debug), ensure_ascii=False))
+    return "ok"
 
 
 @main.command()

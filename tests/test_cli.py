@@ -218,9 +218,24 @@ def test_batch_without_an_index_is_one_error(data_dir: Path) -> None:
     assert result.exit_code == 1 and error_of(result)["kind"] == "no_index"
 
 
-def test_batch_file_that_is_missing(tmp_path: Path, nothing_loads: None) -> None:
-    result = run("ask", "--batch", str(tmp_path / "none.jsonl"), "--json")
-    assert result.exit_code == 1 and error_of(result)["kind"] == "bad_batch"
+def test_batch_file_that_is_missing_or_a_folder(tmp_path: Path, nothing_loads: None) -> None:
+    for path in (tmp_path / "none.jsonl", tmp_path):
+        result = run("ask", "--batch", str(path), "--json")
+        assert result.exit_code == 1 and error_of(result)["kind"] == "bad_batch"
+
+
+def test_batch_that_is_not_utf8(indexed: Path, tmp_path: Path) -> None:
+    batch = tmp_path / "q.jsonl"
+    batch.write_bytes(b'{"question": "caf\xe9?"}\n')
+    result = run("ask", "--batch", str(batch), "--json", "--data-dir", str(indexed))
+    assert result.exit_code == 1
+    err = error_of(result)
+    assert err["kind"] == "bad_batch" and "not UTF-8" in err["error"]
+
+
+def test_history_that_is_a_folder(tmp_path: Path, nothing_loads: None) -> None:
+    result = run("ask", "q", "--history", str(tmp_path), "--json")
+    assert result.exit_code == 1 and error_of(result)["kind"] == "bad_history"
 
 
 # --- qa chat: checked before anything loads -----------------------------------------------
