@@ -232,7 +232,7 @@ def ask(ctx, question, data_dir, history, as_json, batch, debug) -> None:
 
     Exit codes: 0 answered (a refusal is an answer), 1 an error (with --batch: any line
     failed), 2 a usage error. Error kinds in --json: no_index, bad_question, bad_history,
-    bad_line, model, store, error, internal.
+    bad_batch, bad_line, model, store, usage, error, internal.
     """
     try:
         if batch is not None:
