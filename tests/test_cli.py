@@ -323,3 +323,14 @@ def test_chat_help_points_to_auth_file_first() -> None:
     assert "--auth-file" in text and "QA_UI_AUTH" in text
     assert text.index("--auth-file") < text.index("--auth TEXT")
     assert "ps" in text and "Discouraged" in text
+
+
+def test_ask_json_unexpected_error_is_internal(monkeypatch: pytest.MonkeyPatch) -> None:
+    def crash(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("qa.service.build_answerer", crash)
+    result = run("ask", QUESTION, "--json")
+    assert result.exit_code == 1
+    err = error_of(result)
+    assert err["kind"] == "internal" and "boom" in err["error"]
