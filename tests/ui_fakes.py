@@ -36,6 +36,17 @@ CORPUS: dict[str, tuple[str, str]] = {
         "[Click here](javascript:window.__xss=1) for more. "
         "![tracker](http://evil.example/x.png) That is all.",
     ),
+    "specs/kestrel.md": (
+        "Kestrel sprayers",
+        "# Kestrel sprayers\n\n"
+        "Both sprayers share the same pump. The Kestrel 200 is the larger\n"
+        "model, and its water tank lasts a full morning of spraying on a\n"
+        "medium-sized garden before it needs a refill.\n\n"
+        "| Model | Tank | Weight |\n"
+        "|-------|-----:|-------:|\n"
+        "| Kestrel 100 | 12 liters | 3.1 kg |\n"
+        "| Kestrel 200 | 20 liters | 4.0 kg |\n",
+    ),
 }
 PAGES = {"manuals/kettle-2000.pdf": 2}
 
@@ -83,6 +94,25 @@ def descale_answer(question: str) -> Answer:
     text = " ".join(s.text for s in sentences)
     return Answer(
         question=question, text=text, citations=[c1, c2, c3], sentences=sentences, raw_text=text
+    )
+
+
+def tank_answer(question: str) -> Answer:
+    """Cites a Markdown table row and a quote that starts mid-sentence on a wrapped line."""
+    c1 = cite(1, "specs/kestrel.md", "| Kestrel 200 | 20 liters | 4.0 kg |")
+    c2 = cite(
+        2,
+        "specs/kestrel.md",
+        "model, and its water tank lasts a full morning of spraying on a\n"
+        "medium-sized garden before it needs a refill.",
+    )
+    sentences = [
+        Sentence("The Kestrel 200 has a 20-liter water tank [1].", (1,)),
+        Sentence("It lasts a full morning of spraying [2].", (2,)),
+    ]
+    text = " ".join(s.text for s in sentences)
+    return Answer(
+        question=question, text=text, citations=[c1, c2], sentences=sentences, raw_text=text
     )
 
 
@@ -161,6 +191,8 @@ class FakeAnswerer:
             return evil_answer(question)
         if re.search(r"weather|stock|capital", question, re.I):
             return refusal(question)
+        if re.search(r"tank|sprayer", question, re.I):
+            return tank_answer(question)
         return descale_answer(question)
 
     def stream(

@@ -18,6 +18,7 @@ _BLANK_LINES = re.compile(r"\n\s*\n\s*")
 _BLOCK = re.compile(r"[ \t]*(?:#{1,6}[ \t]|[-*+][ \t]|\d{1,3}[.)][ \t]|>|\||```|~~~)")
 _FENCE = re.compile(r"[ \t]*(?:```|~~~)")
 _SEPARATOR = re.compile(r"[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(?:\|[ \t]*:?-{3,}:?[ \t]*)*\|?[ \t]*")
+_TABLE_LINE = re.compile(r"(?:^|\n)[ \t]*\|")
 # How far back a quote's sentence start is looked for (a longer "sentence" is a wall of text).
 SENTENCE_REACH = 600
 
@@ -55,6 +56,16 @@ def reflow(text: str) -> str:
         else:
             out.append((line[:-1] + " " if line.endswith("\r") else line) + " ")
     return "".join(out)
+
+
+def reflow_span(text: str, lo: int, hi: int) -> str:
+    """``reflow(text)[lo:hi]``, reflowing only the lines around it (a code fence opened
+    before those lines is not seen)."""
+    a = text.rfind("\n", 0, lo) + 1
+    nl = text.find("\n", hi)
+    b = len(text) if nl < 0 else text.find("\n", nl + 1)
+    b = len(text) if b < 0 else b
+    return reflow(text[a:b])[lo - a : hi - a]
 
 
 def _tidy(text: str) -> str:
@@ -101,7 +112,10 @@ def quote_context(
     if span is None:
         return "", quote, ""
     start, end = span
-    flowed = reflow(text)
+    # Only the part around the quote is reflowed (a 20 MB file would take seconds).
+    off = max(0, start - SENTENCE_REACH - chars)
+    flowed = reflow_span(text, off, min(len(text), end + chars + 1))
+    start, end, total = start - off, end - off, len(text) - off
 
     enough = chars // 4  # an end cut that keeps less than this falls back to a word cut
     own = sentence_start(flowed, start)
@@ -119,7 +133,7 @@ def quote_context(
         before = "… " + window[window.find(" ") + 1 :].lstrip()
 
     after = flowed[end : end + chars]
-    if end + chars < len(flowed):
+    if end + chars < total:
         ends = [m.end() for m in _SENTENCE_END.finditer(after) if m.end() >= enough]
         if ends:
             after = after[: ends[-1]].rstrip()
@@ -129,6 +143,12 @@ def quote_context(
     else:
         after = after.rstrip()
 
+    # A table beside a prose quote is not its context: it shows as raw pipes.
+    if table := _TABLE_LINE.search(after):
+        after = after[: table.start()].rstrip()
+    if tables := list(_TABLE_LINE.finditer(before)):
+        rest = before[tables[-1].end() :]
+        before = rest[rest.find("\n") + 1 :].lstrip() if "\n" in rest else ""
     return _tidy(before), flowed[start:end], _tidy(after)
 
 

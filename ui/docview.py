@@ -6,7 +6,7 @@ document that is not indexed gets a message saying so.
 
 from __future__ import annotations
 
-from ui.context import reflow
+from ui.context import reflow_span
 from ui.render import error_html, esc
 
 # A document longer than this shows the part around the highlight (the page stays light).
@@ -55,28 +55,27 @@ def document_html(
         return not_indexed_html(doc_id)
     title, text = doc
     where = _locate(text, *span, quote) if span else None
-    flowed = reflow(text)
     meta_parts = [f'<code class="qa-file">{esc(doc_id)}</code>', f"{len(text):,} characters"]
     if span and where is None:
         meta_parts.append("the quoted passage is no longer in this document; re-index it")
     if where is None:
-        lo, hi = 0, min(len(flowed), WINDOW)
-        marked = ""
-        body = esc(flowed[lo:hi])
+        lo, hi = 0, min(len(text), WINDOW)
+        body = esc(reflow_span(text, lo, hi))
     else:
         start, end = where
         lo = max(0, start - WINDOW // 2)
-        hi = min(len(flowed), max(end, lo + WINDOW))
+        hi = min(len(text), max(end, lo + WINDOW))
+        flowed = reflow_span(text, lo, hi)  # only the part shown, at the same offsets
         line = text.count("\n", 0, start) + 1
         meta_parts.append(f"highlight at line {line}")
         cls = "qa-doc-mark" + (" qa-doc-searched" if label == "searched" else "")
-        marked = f'<mark id="{MARK_ID}" class="{cls}">{esc(flowed[start:end])}</mark>'
-        body = esc(flowed[lo:start]) + marked + esc(flowed[end:hi])
-    if lo > 0 or hi < len(flowed):
+        marked = f'<mark id="{MARK_ID}" class="{cls}">{esc(flowed[start - lo : end - lo])}</mark>'
+        body = esc(flowed[: start - lo]) + marked + esc(flowed[end - lo :])
+    if lo > 0 or hi < len(text):
         meta_parts.append(f"showing characters {lo + 1:,}–{hi:,}")
     meta = f'<div class="qa-src-meta">{" · ".join(meta_parts)}</div>'
     return _frame(
         esc(title or doc_id),
-        f'<div class="qa-doc-text">{"… " if lo else ""}{body}{" …" if hi < len(flowed) else ""}</div>',
+        f'<div class="qa-doc-text">{"… " if lo else ""}{body}{" …" if hi < len(text) else ""}</div>',
         meta,
     )
