@@ -395,6 +395,8 @@ def chat(data_dir, host, port, auth_file, auth) -> None:
     from ui.app import build_app, launch  # the UI depends on qa, never the other way round
 
     library = Library(settings, answerer.retriever)  # uploads from the Collection tab
+    # one upload limit: the page's label, the library's check and the upload route
+    library.max_bytes = min(library.max_bytes, int(settings.ui.max_upload_mb * 1_000_000))
     app = build_app(answerer, library=library)  # example questions come from the index
     try:
         launch(
@@ -403,8 +405,7 @@ def chat(data_dir, host, port, auth_file, auth) -> None:
             port=settings.ui.port,
             auth=accounts,
             throttle=LoginThrottle.from_settings(settings.ui),
-            # the upload route refuses bigger files
-            max_upload_mb=min(settings.ui.max_upload_mb, library.max_bytes / 1e6),
+            max_upload_mb=library.max_bytes / 1_000_000,  # the upload route refuses bigger files
             prevent_thread_lock=True,
         )
     except OSError:  # taken while the model loaded

@@ -334,3 +334,23 @@ def test_ask_json_unexpected_error_is_internal(monkeypatch: pytest.MonkeyPatch) 
     assert result.exit_code == 1
     err = error_of(result)
     assert err["kind"] == "internal" and "boom" in err["error"]
+
+
+def test_chat_wires_login_throttle_and_one_upload_limit(
+    indexed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[dict] = []
+    monkeypatch.setattr("ui.app.launch", lambda app, **kw: calls.append({"app": app, **kw}))
+    monkeypatch.setenv("QA_UI_MAX_UPLOAD_MB", "0.5")
+    monkeypatch.setenv("QA_UI_LOGIN_MAX_FAILURES", "2")
+    monkeypatch.setenv("QA_UI_AUTH_FILE", str(_auth_file(tmp_path, "me:hunter2\n")))
+    port = free_port()
+    result = run("chat", "--port", str(port), "--data-dir", str(indexed))
+    assert result.exit_code == 0, result.output
+    (kw,) = calls
+    assert kw["port"] == port and kw["host"] == "127.0.0.1"
+    assert kw["auth"]("me", "hunter2") and not kw["auth"]("me", "x")
+    assert kw["throttle"].max_failures == 2 and kw["max_upload_mb"] == 0.5
+    upload = next(b for b in kw["app"].blocks.values() if b.elem_id == "qa-upload")
+    assert "up to 0.5 MB each" in upload.label  # the page says the limit the route enforces
+    assert f"on http://127.0.0.1:{port}" in result.stderr
