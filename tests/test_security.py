@@ -186,6 +186,7 @@ def test_the_record_of_clients_is_bounded() -> None:
         fail(throttle, clock, f"10.1.{i // 250}.{i % 250}")
         clock.now += 0.001
     assert len(throttle._records) <= 50
+    assert throttle._records[throttle.GLOBAL].failures >= 50  # the count of all is never evicted
 
 
 # --- what the page may show ----------------------------------------------------------------

@@ -215,10 +215,17 @@ class LoginThrottle:
         return rec
 
     def _prune(self, now: float) -> None:
-        for k in [k for k, r in self._records.items() if now - r.last_failure > self.forget_after]:
-            del self._records[k]
-        while len(self._records) >= self.max_clients:  # the oldest go first
-            del self._records[min(self._records, key=lambda k: self._records[k].last_failure)]
+        """Forget idle clients, then the oldest ones; never the count of all clients."""
+        clients = {k: r for k, r in self._records.items() if k != self.GLOBAL}
+        for k, r in clients.items():
+            if now - r.last_failure > self.forget_after:
+                del self._records[k]
+        while len(self._records) >= self.max_clients:
+            oldest = min(
+                (k for k in self._records if k != self.GLOBAL),
+                key=lambda k: self._records[k].last_failure,
+            )
+            del self._records[oldest]
 
     def reserve(self, client: str) -> float | None:
         """Seconds this attempt must wait before its password is checked, or None: refused."""
