@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from index.indexer import IndexReport
+from index.indexer import Progress as IndexProgress
 from index.loaders import make_doc_id
 from qa.errors import InputError
 from qa.retrieval import Retriever
@@ -203,7 +204,16 @@ class Library:
         if progress:
             progress(0.1, message)
         embedder = self.retriever.embedder if self.retriever is not None else None
-        report = run_index(self.settings, [self.folder], embedder, progress=True)
+
+        def indexing(p: IndexProgress) -> None:
+            if progress:
+                share = p.bytes_done / p.bytes_total if p.bytes_total else 1.0
+                progress(
+                    0.1 + 0.85 * min(1.0, share),
+                    f"Indexing: {p.files_done}/{p.files_total} files, {p.chunks_written} chunks",
+                )
+
+        report = run_index(self.settings, [self.folder], embedder, on_progress=indexing)
         if self.retriever is not None:
             self.retriever.refresh()
         if progress:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -399,6 +400,21 @@ def test_semibold_text_uses_a_complete_font_face(page) -> None:
     page.locator(".qa-empty").screenshot(path=ARTIFACTS / "13-semibold-heading.png")
 
 
+class SlowEmbedder:
+    """The hash embedder, taking ``delay`` seconds per call, so progress can be watched."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.delay = 0.0
+
+    def embed(self, texts):
+        time.sleep(self.delay)
+        return self.inner.embed(texts)
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+
 @pytest.fixture(scope="module")
 def library_url(tmp_path_factory):
     """A real index (hash embedder, fake model) with a real uploads library."""
@@ -414,7 +430,7 @@ def library_url(tmp_path_factory):
     docs.mkdir()
     (docs / "boiler.md").write_text("# Boiler\n\nThe boiler was serviced in March.\n")
     settings = load_settings(data_dir=root / "data", index__max_file_mb=0.05)
-    embedder = HashEmbedder()
+    embedder = SlowEmbedder(HashEmbedder())
     run_index(settings, [docs], embedder)
     answerer = build_answerer(settings, embedder=embedder, generator=FakeGenerator())
     library = Library(settings, answerer.retriever)
@@ -422,12 +438,12 @@ def library_url(tmp_path_factory):
     _, local_url, _ = launch(
         app, port=free_port(), prevent_thread_lock=True, max_file_size=library.max_bytes
     )
-    yield local_url, library, root
+    yield local_url, library, root, embedder
     app.close()
 
 
 def test_upload_index_and_remove_a_document(browser_context, library_url) -> None:
-    url, library, root = library_url
+    url, library, root, embedder = library_url
     page = browser_context.new_page()
     recorder = Recorder(page)
     page.goto(url)
@@ -436,7 +452,13 @@ def test_upload_index_and_remove_a_document(browser_context, library_url) -> Non
     expect(collection).to_contain_text("notes/boiler.md")
     pump = root / "Pump manual.md"
     pump.write_text("# Pump manual\n\nThe Kestrel pump holds 20 liters.\n" * 20)
-    page.set_input_files("#qa-upload input[type=file]", [str(pump)])
+    embedder.delay = 1.5
+    try:
+        page.set_input_files("#qa-upload input[type=file]", [str(pump)])
+        expect(collection).to_contain_text("Indexing", timeout=10000)  # progress while it runs
+        page.screenshot(path=ARTIFACTS / "14a-upload-progress.png")
+    finally:
+        embedder.delay = 0.0
     expect(collection.locator(".qa-note")).to_contain_text("Added 1 file", timeout=20000)
     expect(collection).to_contain_text("uploads/Pump manual.md")
     expect(collection.locator(".qa-tag")).to_have_count(1)

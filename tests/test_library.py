@@ -51,6 +51,7 @@ def test_safe_names_stay_in_the_folder() -> None:
 def test_upload_is_saved_indexed_and_answerable(library, tmp_path: Path) -> None:
     answerer, lib = library
     steps: list[str] = []
+    fractions: list[float] = []
     files = [
         upload(
             tmp_path, "../Pump manual.md", "# Pump manual\n\nThe Kestrel pump holds 20 liters.\n"
@@ -59,7 +60,7 @@ def test_upload_is_saved_indexed_and_answerable(library, tmp_path: Path) -> None
         upload(tmp_path, "huge.txt", "x" * 20_000),
         upload(tmp_path, "empty.txt", ""),
     ]
-    result = lib.add(files, lambda f, m: steps.append(m))
+    result = lib.add(files, lambda f, m: (fractions.append(f), steps.append(m)))
     assert result.saved == ["uploads/Pump manual.md"]
     assert [n for n, _ in result.rejected] == ["photo.png", "huge.txt", "empty.txt"]
     reasons = dict(result.rejected)
@@ -70,6 +71,8 @@ def test_upload_is_saved_indexed_and_answerable(library, tmp_path: Path) -> None
     ).resolve()
     assert sorted(p.name for p in lib.folder.iterdir()) == ["Pump manual.md"]  # no temp files
     assert steps[0].startswith("Saving") and steps[-1] == "Done"
+    assert "Indexing: 1/1 files, 1 chunks" in steps  # the indexer's own progress, per file
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
     status = answerer.status()
     assert {s["doc_id"] for s in status["sources"]} == {"docs/own.md", "uploads/Pump manual.md"}
     assert answerer.document("uploads/Pump manual.md")[1].startswith("# Pump manual")

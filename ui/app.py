@@ -247,7 +247,7 @@ def build_app(
         def show_collection() -> str:
             return collection.view(answerer, library)
 
-        def reindex(progress: gr.Progress = gr.Progress(track_tqdm=True)) -> str:  # noqa: B008
+        def reindex(progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
             return collection.reindex(answerer, library, _reporter(progress))
 
         app.load(show_collection, None, collection_html, api_visibility="private")
@@ -260,11 +260,11 @@ def build_app(
         reindex_btn.click(reindex, None, collection_html, **indexing)
         if library is not None:
 
-            def add(files: list[Any] | None, progress: gr.Progress = gr.Progress(track_tqdm=True)):  # noqa: B008
+            def add(files: list[Any] | None, progress: gr.Progress = gr.Progress()):  # noqa: B008
                 html = collection.add(answerer, library, files, _reporter(progress))
                 return html, None, gr.update(choices=collection.uploaded(library), value=None)
 
-            def remove(doc_id: str | None, progress: gr.Progress = gr.Progress(track_tqdm=True)):  # noqa: B008
+            def remove(doc_id: str | None, progress: gr.Progress = gr.Progress()):  # noqa: B008
                 html = collection.remove(answerer, library, doc_id, _reporter(progress))
                 return html, gr.update(choices=collection.uploaded(library), value=None)
 
