@@ -468,3 +468,25 @@ def test_a_browser_logs_in_and_chats_through_the_guard(locked_app) -> None:
             expect(page.locator("#qa-collection")).not_to_contain_text("very-secret-place")
         finally:
             browser.close()
+
+
+def test_lock_down_leaves_only_ask_public() -> None:
+    import gradio as gr
+
+    from ui.app import _public_fns, lock_down
+
+    with gr.Blocks() as app:
+        box = gr.Textbox()
+        gr.Button().click(lambda s: s, box, box, api_name="leak")  # public by default
+
+        def ask(question: str) -> str:
+            return question
+
+        gr.api(ask, api_name="ask")
+    assert {fn.api_name for fn in app.fns.values() if fn.api_visibility == "public"} == {
+        "leak",
+        "ask",
+    }
+    lock_down(app)
+    assert list(_public_fns(app).values()) == ["ask"]
+    assert next(fn for fn in app.fns.values() if fn.api_name == "leak").api_visibility == "private"
