@@ -119,16 +119,20 @@ def test_streamed_answer_cites_passages_in_the_sources_panel(page, fake: FakeAns
     page, recorder = page
     page.screenshot(path=ARTIFACTS / "01-empty.png")
     expect(page.get_by_text(EXAMPLES[0])).to_be_visible()
-    ask(page, "How do I descale my kettle?")
-    page.wait_for_selector("#qa-chat .qa-streaming")
-    draft = last_answer(page).locator(".qa-draft")
-    expect(draft.locator(".qa-draft-label")).to_have_text("Draft · checking…")
-    muted = page.evaluate(
-        "() => [getComputedStyle(document.querySelector('#qa-chat .qa-draft')).color,"
-        " getComputedStyle(document.querySelector('#qa-question textarea')).color]"
-    )
-    assert muted[0] != muted[1], muted  # the draft is drawn muted, not as body text
-    page.screenshot(path=ARTIFACTS / "02-draft-checking.png")
+    fake.delay = 0.4  # a slow stream (about 5 s), so the draft can be looked at
+    try:
+        ask(page, "How do I descale my kettle?")
+        page.wait_for_selector("#qa-chat .qa-streaming")
+        draft = last_answer(page).locator(".qa-draft")
+        expect(draft.locator(".qa-draft-label")).to_have_text("Draft · checking…")
+        muted = page.evaluate(
+            "() => [getComputedStyle(document.querySelector('#qa-chat .qa-draft')).color,"
+            " getComputedStyle(document.querySelector('#qa-question textarea')).color]"
+        )
+        assert muted[0] != muted[1], muted  # the draft is drawn muted, not as body text
+        page.screenshot(path=ARTIFACTS / "02-draft-checking.png")
+    finally:
+        fake.delay = 0.06
     page.wait_for_selector("#qa-chat .qa-cite")
     answer = last_answer(page)
     cites = answer.locator("a.qa-cite")
