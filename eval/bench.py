@@ -1,6 +1,7 @@
 """Benchmark figures to compare run to run: indexing, cold start, retrieval latency, memory.
 
     .venv/bin/python eval/bench.py [--json out.json] [--quick]
+    .venv/bin/python eval/bench.py --scale [--scale-chunks 50000] [--json out.json]
 
 Each section is a function ``bench_x(ctx) -> dict`` of figures whose names carry their
 unit (``_ms``, ``_s``, ``_per_s``, ``_mb``). Adding a section is one line in ``SECTIONS``.
@@ -383,13 +384,36 @@ def _meta(quick: bool, load_before: float) -> dict[str, Any]:
     help="Also write the figures here.",
 )
 @click.option("--quick", is_flag=True, help="Small sizes: a smoke test in well under a minute.")
-def main(json_out: Path | None, quick: bool) -> None:
+@click.option(
+    "--scale",
+    is_flag=True,
+    help="Run only the scale test: a generated corpus indexed end to end with the real "
+    "embedder (50k chunks: 20 min on 2 idle cores, much longer on busy ones), then hybrid "
+    "retrieval and memory at seeds, 10k and --scale-chunks chunks.",
+)
+@click.option(
+    "--scale-chunks",
+    type=click.IntRange(min=100),
+    default=50_000,
+    show_default=True,
+    help="Chunks of the largest generated corpus (--scale).",
+)
+def main(json_out: Path | None, quick: bool, scale: bool, scale_chunks: int) -> None:
     """Measure indexing throughput, cold start, retrieval latency and peak memory; print one table."""
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     load_before = os.getloadavg()[0]
     workdir = Path(tempfile.mkdtemp(prefix="qa-bench-"))
+    sections = SECTIONS
+    if scale:
+        from eval.bench_scale import bench_scale
+
+        def scale_section(ctx: Bench) -> Figures:
+            say = lambda msg: click.echo(msg, err=True)  # noqa: E731
+            return bench_scale(ctx, QUESTIONS, target=scale_chunks, log=say)
+
+        sections = [("scale", scale_section)]
     try:
-        results = run_sections(Bench(quick=quick, workdir=workdir))
+        results = run_sections(Bench(quick=quick, workdir=workdir), sections)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     meta = _meta(quick, load_before)
