@@ -10,7 +10,8 @@ model's window; the server truncates or rejects longer inputs.
 Vectors are L2-normalised here, as the local embedder's are, so a dot product is a cosine
 whatever the server returns. A server that returns one vector per token (llama-cpp-python's
 server with a model that has no pooling of its own) has them mean-pooled here, with a
-warning. The server is never retried silently: an error says what failed
+warning (llama-cpp-python 0.3.36 mixes up those vectors for all but the first text of a
+request: give it ``QA_EMBED_BATCH=1``). The server is never retried silently: an error says what failed
 and which setting fixes it.
 """
 
