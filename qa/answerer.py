@@ -210,15 +210,7 @@ class Answerer:
     # -- steps ---------------------------------------------------------------------------------
 
     def validate(self, question: str) -> str:
-        if not isinstance(question, str) or not question.strip():
-            raise InputError("The question is empty. Type a question about your documents.")
-        question = " ".join(question.split())
-        if len(question) > self.max_question_chars:
-            raise InputError(
-                f"The question is {len(question):,} characters long; the limit is "
-                f"{self.max_question_chars:,}. Ask a shorter question (or raise QA_MAX_QUESTION_CHARS)."
-            )
-        return question
+        return validate_question(question, self.max_question_chars)
 
     def rewrite(self, question: str, history: History) -> str:
         """A standalone version of a follow-up question, written by the model from the history."""
@@ -475,3 +467,16 @@ def _cited_passages(citations: Sequence[Citation], passages: Sequence[Passage]) 
 
 def _ms(since: float) -> float:
     return (time.perf_counter() - since) * 1000.0
+
+
+def validate_question(question: str, max_chars: int) -> str:
+    """The question with its whitespace collapsed; empty or over ``max_chars`` is an InputError."""
+    if not isinstance(question, str) or not question.strip():
+        raise InputError("The question is empty. Type a question about your documents.")
+    question = " ".join(question.split())
+    if len(question) > max_chars:
+        raise InputError(
+            f"The question is {len(question):,} characters long; the limit is "
+            f"{max_chars:,}. Ask a shorter question (or raise QA_MAX_QUESTION_CHARS)."
+        )
+    return question

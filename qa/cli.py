@@ -265,11 +265,12 @@ def _ask_one(question: str, data_dir, history, as_json: bool, debug: bool) -> No
     turns = _read_history(history)  # a bad file fails before anything loads
     settings = _settings(data_dir=data_dir)
     t0 = time.perf_counter()
-    answerer = build_answerer(settings)
-    answerer.validate(question)  # empty or too long: said before the model starts loading
-    preload = getattr(answerer.generator, "preload", None)
-    if preload is not None:
-        preload()  # the model loads while it retrieves
+    from qa.answerer import validate_question
+
+    # Empty or too long: said before anything loads. Then the model loads in the background
+    # while the store opens and retrieval runs.
+    validate_question(question, settings.max_question_chars)
+    answerer = build_answerer(settings, preload=True)
     answer = None
     live = not as_json and sys.stderr.isatty()
     for event in answerer.stream(question, turns):

@@ -57,7 +57,13 @@ class LocalGenerator:
     """llama.cpp in this process. Greedy by default; one request at a time."""
 
     def __init__(
-        self, model_path: str, n_ctx: int, threads: int, temperature: float, max_tokens: int
+        self,
+        model_path: str,
+        n_ctx: int,
+        threads: int,
+        temperature: float,
+        max_tokens: int,
+        prompt_lookup: int = 0,
     ) -> None:
         try:
             from llama_cpp import Llama
@@ -68,6 +74,14 @@ class LocalGenerator:
             ) from exc
         if not os.path.exists(model_path):
             raise ModelError(f"No model file at {model_path}. Fix QA_LLM_MODEL_PATH or unset it.")
+        draft: dict[str, Any] = {}
+        if prompt_lookup:
+            # Prompt-lookup decoding drafts the next tokens from n-grams of the prompt; greedy
+            # output is unchanged. It makes llama.cpp keep logits for every prompt token.
+            from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
+
+            draft["draft_model"] = LlamaPromptLookupDecoding(num_pred_tokens=prompt_lookup)
+            draft["logits_all"] = True  # llama-cpp-python sizes its logits buffer by this flag
         try:
             self._llm = Llama(
                 model_path=model_path,
@@ -76,6 +90,7 @@ class LocalGenerator:
                 n_batch=512,
                 verbose=False,
                 seed=0,
+                **draft,
             )
         except Exception as exc:
             raise ModelError(
@@ -186,5 +201,7 @@ def make_generator(settings: Settings) -> Generator:
             from qa.gguf import packaged_model
 
             path = str(packaged_model(settings.model_cache))
-        return LocalGenerator(path, llm.n_ctx, llm.threads, llm.temperature, llm.max_tokens)
+        return LocalGenerator(
+            path, llm.n_ctx, llm.threads, llm.temperature, llm.max_tokens, llm.prompt_lookup
+        )
     raise ModelError(f"Unknown QA_LLM_MODE {llm.mode!r}: use local, openai or fake.")

@@ -123,6 +123,13 @@ class LLMSettings(BaseModel):
     threads: int = Field(0, ge=0, description="CPU threads for local mode; 0 means one per core.")
     max_tokens: int = Field(160, ge=16, description="Most tokens in one answer.")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature.")
+    prompt_lookup: int = Field(
+        0,
+        ge=0,
+        le=32,
+        description="Local mode: draft this many tokens per step by prompt-lookup decoding "
+        "(0: off). Greedy answers stay the same; eval/bench.py measures whether it is faster.",
+    )
     prefix_cache: bool = Field(
         True,
         description="Local mode: keep the fixed prompt prefix's llama.cpp state in the model "
