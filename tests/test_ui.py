@@ -22,7 +22,7 @@ from tests.ui_fakes import (
     refusal,
     tank_answer,
 )
-from ui import chat, render
+from ui import chat, notes, render, sources
 from ui.context import TableContext, quote_context, reflow, reflow_span, table_context
 
 SAFE_TAGS = {
@@ -118,7 +118,7 @@ def test_answer_without_sentences_links_markers_in_the_text() -> None:
 
 def test_sources_show_title_file_line_page_and_the_quote_in_context() -> None:
     answer = descale_answer("How do I descale?")
-    out = render.sources_html(answer, CORPUS.get, anchor="qa-t0")
+    out = sources.sources_html(answer, CORPUS.get, anchor="qa-t0")
     assert_inert(out)
     entries = re.findall(r'<li class="qa-src" id="(qa-t0-\d)"', out)
     assert entries == ["qa-t0-1", "qa-t0-2", "qa-t0-3"]
@@ -161,9 +161,9 @@ def test_refusal_shows_the_closest_passages_marked_as_not_supporting_it() -> Non
     assert view.panel.count('class="qa-src qa-searched"') == 2
     assert "<mark>" not in view.panel and "qa-src-n" not in view.panel  # nothing is cited
     assert re.findall(r'href="(#qa-doc-[^"]+)"', view.panel) == ["#qa-doc-t0-p0", "#qa-doc-t0-p1"]
-    assert "[^" not in render.answer_to_markdown(answer)
+    assert "[^" not in notes.answer_to_markdown(answer)
     nothing = Answer(question="q", text="No.", refused=True)
-    assert render.sources_html(nothing, CORPUS.get) == ""
+    assert sources.sources_html(nothing, CORPUS.get) == ""
     assert "closest passages" not in render.answer_html(nothing)
 
 
@@ -185,7 +185,7 @@ def test_collection_lists_documents_and_counts() -> None:
 
 
 def test_answer_markdown_has_footnotes_and_a_reference_list() -> None:
-    md = render.answer_to_markdown(descale_answer("How do I descale my kettle?"))
+    md = notes.answer_to_markdown(descale_answer("How do I descale my kettle?"))
     lines = md.splitlines()
     assert lines[0] == "### How do I descale my kettle?"
     body = lines[2]
@@ -204,7 +204,7 @@ def test_answer_markdown_has_footnotes_and_a_reference_list() -> None:
 
 
 def test_conversation_markdown_numbers_footnotes_across_turns() -> None:
-    md = render.conversation_to_markdown(
+    md = notes.conversation_to_markdown(
         [descale_answer("First?"), refusal("Weather?"), descale_answer("Second?")]
     )
     assert md.startswith("# qa conversation\n")
@@ -215,7 +215,7 @@ def test_conversation_markdown_numbers_footnotes_across_turns() -> None:
 
 
 def test_markdown_export_escapes_links_images_and_html() -> None:
-    md = render.conversation_to_markdown([evil_answer("What is the secret?")])
+    md = notes.conversation_to_markdown([evil_answer("What is the secret?")])
     assert not re.search(r"(?<!\\)<", md)  # every < is escaped: no HTML tags
     assert not re.search(r"(?<!\\)!\[[^\]]*(?<!\\)\]\(", md)  # no image syntax left
     assert not re.search(r"(?<!\\)\[[^\]^]*(?<!\\)\]\(javascript:", md)
@@ -469,8 +469,8 @@ def test_sources_are_numbered_across_the_conversation() -> None:
     newest = final.panel.split('<details class="qa-earlier">')[0]
     assert '<span class="qa-src-n">4</span>' in newest and "source 4" in text_of(newest)
     assert "sources 1–3" in text_of(final.panel)
-    notes = render.conversation_to_markdown([t.answer for t in final.turns if t.answer])
-    assert "[^4]:" in notes  # the chat's [4] is the exported notes' [^4]
+    exported = notes.conversation_to_markdown([t.answer for t in final.turns if t.answer])
+    assert "[^4]:" in exported  # the chat's [4] is the exported notes' [^4]
 
 
 def test_a_cited_table_row_shows_with_its_header() -> None:
@@ -488,13 +488,13 @@ def test_a_cited_table_row_shows_with_its_header() -> None:
     assert table_context(text, cell, cell + 4, "20 l").rows[0][0][0] == "Kestrel 200"
     assert table_context(text, 0, 14, "Specifications") is None
     answer = Answer("q", "Twenty liters [1].", citations=[_cite_in("tank.md", text, quote)])
-    out = render.sources_html(answer, {"tank.md": ("Tank", text)}.get, anchor="qa-t0")
+    out = sources.sources_html(answer, {"tank.md": ("Tank", text)}.get, anchor="qa-t0")
     assert_inert(out)
     assert "<th>Model</th><th>Tank</th><th>Pump</th>" in out
     assert "<td><mark>Kestrel 200</mark></td>" in out and "Kestrel 100" not in out
     assert "&#124;" not in out  # no raw pipes
     prose = tank_answer("q")  # a prose quote just above a table: the table is not its context
-    out = render.sources_html(prose, CORPUS.get)
+    out = sources.sources_html(prose, CORPUS.get)
     assert "<th>Model</th>" in out and "&#124;" not in out.split('id="qa-src-2"')[1]
 
 
@@ -540,10 +540,10 @@ def test_a_quote_starting_mid_sentence_shows_from_the_sentence_start() -> None:
     assert shown == "20 liters when it is filled to the line."  # the same span, reflowed
     assert after == " It weighs 4 kg."
     answer = Answer("q", "20 l [1].", citations=[_cite_in("k.md", WRAPPED, quote)])
-    out = render.sources_html(answer, {"k.md": ("Kestrel", WRAPPED)}.get)
+    out = sources.sources_html(answer, {"k.md": ("Kestrel", WRAPPED)}.get)
     assert html.unescape(re.search(r"<mark>(.*?)</mark>", out).group(1)) == shown
     assert "that is sized for a full day" in out  # no <br> where the file wrapped the line
-    assert "    > 20 liters when it is filled to the line." in render.answer_to_markdown(answer)
+    assert "    > 20 liters when it is filled to the line." in notes.answer_to_markdown(answer)
 
 
 # --- the document view -------------------------------------------------------------------

@@ -15,7 +15,7 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from qa.errors import QAError
-from ui import chat, collection, guard, js, render, security
+from ui import chat, collection, guard, js, render, security, sources
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def build_app(
                             )
                             export_btn = gr.Button("Export .md", size="sm", elem_id="qa-export")
                     with gr.Column(scale=2, min_width=320):
-                        panel = gr.HTML(render.panel_html([]), elem_id="qa-panel", js_on_load=None)
+                        panel = gr.HTML(sources.panel_html([]), elem_id="qa-panel", js_on_load=None)
                 answer_md = gr.Textbox(visible="hidden", elem_id="qa-answer-md")
                 conversation_md = gr.Textbox(visible="hidden", elem_id="qa-conversation-md")
                 doc_key = gr.Textbox(visible="hidden", elem_id="qa-doc-key")

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from qa.errors import QAError
 from qa.schema import Answer, Delta, Done
-from ui import docview, render
+from ui import docview, notes, render, sources
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +111,9 @@ def view(
     answers = [t.answer for t in turns if t.answer is not None]
     return View(
         messages=messages(turns, pending),
-        panel=render.panel_html([(t.question, t.sources) for t in turns]),
-        answer_md=render.answer_to_markdown(answers[-1]) if answers else "",
-        conversation_md=render.conversation_to_markdown(answers) if answers else "",
+        panel=sources.panel_html([(t.question, t.sources) for t in turns]),
+        answer_md=notes.answer_to_markdown(answers[-1]) if answers else "",
+        conversation_md=notes.conversation_to_markdown(answers) if answers else "",
         turns=list(turns),
         done=done,
     )
@@ -150,10 +150,10 @@ def respond(answerer: Answerer, question: str, turns: Sequence[Turn]) -> Iterato
         if answer is None:
             raise RuntimeError("the answer stream ended without a final answer")
         first = next_number(turns)
-        sources = render.sources_html(
+        section = sources.sources_html(
             answer, answerer.document, anchor=anchor_for(len(turns)), first=first
         )
-        turn = Turn(question, answer=answer, sources=sources, first=first)
+        turn = Turn(question, answer=answer, sources=section, first=first)
     except QAError as e:
         log.info("question failed error=%s", type(e).__name__)
         turn = Turn(question, error=str(e) or GENERIC_ERROR)
@@ -182,7 +182,7 @@ def open_document(answerer: Answerer, key: str, turns: Sequence[Turn]) -> str:
         return render.error_html("That source is not part of this conversation any more.")
     index = int(m.group(3))
     if m.group(2):
-        if index >= min(len(answer.passages), render.SEARCHED):
+        if index >= min(len(answer.passages), sources.SEARCHED):
             return render.error_html("That passage is not part of this conversation any more.")
         p = answer.passages[index]
         doc_id, span, quote, label = p.doc_id, (p.start, p.end), p.text, "searched"
