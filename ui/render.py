@@ -1,8 +1,9 @@
-"""Pure rendering of answers: escaped HTML for the web chat, Markdown for notes.
+"""Pure rendering of answers as escaped HTML for the web chat (the sources panel is in
+:mod:`ui.sources`, Markdown for notes in :mod:`ui.notes`).
 
 Everything a document or the model wrote is untrusted. It reaches HTML only through
-:func:`esc` and Markdown only through :func:`md_escape`. The only links made here are
-in-page anchors ``#<prefix>-<n>`` to entries of the sources panel.
+:func:`esc` (and Markdown only through :func:`ui.notes.md_escape`). The only links made
+here are in-page anchors ``#<prefix>-<n>`` to entries of the sources panel.
 """
 
 from __future__ import annotations
