@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from index.embedder import Embedder, EmbedderError, HashEmbedder, MiniLMEmbedder, make_embedder
-from index.indexer import Indexer, IndexReport, ProgressFn, index_lock
+from index.indexer import Indexer, IndexReport, Progress, ProgressFn, index_lock
 from index.store import EmbedderRecord, Store, StoreError, check_embedder
 from qa.answerer import Answerer
 from qa.citations import CitationChecker
@@ -187,7 +187,16 @@ def build_answerer(
         roots = [Path(p) for p in sorted({rec.root for rec in retriever.refresh().values()})]
         if progress:
             progress(0.0, f"re-indexing {len(roots)} folder(s)")
-        report = run_index(settings, roots, embedder)
+
+        def indexing(p: Progress) -> None:
+            if progress:
+                share = p.bytes_done / p.bytes_total if p.bytes_total else 1.0
+                progress(
+                    min(1.0, share),
+                    f"indexing: {p.files_done}/{p.files_total} files, {p.chunks_written} chunks",
+                )
+
+        report = run_index(settings, roots, embedder, on_progress=indexing)
         retriever.refresh()
         if progress:
             progress(1.0, "done")

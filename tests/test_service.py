@@ -1,0 +1,42 @@
+"""Wiring in qa.service: the background model load and the answerer's re-index progress."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qa.errors import ModelError
+from qa.service import LazyGenerator, build_answerer, run_index
+from qa.settings import load_settings
+
+
+def test_a_failed_background_load_is_raised_where_the_model_is_needed(tmp_path: Path) -> None:
+    settings = load_settings(llm__mode="local", llm__model_path=tmp_path / "missing.gguf")
+    gen = LazyGenerator(settings)
+    gen.preload()
+    gen.preload()  # a second call starts nothing more
+    with pytest.raises(ModelError, match="No model file"):
+        gen.load()
+    with pytest.raises(ModelError, match="No model file"):  # and again: never a silent None
+        gen.load()
+
+
+def test_fake_mode_loads_in_the_background_and_records_its_timings() -> None:
+    gen = LazyGenerator(load_settings(llm__mode="fake"))
+    gen.preload()
+    assert gen.load().name == "fake"
+    assert set(gen.timings) == {"load_ms", "prefix_ms"}
+
+
+def test_reindex_reports_each_file(seeds_dir: Path, data_dir: Path) -> None:
+    settings = load_settings(data_dir=data_dir, embed__mode="fake", llm__mode="fake")
+    run_index(settings, [seeds_dir])
+    (seeds_dir / "extra.txt").write_text("Extra\n\nThe harbour opens at six on weekdays.\n")
+    calls: list[tuple[float, str]] = []
+    summary = build_answerer(settings).reindex(lambda f, msg: calls.append((f, msg)))
+    assert "1 added" in summary
+    files = [msg for _, msg in calls if msg.startswith("indexing:")]
+    assert files and files[-1].startswith("indexing: 6/6 files")
+    assert calls[-1] == (1.0, "done")
+    assert all(0.0 <= f <= 1.0 for f, _ in calls)
