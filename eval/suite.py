@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,8 +21,8 @@ from typing import Any, Literal
 from eval.dataset import load_records
 from eval.labelled import run_labelled
 from eval.metrics import aggregate
-from eval.report import fmt, table
 from eval.runner import run_eval
+from eval.suite_report import render_suite
 from eval.workspace import Workspace
 from qa.errors import QAError
 
@@ -270,114 +269,6 @@ def labelled_row(result: dict[str, Any]) -> dict[str, Any]:
         "first_token_ms_p50": agg["first_token_ms_p50"],
         "total_ms_p50": agg["total_ms_p50"],
     }
-
-
-# --- rendering -------------------------------------------------------------------------
-
-COLUMNS = (
-    "set",
-    "n",
-    "key facts",
-    "cit. precision",
-    "cit. recall",
-    "refusal recall",
-    "false refusals",
-    "follow-ups",
-    "hit@k",
-    "first token / total p50",
-    "time",
-    "other",
-)
-
-
-def _s(ms: Any) -> str:
-    return f"{ms / 1000:.1f} s" if isinstance(ms, int | float) else "n/a"
-
-
-def _duration(seconds: Any) -> str:
-    if not isinstance(seconds, int | float):
-        return "n/a"
-    if seconds >= 90:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
-
-
-def _rel(path: str) -> str:
-    """A path relative to the checkout when it is near it (``../shared/...``)."""
-    rel = os.path.relpath(path, ROOT)
-    return rel if not rel.startswith("../..") else path
-
-
-def table_rows(suite: dict[str, Any]) -> list[list[Any]]:
-    """One list of cells per set, in ``COLUMNS`` order."""
-    out: list[list[Any]] = []
-    for r in suite["rows"]:
-        if r["status"] not in ("done", "running"):
-            note = r["status"] + (f": {r['error']}" if r.get("error") else "")
-            out.append([r["name"], "", *[""] * 9, note])
-            continue
-        latency = f"{_s(r['first_token_ms_p50'])} / {_s(r['total_ms_p50'])}"
-        time_cell = (
-            f"{_duration(r['time_s'])} (index {_duration(r['index_s'])})"
-            if r["status"] == "done"
-            else "running"
-        )
-        errors = f"{r['errors']} errors" if r.get("errors") else ""
-        if r["status"] == "running":
-            errors = "; ".join(filter(None, [f"running: first {r['n']} questions so far", errors]))
-        if r["kind"] == "labelled":
-            other = (
-                f"answer similarity {fmt(r['answer_similarity_mean'])} mean / "
-                f"{fmt(r['answer_similarity_p50'])} p50; MRR {fmt(r['mrr'])}; "
-                f"refused {r['refused']}"
-            )
-            other = "; ".join(filter(None, [other, errors]))
-            out.append([r["name"], r["n"], *["n/a"] * 6, r["hit_at_k"], latency, time_cell, other])
-            continue
-        follow = f"{r['followups_correct']}/{r['followups']}" if r["followups"] else "n/a"
-        out.append(
-            [
-                r["name"],
-                r["n"],
-                r["key_fact_accuracy"],
-                r["citation_precision"],
-                r["citation_recall"],
-                r["refusal_recall"] if r["n_unanswerable"] else "n/a",
-                r["false_refusal_rate"],
-                follow,
-                r["hit_at_k"],
-                latency,
-                time_cell,
-                errors,
-            ]
-        )
-    return out
-
-
-def render_suite(suite: dict[str, Any]) -> str:
-    """The suite as Markdown: one table, a row per set, then what each set is."""
-    meta = suite["meta"]
-    lines = ["# Development suite", ""]
-    limit = f", first {meta['limit']} questions of each set" if meta.get("limit") else ""
-    so_far = " so far" if any(r["status"] in ("pending", "running") for r in suite["rows"]) else ""
-    lines += [
-        f"Created {meta['created']}, k={meta['k']}{limit}, {_duration(meta['elapsed_s'])}{so_far}.",
-        "",
-    ]
-    lines += table(COLUMNS, table_rows(suite))
-    lines += ["", "Sets:", ""]
-    for r in suite["rows"]:
-        lines.append(
-            f"- **{r['name']}**: {r['about'] or r['kind']}; `{_rel(r['set'])}` over `{_rel(r['docs'])}`"
-        )
-    lines += [
-        "",
-        "Key facts, citation recall, hit@k and false refusals are over answerable questions; "
-        "refusal recall over unanswerable ones; follow-ups counts follow-up questions whose "
-        "answer holds every key fact. For the labelled set hit@k is the share of questions "
-        "whose passages hold a reference context. Time includes indexing.",
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def _write(suite: dict[str, Any], out_dir: Path) -> None:

@@ -77,7 +77,11 @@ ROOT = Path(__file__).resolve().parent.parent
     help="Folder of source files for --labelled (default: source_files/ beside it).",
 )
 @click.option("--limit", type=int, default=None, help="Only the first N questions (of each set).")
-@click.option("--check-floors", is_flag=True, help="Exit 1 when a quality floor is broken.")
+@click.option(
+    "--check-floors",
+    is_flag=True,
+    help="Exit 1 when a quality floor is broken (with --suite: any set's floor).",
+)
 def eval_command(
     set_path,
     docs,
@@ -108,7 +112,11 @@ def eval_command(
         ]
         if clash:
             raise click.UsageError(f"--suite runs its own sets; drop {', '.join(clash)}.")
-        _run_suite(overrides, list(only), out_dir or Path("eval/out-suite"), limit, progress)
+        n_broken = _run_suite(
+            overrides, list(only), out_dir or Path("eval/out-suite"), limit, progress
+        )
+        if n_broken and check_floors:
+            sys.exit(1)
         return
     if only:
         raise click.UsageError("--only picks sets of the suite: use it with --suite.")
@@ -157,8 +165,10 @@ def eval_command(
 
 def _run_suite(
     overrides: dict, only: list[str], out_dir: Path, limit: int | None, progress: bool
-) -> None:
+) -> int:
+    """Run the suite, print its table; returns how many rows break one of their floors."""
     from eval import suite
+    from eval.suite_report import broken_floors, render_suite
     from eval.workspace import Workspaces
 
     sets = suite.select(suite.default_suite(ROOT), only)
@@ -177,5 +187,9 @@ def _run_suite(
         progress=progress,
         on_row=on_row,
     )
-    click.echo(suite.render_suite(result))
+    click.echo(render_suite(result))
     click.echo(f"suite report: {out_dir / suite.SUITE_MD}", err=True)
+    broken = [r for r in result["rows"] if r["status"] == "done" and broken_floors(r)]
+    for r in broken:
+        click.echo(f"FLOOR BROKEN: {r['name']}: {'; '.join(broken_floors(r))}", err=True)
+    return len(broken)

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from eval.suite import SUITE_JSON, SUITE_MD, SuiteSet, default_suite, run_suite, select
+from eval.suite_report import broken_floors
 from eval.workspace import Workspace, eval_index_dir
 from qa.cli import main
 from qa.errors import QAError
@@ -160,6 +161,26 @@ def test_a_running_set_shows_its_questions_so_far(tmp_path: Path, monkeypatch, f
     assert "running:" not in md and "| news | 3 |" in md
 
 
+def test_rows_name_the_floors_they_break() -> None:
+    row = {
+        "name": "python_docs",
+        "status": "done",
+        "kind": "records",
+        "key_fact_accuracy": 0.5,
+        "citation_precision": 0.95,
+        "refusal_recall": None,
+        "false_refusal_rate": 0.2,
+        "followups_correct": 6,
+        "followups": 8,
+    }
+    assert broken_floors(row) == [
+        "key facts 0.50 (floor >= 0.75)",
+        "false refusals 0.20 (floor <= 0.10)",
+    ]
+    assert broken_floors({**row, "followups_correct": 5})[-1] == "follow-ups 0.62 (floor >= 0.75)"
+    assert broken_floors({**row, "name": "elsewhere"}) == [], "only the issue's sets have floors"
+
+
 def test_select_names_unknown_sets() -> None:
     sets = default_suite(ROOT)
     assert [s.name for s in select(sets, ["python_docs", "seeds", "python_docs"])] == [
@@ -236,9 +257,12 @@ def test_cli_set_without_docs_needs_an_index(tmp_path: Path, fake_env) -> None:
 def test_cli_suite_prints_one_table_and_writes_reports(tmp_path: Path, fake_env) -> None:
     out = tmp_path / "suite"
     args = ["eval", "--suite", "--only", "seeds", "--only", "python_docs", "--limit", "2"]
-    res = CliRunner().invoke(main, [*args, "--data-dir", str(tmp_path / "data"), "--out", str(out)])
-    assert res.exit_code == 0, res.output
+    args += ["--check-floors", "--data-dir", str(tmp_path / "data"), "--out", str(out)]
+    res = CliRunner().invoke(main, args)
+    # the fake generator refuses every question: the table is printed, the floors break
+    assert res.exit_code == 1, res.output
     assert "| seeds | 2 |" in res.stdout and "| python_docs | 2 |" in res.stdout
+    assert "FLOOR BROKEN: python_docs: " in res.stderr and "(floor <= 0.10)" in res.stderr
     assert "seeds: done (2 questions)" in res.stderr
     suite = json.loads((out / SUITE_JSON).read_text())
     assert [r["status"] for r in suite["rows"]] == ["done", "done"]
