@@ -398,7 +398,15 @@ def _meta(quick: bool, load_before: float) -> dict[str, Any]:
     show_default=True,
     help="Chunks of the largest generated corpus (--scale).",
 )
-def main(json_out: Path | None, quick: bool, scale: bool, scale_chunks: int) -> None:
+@click.option(
+    "--scale-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the scale test's corpus, indexes and progress here; run again to go on from it.",
+)
+def main(
+    json_out: Path | None, quick: bool, scale: bool, scale_chunks: int, scale_dir: Path | None
+) -> None:
     """Measure indexing throughput, cold start, retrieval latency and peak memory; print one table."""
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     load_before = os.getloadavg()[0]
@@ -409,7 +417,7 @@ def main(json_out: Path | None, quick: bool, scale: bool, scale_chunks: int) -> 
 
         def scale_section(ctx: Bench) -> Figures:
             say = lambda msg: click.echo(msg, err=True)  # noqa: E731
-            return bench_scale(ctx, QUESTIONS, target=scale_chunks, log=say)
+            return bench_scale(ctx, QUESTIONS, target=scale_chunks, log=say, keep=scale_dir)
 
         sections = [("scale", scale_section)]
     try:

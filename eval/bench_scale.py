@@ -192,9 +192,17 @@ def _run_probe(data_dir: Path, questions_file: Path, only_open: bool = False) ->
 
 
 def bench_scale(
-    ctx: Any, seed_questions: Sequence[str], target: int = 50_000, log: Any = None
+    ctx: Any,
+    seed_questions: Sequence[str],
+    target: int = 50_000,
+    log: Any = None,
+    keep: Path | None = None,
 ) -> dict[str, Any]:
-    """Index seeds/, then a generated corpus of 10k and ``target`` chunks; time retrieval at each."""
+    """Index seeds/, then a generated corpus of 10k and ``target`` chunks; time retrieval at each.
+
+    ``keep``: a folder for the corpus, the indexes and ``scale-progress.json`` (the figures and
+    index seconds so far), kept afterwards; a run given the same folder goes on from there.
+    """
     from qa.service import run_index
     from qa.settings import load_settings
 
@@ -204,33 +212,55 @@ def bench_scale(
     chunk_tokens, overlap = settings.index.chunk_tokens, settings.index.overlap_sentences
     pool = SentencePool([SEEDS, *([SQUAD] if SQUAD.is_dir() else [])], seed=12)
     questions = [*seed_questions, *(pool.question() for _ in range(60))]
-    qfile = ctx.workdir / "scale-questions.json"
+    base = Path(keep) if keep else ctx.workdir
+    base.mkdir(parents=True, exist_ok=True)
+    qfile = base / "scale-questions.json"
     qfile.write_text(json.dumps(questions))
     sample = [pool.document(-1 - i)[1] for i in range(100)]
     per_doc = _chunks_in(sample, embedder, chunk_tokens, overlap) / len(sample)
-    out: dict[str, Any] = {
+    progress_file = base / "scale-progress.json"
+    progress: dict[str, Any] = {"figures": {}, "index_s": 0.0, "next_doc": 0, "have": 0}
+    if progress_file.exists():
+        progress = json.loads(progress_file.read_text())
+        say(f"scale: resuming {progress_file} at {progress['have']} chunks")
+    out: dict[str, Any] = progress["figures"] | {
         "pool_sentences": len(pool.sentences),
         "pool_names": len(pool.names),
         "chunks_per_doc": per_doc,
         "questions": len(questions),
     }
 
-    seeds_data = ctx.workdir / "scale-seeds"
-    report = run_index(load_settings(data_dir=seeds_data), [SEEDS], embedder)
-    _probe_stage(out, "seeds", seeds_data, report.seconds, report.total_chunks, qfile, say)
+    def save() -> None:
+        progress["figures"] = out
+        tmp = progress_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(progress, indent=1))
+        tmp.replace(progress_file)
 
-    corpus, data = ctx.workdir / "scale-corpus", ctx.workdir / "scale-data"
+    if "seeds_retrieve_p50_ms" not in out:
+        seeds_data = base / "scale-seeds"
+        report = run_index(load_settings(data_dir=seeds_data), [SEEDS], embedder)
+        _probe_stage(out, "seeds", seeds_data, report.seconds, report.total_chunks, qfile, say)
+        save()
+
+    corpus, data = base / "scale-corpus", base / "scale-data"
     sizes = sorted({min(MID_CHUNKS, max(1, target // 5)), target})
-    next_doc, index_s, have = 0, 0.0, 0
+    next_doc, index_s, have = progress["next_doc"], progress["index_s"], progress["have"]
+    for _ in range(next_doc):  # the generator goes on where the last run stopped
+        pool.document(0)
     for size in sizes:
+        if f"{_label(size)}_retrieve_p50_ms" in out:
+            continue
         while have < size:  # grown in place, 10k at a time: each run indexes only new files
             more = min(STEP_CHUNKS, (size - have) * 1.01)
             next_doc = grow_corpus(pool, corpus, next_doc, more, per_doc)
             report = run_index(load_settings(data_dir=data), [corpus], embedder)
             index_s += report.seconds
             have = report.total_chunks
+            progress.update(next_doc=next_doc, index_s=index_s, have=have)
+            save()
             say(f"scale: {have} chunks in {next_doc} files after {index_s:.0f} s of indexing")
         _probe_stage(out, _label(size), data, index_s, have, qfile, say)
+        save()
         say("scale: figures so far " + json.dumps(out))  # kept in the log if a later step fails
     out["index_peak_rss_mb"] = _vm("VmHWM")
     out["corpus_mb"] = sum(p.stat().st_size for p in corpus.iterdir()) / 1e6

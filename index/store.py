@@ -71,6 +71,8 @@ def _client(data_dir: Path, host: str | None, port: int) -> Any:
 
 
 class Store:
+    PAGE = 5000  # records read per get when reading a whole collection
+
     def __init__(
         self, client: Any, prefix: str = "qa", remote: bool = False, data_dir: Path | None = None
     ) -> None:
@@ -122,20 +124,25 @@ class Store:
 
     def committed(self) -> dict[str, DocRecord]:
         out: dict[str, DocRecord] = {}
-        got = self.docs.get(include=["metadatas"])
-        for doc_id, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
-            if doc_id == STATE_ID or not meta:
-                continue
-            out[doc_id] = DocRecord(
-                doc_id=doc_id,
-                path=str(meta.get("path", "")),
-                root=str(meta.get("root", "")),
-                title=str(meta.get("title", doc_id)),
-                content_hash=str(meta.get("hash", "")),
-                chunks=int(meta.get("chunks", 0)),
-                page_starts=tuple(json.loads(str(meta.get("pages", "[]")))),
-            )
-        return out
+        # In pages: one get of every record fails past ~32k documents ("too many SQL variables").
+        offset = 0
+        while True:
+            got = self.docs.get(include=["metadatas"], limit=self.PAGE, offset=offset)
+            if not got["ids"]:
+                return out
+            offset += len(got["ids"])
+            for doc_id, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
+                if doc_id == STATE_ID or not meta:
+                    continue
+                out[doc_id] = DocRecord(
+                    doc_id=doc_id,
+                    path=str(meta.get("path", "")),
+                    root=str(meta.get("root", "")),
+                    title=str(meta.get("title", doc_id)),
+                    content_hash=str(meta.get("hash", "")),
+                    chunks=int(meta.get("chunks", 0)),
+                    page_starts=tuple(json.loads(str(meta.get("pages", "[]")))),
+                )
 
     def state(self) -> dict[str, Any]:
         got = self.docs.get(ids=[STATE_ID], include=["metadatas"])

@@ -83,3 +83,20 @@ def test_a_quotation_is_followed_to_its_attribution(setup):
     passages = retriever.passages("most important thing over 80,000 Syrians freed", 1)
     assert passages[0].text.startswith("“The most important thing")
     assert passages[0].text.endswith("Konashenkov said on Tuesday.")
+
+
+def test_committed_records_are_read_in_pages(setup, monkeypatch):
+    """One get of every record fails past ~32k documents, so they are read page by page."""
+    _, seeds, retriever = setup
+    whole = retriever.store.committed()
+    monkeypatch.setattr(Store, "PAGE", 2)  # 5 documents and the state record: three pages
+    docs, limits = retriever.store.docs, []
+
+    def get(**kw):
+        limits.append(kw.get("limit"))
+        return type(docs).get(docs, **kw)
+
+    monkeypatch.setattr(docs, "get", get)
+    assert retriever.store.committed() == whole
+    assert limits == [2, 2, 2, 2]  # three full pages, then an empty one
+    assert sorted(Path(d).name for d in whole) == sorted(p.name for p in seeds.iterdir())
