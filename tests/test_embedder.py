@@ -94,3 +94,41 @@ def test_minilm_tokens_and_long_inputs(real_embedder) -> None:
     v = real_embedder.embed([long_text, "harbour"])
     assert np.isfinite(v).all()
     assert real_embedder.count_tokens(long_text) > MAX_WORDPIECES
+
+
+# Vectors the embedder gave before batches were sorted by word-pieces and run side by side
+# (first six dimensions, commit 8f14710): the model's numbers must not move.
+PINNED = {
+    SIMILAR[0]: [0.1271809, -0.0160112, -0.0350625, 0.0554218, -0.0596252, 0.0323067],
+    UNRELATED: [0.0247562, -0.0579017, 0.0501371, 0.0560122, -0.0049945, 0.0122265],
+}
+
+
+def _one_at_a_time(embedder, text: str) -> np.ndarray:
+    """The plain computation: one text, no padding, no batching, no threads."""
+    enc = embedder._batch_tokenizer.encode(text, add_special_tokens=True)
+    ids = np.asarray([enc.ids], dtype=np.int64)
+    mask = np.ones_like(ids)
+    hidden = embedder._session.run(
+        None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    )[0]
+    pooled = hidden.mean(axis=1)[0]
+    return pooled / np.linalg.norm(pooled)
+
+
+@pytest.mark.real
+def test_minilm_sorting_batching_and_threads_do_not_change_vectors(real_embedder) -> None:
+    from index.embedder import MiniLMEmbedder
+
+    # Mixed lengths in a scrambled order: batches are sorted, padded and run in parallel.
+    texts = [
+        " ".join(["harbour ferry timetable"] * n) + f" number {n}." for n in (1, 40, 3, 90, 7, 20)
+    ]
+    texts += [*SIMILAR, UNRELATED, "x", "harbour " * 400]  # the last one is truncated
+    alone = np.stack([_one_at_a_time(real_embedder, t) for t in texts])
+    for batch, threads in ((8, 0), (3, 2), (1, 1), (64, 1)):
+        e = MiniLMEmbedder(threads=threads, batch_size=batch)
+        np.testing.assert_allclose(e.embed(texts), alone, atol=1e-5, rtol=0)
+    v = real_embedder.embed(list(PINNED))
+    for row, want in zip(v, PINNED.values(), strict=True):
+        np.testing.assert_allclose(row[:6], want, atol=1e-5, rtol=0)
