@@ -100,3 +100,56 @@ def test_committed_records_are_read_in_pages(setup, monkeypatch):
     assert retriever.store.committed() == whole
     assert limits == [2, 2, 2, 2]  # three full pages, then an empty one
     assert sorted(Path(d).name for d in whole) == sorted(p.name for p in seeds.iterdir())
+
+
+def _old_candidates(retriever, query):
+    """Retriever.candidates as it was before the ids-first dense query (the reference)."""
+    committed = retriever.refresh()
+    n = retriever.settings.candidates
+    qvec = retriever.embedder.embed([query])[0]
+    dense = retriever.store.query(qvec, n, committed)
+    bm25_ids = [cid for cid, _ in retriever.bm25.search(query, n)]
+    fused = rrf([[h.chunk.chunk_id for h in dense], bm25_ids], retriever.settings.rrf_k)
+    chunks = {h.chunk.chunk_id: h.chunk for h in dense}
+    chunks.update((c.chunk_id, c) for c in retriever.store.get_chunks(bm25_ids))
+    return [
+        (cid, chunks[cid], score) for cid, score in sorted(fused.items(), key=lambda kv: -kv[1])
+    ]
+
+
+QUERIES = [
+    "How many checkpoints were established in western Aleppo?",
+    "Konashenkov said on Tuesday",
+    "What would happen if Assad quit, according to Peskov?",
+    "aardvark zoo",
+]
+
+
+def test_candidates_match_the_reference_path(setup):
+    _, _, retriever = setup
+    retriever.settings = RetrievalSettings(candidates=5)  # fewer than the chunks: a real cut
+    for q in QUERIES:
+        got = [(c.chunk.chunk_id, c.chunk, c.fused) for c in retriever.candidates(q)]
+        assert got == _old_candidates(retriever, q), q
+
+
+def test_orphan_chunks_never_surface_and_results_stay_the_same(setup, fake_embedder):
+    """Invisible chunks (an interrupted run's) nearest to the question: the dense side widens."""
+    _, _, retriever = setup
+    retriever.settings = RetrievalSettings(candidates=3)
+    q = QUERIES[0]
+    before = [(c.chunk.chunk_id, c.fused) for c in retriever.candidates(q)]
+    vec = fake_embedder.embed([q])[0]
+    retriever.store.chunks.upsert(
+        ids=[f"seeds/004_2498656e7b287085.txt::{'f' * 16}::{i}" for i in range(12)],
+        embeddings=[vec.tolist()] * 12,
+        documents=[q] * 12,
+        metadatas=[
+            {"doc_id": "seeds/004_2498656e7b287085.txt", "hash": "f" * 16, "title": "t",
+             "path": "", "start": 0, "end": 1, "line": 1}
+        ] * 12,
+    )  # fmt: skip
+    retriever._total = retriever.store.count_chunks()  # as a refresh would see it
+    got = retriever.candidates(q)
+    assert [(c.chunk.chunk_id, c.fused) for c in got] == before
+    assert not any("ffffffff" in c.chunk.chunk_id for c in got)
