@@ -117,7 +117,7 @@ def test_batches_run_concurrently_and_keep_order(server: FakeServer) -> None:
     took = time.perf_counter() - t0
     assert vecs.shape == (18, 64) and vecs.dtype == np.float32
     np.testing.assert_allclose(vecs, HashEmbedder(64).embed(texts), atol=1e-6)  # normalised
-    assert [len(r["input"]) for r in server.requests] == [4, 4, 4, 4, 2]
+    assert sorted(len(r["input"]) for r in server.requests) == [2, 4, 4, 4, 4]  # any order
     assert sorted(t for r in server.requests for t in r["input"]) == sorted(texts)
     assert {r["model"] for r in server.requests} == {"fake-embed"}
     assert {r["auth"] for r in server.requests} == {"Bearer s3cret"}
@@ -211,7 +211,7 @@ def test_settings_choose_the_openai_backend(server: FakeServer, monkeypatch) -> 
     assert isinstance(emb, OpenAIEmbedder)
     assert (emb.name, emb.batch_size, emb.concurrency) == ("nomic-embed-text", 3, 2)
     emb.embed(["a", "b", "c", "d"])
-    assert [len(r["input"]) for r in server.requests] == [3, 1]
+    assert sorted(len(r["input"]) for r in server.requests) == [1, 3]  # in flight: any order
     assert server.requests[0]["auth"] == "Bearer k"
     with pytest.raises(EmbedderError, match="QA_EMBED_MODEL"):
         make_embedder("openai", base_url=server.url, model="")
