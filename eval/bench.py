@@ -32,6 +32,13 @@ import click
 import numpy as np
 
 from eval.bench_answer import bench_answer, bench_cold_ask
+from eval.bench_floors import check, floors_report
+from eval.bench_generation import (
+    bench_chat_memory,
+    bench_cold_breakdown,
+    bench_generation,
+    bench_quick_commands,
+)
 from index.chunking import split_sentences
 from index.embedder import MiniLMEmbedder
 from index.indexer import Indexer
@@ -398,6 +405,10 @@ SECTIONS: list[tuple[str, Callable[[Bench], Figures]]] = [
     ("retrieval", bench_retrieval),
     ("answer", bench_answer),
     ("cold_ask", bench_cold_ask),
+    ("cold_breakdown", bench_cold_breakdown),
+    ("quick_commands", bench_quick_commands),
+    ("generation", bench_generation),
+    ("chat_memory", bench_chat_memory),
     ("memory", bench_memory),  # keep last: it reports the peak of everything above
 ]
 
@@ -410,14 +421,18 @@ def _fmt(value: Any) -> str:
 
 def render_table(results: dict[str, Figures]) -> str:
     rows = [
-        (section, name, _fmt(v))
+        (section, name, _fmt(v), check(section, name, v))
         for section, figures in results.items()
         for name, v in figures.items()
     ]
     w1 = max(len("section"), *(len(r[0]) for r in rows))
     w2 = max(len("figure"), *(len(r[1]) for r in rows))
-    lines = [f"{'section':<{w1}}  {'figure':<{w2}}  value", f"{'-' * w1}  {'-' * w2}  -----"]
-    lines += [f"{s:<{w1}}  {n:<{w2}}  {v}" for s, n, v in rows]
+    w3 = max(len("value"), *(len(r[2]) for r in rows))
+    lines = [
+        f"{'section':<{w1}}  {'figure':<{w2}}  {'value':<{w3}}  floor",
+        f"{'-' * w1}  {'-' * w2}  {'-' * w3}  -----",
+    ]
+    lines += [f"{s:<{w1}}  {n:<{w2}}  {v:<{w3}}  {f}".rstrip() for s, n, v, f in rows]
     return "\n".join(lines)
 
 
@@ -502,7 +517,8 @@ def main(
     click.echo(" ".join(f"{k}={v}" for k, v in meta.items()))
     click.echo(render_table(results))
     if json_out:
-        json_out.write_text(json.dumps({"meta": meta, "sections": results}, indent=2) + "\n")
+        report = {"meta": meta, "sections": results, "floors": floors_report(results)}
+        json_out.write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":
