@@ -92,6 +92,7 @@ class Progress:
     bytes_done: float
     bytes_total: int
     seconds: float
+    bytes_reused: float = 0.0  # of bytes_done: unchanged, skipped, or kept from a run before
 
     @property
     def chunks_per_s(self) -> float:
@@ -99,11 +100,13 @@ class Progress:
 
     @property
     def eta_s(self) -> float | None:
-        """Seconds left, from the share of bytes done so far (None until something is done)."""
-        if self.bytes_total <= 0 or self.bytes_done <= 0:
+        """Seconds left at the pace of the bytes this run worked on (None before any)."""
+        worked = self.bytes_done - self.bytes_reused
+        if self.bytes_done >= self.bytes_total:
+            return 0.0
+        if worked <= 0:
             return None
-        done = min(1.0, self.bytes_done / self.bytes_total)
-        return self.seconds * (1 - done) / done
+        return self.seconds * (self.bytes_total - self.bytes_done) / worked
 
 
 ProgressFn = Callable[[Progress], None]
@@ -143,14 +146,19 @@ class _Tracker:
         self.files_done = 0
         self.chunks = 0
         self.bytes_done = 0.0
+        self.bytes_reused = 0.0
         self.sinks = sinks
         self._lock = threading.Lock()
 
-    def add(self, files: int = 0, chunks: int = 0, nbytes: float = 0.0) -> None:
+    def add(
+        self, files: int = 0, chunks: int = 0, nbytes: float = 0.0, reused: bool = False
+    ) -> None:
         with self._lock:
             self.files_done += files
             self.chunks += chunks
             self.bytes_done += nbytes
+            if reused:
+                self.bytes_reused += nbytes
             snap = Progress(
                 self.files_done,
                 self.files_total,
@@ -158,6 +166,7 @@ class _Tracker:
                 self.bytes_done,
                 self.bytes_total,
                 time.perf_counter() - self.t0,
+                self.bytes_reused,
             )
         for sink in self.sinks:
             sink(snap)
@@ -278,7 +287,8 @@ class _Writer:
         if have:
             log.info("resuming doc=%s kept=%d left=%d", p.doc.doc_id, len(have), len(todo))
             self.report.chunks_resumed += len(p.chunks) - len(todo)
-            self.tracker.add(nbytes=p.size * (len(p.chunks) - len(todo)) / len(p.chunks))
+            kept = p.size * (len(p.chunks) - len(todo)) / len(p.chunks)
+            self.tracker.add(nbytes=kept, reused=True)
         for lo in range(0, len(todo), self.flush_chunks):
             part = todo[lo : lo + self.flush_chunks]
             vectors = self.embedder.embed([c.text for c in part])
@@ -382,7 +392,7 @@ class Indexer:
                 seen.add(source.doc_id)
                 change = self._prepare(source, committed, report, size)
                 if change is None:
-                    tracker.add(files=1, nbytes=size)
+                    tracker.add(files=1, nbytes=size, reused=True)
                     continue
                 tracker.add(files=1)
                 version = (change.doc.doc_id, change.doc.content_hash[:16])

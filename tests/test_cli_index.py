@@ -151,3 +151,22 @@ def test_no_debug_lines_from_libraries(tmp_path: Path, data_dir: Path) -> None:
     )
     assert asked.returncode == 0, asked.stderr
     assert "DEBUG" not in asked.stderr and "bm25s" not in asked.stderr, asked.stderr
+
+
+def test_progress_lines_are_spaced_and_say_files_chunks_rate_and_eta() -> None:
+    from index.indexer import Progress
+    from qa.progress import ProgressLines
+
+    now = [0.0]
+    lines: list[str] = []
+    report = ProgressLines(lines.append, every_s=10.0, clock=lambda: now[0])
+    for t in (1.0, 5.0, 10.5, 12.0, 21.0):
+        now[0] = t
+        report(Progress(3, 306, int(t * 40), t * 1e5, 2_000_000, t))
+    assert lines == [
+        "indexing: 3/306 files, 420 chunks, 40.0 chunks/s, 1.1 of 2.0 MB, ETA 10 s",
+        "indexing: 3/306 files, 840 chunks, 40.0 chunks/s, 2.1 of 2.0 MB, ETA 0 s",
+    ]
+    now[0] = 40.0
+    report(Progress(0, 1, 0, 0.0, 20_000_000, 40.0))
+    assert lines[-1].endswith("0.0 of 20.0 MB, ETA unknown")

@@ -744,3 +744,14 @@ def test_real_dense_retrieval_finds_the_right_document(
     hits = real_index.query(real_embedder.embed([question])[0], 4, real_index.committed())
     found = [h.chunk.doc_id.split("/")[1][:3] for h in hits]
     assert doc in found, f"{question!r}: wanted {doc}, got {found}"
+
+
+def test_eta_counts_only_the_work_of_this_run() -> None:
+    from index.indexer import Progress
+
+    # 80 of 100 bytes were unchanged (or kept from a run before): they say nothing of the pace.
+    p = Progress(1, 3, 0, 80.0, 100, 5.0, bytes_reused=80.0)
+    assert p.eta_s is None and p.chunks_per_s == 0.0
+    p = Progress(2, 3, 40, 90.0, 100, 5.0, bytes_reused=80.0)
+    assert p.eta_s == pytest.approx(5.0) and p.chunks_per_s == pytest.approx(8.0)
+    assert Progress(3, 3, 50, 100.0, 100, 6.0, bytes_reused=80.0).eta_s == 0.0
