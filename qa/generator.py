@@ -53,6 +53,36 @@ class FakeGenerator:
         return max(1, len(text) // 4)
 
 
+class _KeepStreams:
+    """Stands in for llama-cpp-python's ``suppress_stdout_stderr``; see :func:`_no_fd_redirection`."""
+
+    def __init__(self, disable: bool = True) -> None:
+        pass
+
+    def __enter__(self) -> _KeepStreams:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
+def _no_fd_redirection() -> None:
+    """Keep llama-cpp-python from pointing file descriptors 1 and 2 at /dev/null while it loads.
+
+    With ``verbose=False`` it silences llama.cpp by ``dup2``-ing the process's stdout and
+    stderr to /dev/null around the model load. That is process-wide: while the model loads in
+    the background (``LazyGenerator.preload``), everything the main thread prints, an error
+    message included, would be lost. llama.cpp's own log goes through the log callback, which
+    ``verbose=False`` already limits to errors, so nothing needs redirecting.
+    """
+    from llama_cpp import _internals
+    from llama_cpp import llama as llama_module
+
+    for module in (llama_module, _internals):
+        if getattr(module, "suppress_stdout_stderr", None) is not _KeepStreams:
+            module.suppress_stdout_stderr = _KeepStreams  # type: ignore[attr-defined,misc]
+
+
 class LocalGenerator:
     """llama.cpp in this process. Greedy by default; one request at a time."""
 
@@ -74,6 +104,7 @@ class LocalGenerator:
             ) from exc
         if not os.path.exists(model_path):
             raise ModelError(f"No model file at {model_path}. Fix QA_LLM_MODEL_PATH or unset it.")
+        _no_fd_redirection()
         draft: dict[str, Any] = {}
         if prompt_lookup:
             # Prompt-lookup decoding drafts the next tokens from n-grams of the prompt; greedy

@@ -40,3 +40,19 @@ def test_reindex_reports_each_file(seeds_dir: Path, data_dir: Path) -> None:
     assert files and files[-1].startswith("indexing: 6/6 files")
     assert calls[-1] == (1.0, "done")
     assert all(0.0 <= f <= 1.0 for f, _ in calls)
+
+
+@pytest.mark.real
+def test_errors_are_printed_while_the_model_loads_in_the_background(tmp_path: Path) -> None:
+    """llama-cpp-python silences a load by pointing fds 1 and 2 at /dev/null: with the load in
+    a background thread, the main thread's error message would vanish with them."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    cmd = [sys.executable, "-m", "qa.cli", "ask", "How many?", "--data-dir", str(tmp_path / "x")]
+    for extra, stream in (([], "stderr"), (["--json"], "stdout")):
+        done = subprocess.run([*cmd, *extra], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 1
+        assert "No index at" in getattr(done, stream), (done.stdout, done.stderr)
