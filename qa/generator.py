@@ -53,6 +53,10 @@ class FakeGenerator:
         return max(1, len(text) // 4)
 
 
+_LOG_CALLBACK: Any = None
+_GGML_ERROR = 4  # ggml_log_level: NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5
+
+
 class _KeepStreams:
     """Stands in for llama-cpp-python's ``suppress_stdout_stderr``; see :func:`_no_fd_redirection`."""
 
@@ -67,7 +71,8 @@ class _KeepStreams:
 
 
 def _no_fd_redirection() -> None:
-    """Keep llama-cpp-python from pointing file descriptors 1 and 2 at /dev/null while it loads.
+    """Keep llama-cpp-python from pointing file descriptors 1 and 2 at /dev/null while it loads,
+    and send llama.cpp's own log to :mod:`logging` instead.
 
     With ``verbose=False`` it silences llama.cpp by ``dup2``-ing the process's stdout and
     stderr to /dev/null around the model load. That is process-wide: while the model loads in
@@ -75,12 +80,29 @@ def _no_fd_redirection() -> None:
     message included, would be lost. llama.cpp's own log goes through the log callback, which
     ``verbose=False`` already limits to errors, so nothing needs redirecting.
     """
+    global _LOG_CALLBACK
+    import ctypes
+
+    import llama_cpp
     from llama_cpp import _internals
     from llama_cpp import llama as llama_module
 
     for module in (llama_module, _internals):
         if getattr(module, "suppress_stdout_stderr", None) is not _KeepStreams:
             module.suppress_stdout_stderr = _KeepStreams  # type: ignore[attr-defined,misc]
+    if _LOG_CALLBACK is None:
+        # llama.cpp's log goes to our logger (errors as errors, the rest at debug), never
+        # straight to stderr. The callback object is kept so ctypes never frees it.
+        @llama_cpp.llama_log_callback  # type: ignore[misc]
+        def forward(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+            line = text.decode("utf-8", "replace").rstrip()
+            if line:
+                log.log(
+                    logging.ERROR if level == _GGML_ERROR else logging.DEBUG, "llama.cpp %s", line
+                )
+
+        _LOG_CALLBACK = forward
+        llama_cpp.llama_log_set(forward, ctypes.c_void_p(0))
 
 
 class LocalGenerator:
