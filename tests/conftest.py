@@ -70,6 +70,17 @@ def seeds_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def fake_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake models for commands run in-process, and no QA_* setting of the person running the
+    tests leaks in."""
+    for key in list(os.environ):
+        if key.startswith("QA_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("QA_EMBED_MODE", "fake")
+    monkeypatch.setenv("QA_LLM_MODE", "fake")
+
+
+@pytest.fixture
 def fake_embedder():
     from index.embedder import HashEmbedder
 

@@ -4,7 +4,6 @@ and the login before it loads anything."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 from pathlib import Path
 
@@ -18,14 +17,7 @@ from tests.netutil import free_port
 QUESTION = "How many militants were pardoned?"
 
 
-@pytest.fixture(autouse=True)
-def fakes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fake models, and no QA_* setting of the person running the tests leaks in."""
-    for key in list(os.environ):
-        if key.startswith("QA_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("QA_EMBED_MODE", "fake")
-    monkeypatch.setenv("QA_LLM_MODE", "fake")
+pytestmark = pytest.mark.usefixtures("fake_models")
 
 
 @pytest.fixture

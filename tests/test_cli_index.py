@@ -17,13 +17,7 @@ from qa.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def fakes(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in list(os.environ):
-        if key.startswith("QA_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("QA_EMBED_MODE", "fake")
-    monkeypatch.setenv("QA_LLM_MODE", "fake")
+pytestmark = pytest.mark.usefixtures("fake_models")
 
 
 def odd_folder(tmp_path: Path) -> tuple[Path, dict[str, str], dict[str, str]]:
