@@ -10,6 +10,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +37,16 @@ def bm25_tokens(text: str) -> list[str]:
     return content_terms(text) or ["_empty_"]
 
 
+def _bm25s() -> Any:
+    """The bm25s package. Its import sets its own logger to DEBUG, which would print "Building
+    index from tokens" on every command whatever the application's logging says; that level is
+    reset so the logger follows the application's configuration."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.NOTSET)
+    return bm25s
+
+
 class BM25Side:
     """A bm25s index over the visible chunks, cached on disk per index generation."""
 
@@ -55,7 +66,7 @@ class BM25Side:
         self.generation = generation
 
     def _build(self, chunks: Sequence[Chunk]) -> None:
-        import bm25s
+        bm25s = _bm25s()
 
         self.ids = [c.chunk_id for c in chunks]
         self._bm25 = None
@@ -70,7 +81,7 @@ class BM25Side:
         return self.cache_dir / f"{generation}-{TOKENS_VERSION}"
 
     def _load(self, generation: str) -> bool:
-        import bm25s
+        bm25s = _bm25s()
 
         path = self._path(generation)
         if path is None or not (path / "ids.json").exists():
@@ -101,7 +112,7 @@ class BM25Side:
     def search(self, query: str, n: int) -> list[tuple[str, float]]:
         if self._bm25 is None or not self.ids:
             return []
-        import bm25s  # noqa: F401  (the index object needs the package loaded)
+        _bm25s()  # the index object needs the package loaded
 
         k = min(n, len(self.ids))
         docs, scores = self._bm25.retrieve(

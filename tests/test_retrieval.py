@@ -153,3 +153,16 @@ def test_orphan_chunks_never_surface_and_results_stay_the_same(setup, fake_embed
     got = retriever.candidates(q)
     assert [(c.chunk.chunk_id, c.fused) for c in got] == before
     assert not any("ffffffff" in c.chunk.chunk_id for c in got)
+
+
+def test_bm25s_logs_follow_the_application_config() -> None:
+    """bm25s sets its logger to DEBUG on import ("Building index from tokens" on every command)."""
+    import logging
+
+    from qa.retrieval import _bm25s
+
+    _bm25s()
+    assert logging.getLogger("bm25s").level == logging.NOTSET
+    assert not logging.getLogger("bm25s").isEnabledFor(logging.DEBUG) or (
+        logging.getLogger().isEnabledFor(logging.DEBUG)
+    )
