@@ -268,7 +268,7 @@ def _ask_one(question: str, data_dir, history, as_json: bool, debug: bool) -> No
     from qa.answerer import validate_question
 
     # Empty or too long: said before anything loads. Then the model loads in the background
-    # while the store opens and retrieval runs.
+    # while retrieval runs.
     validate_question(question, settings.max_question_chars)
     answerer = build_answerer(settings, preload=True)
     answer = None

@@ -63,8 +63,11 @@ class LazyGenerator:
                 t0 = time.perf_counter()
                 inner = make_generator(self._settings)
                 t1 = time.perf_counter()
+                # Only a one-shot process (preload: `qa ask`) restores the saved prefix. A
+                # long-lived one (chat, eval) processes it with its first prompt, as before:
+                # the same KV values, so its answers stay exactly those it always gave.
                 warm = getattr(inner, "warm", None)
-                if warm is not None and self._settings.llm.prefix_cache:
+                if warm is not None and self._settings.llm.prefix_cache and self._thread:
                     from qa.prompts import EXAMPLE
 
                     warm(EXAMPLE, Path(self._settings.model_cache))
@@ -171,13 +174,12 @@ def build_answerer(
 ) -> Answerer:
     """The answering port over the index in ``settings.data_dir``.
 
-    ``preload`` starts loading the model in the background at once, so that a one-shot command
-    loads it (and restores the prompt prefix) while it opens the store and retrieves.
+    ``preload`` starts loading the model in the background once the store is open, so that a
+    one-shot command loads it (and restores the prompt prefix) while it retrieves.
     """
+    lazy = None
     if generator is None:
-        generator = LazyGenerator(settings)
-        if preload:
-            generator.preload()
+        generator = lazy = LazyGenerator(settings)
     embedder = embedder or open_embedder(settings)
     store = open_store(settings, embedder=embedder)
     r = settings.retrieval
@@ -202,6 +204,10 @@ def build_answerer(
             progress(1.0, "done")
         return report.summary()
 
+    if preload and lazy is not None:
+        # Started once the store and embedder are open, so an error there (no index, another
+        # embedder) is reported and the process ends with no model half-loaded in a thread.
+        lazy.preload()
     return Answerer(
         retriever,
         generator,
