@@ -135,7 +135,7 @@ class LLMSettings(BaseModel):
     prefix_cache: bool = Field(
         True,
         description="Local mode: keep the fixed prompt prefix's llama.cpp state in the model "
-        "cache folder, so a new process restores it instead of processing it again.",
+        "cache folder, so a one-shot `qa ask` restores it instead of processing it again.",
     )
 
 
