@@ -1,14 +1,13 @@
-"""Embedders: the packaged all-MiniLM-L6-v2 (int8 ONNX) and a text-dependent fake for tests.
+"""Embedders: the packaged all-MiniLM-L6-v2 (int8 ONNX); the text-dependent fake for tests is
+:class:`qa.testing.HashEmbedder`.
 
-Both satisfy :class:`Embedder`. Vectors are L2-normalised, so a dot product is a cosine.
+Each satisfies :class:`Embedder`. Vectors are L2-normalised, so a dot product is a cosine.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import re
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -159,37 +158,6 @@ def session_options(threads: int = 0, spinning: bool = False) -> Any:
     return opts
 
 
-_WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
-
-
-class HashEmbedder:
-    """A fake whose vectors depend on the text: hashed bag of lower-cased words.
-
-    Texts that share words get similar vectors, so retrieval tests really test retrieval.
-    """
-
-    name = "hash-bow"
-
-    def __init__(self, dim: int = 256) -> None:
-        self.dim = dim
-
-    def token_spans(self, text: str) -> list[tuple[int, int]]:
-        return [m.span() for m in _WORD.finditer(text)]
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.token_spans(text))
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
-                out[row, h % self.dim] += 1.0 if (h >> 63) == 0 else -1.0
-            if not out[row].any():
-                out[row, 0] = 1.0
-        return _normalise(out)
-
-
 def _normalise(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return (vectors / np.clip(norms, 1e-12, None)).astype(np.float32)
@@ -208,9 +176,9 @@ def make_embedder(
     timeout_s: float = 60.0,
     dim: int = 0,
 ) -> Embedder:
-    """The embedder for ``mode``; the keyword arguments are for ``openai`` mode only."""
-    if mode == "fake":
-        return HashEmbedder()
+    """The embedder for ``mode``; the keyword arguments are for ``openai`` mode only.
+    (``fake``, the hashed bag of words, is :class:`qa.testing.HashEmbedder`, chosen by
+    :func:`qa.service.open_embedder`: ``index`` never imports ``qa``.)"""
     if mode == "local":
         return MiniLMEmbedder(threads=threads, batch_size=batch_size)
     if mode == "openai":
@@ -226,5 +194,5 @@ def make_embedder(
             dim=dim,
         )
     raise EmbedderError(
-        f"Unknown embedder mode {mode!r}; set QA_EMBED_MODE to 'local', 'openai' or 'fake'."
+        f"Unknown embedder mode {mode!r}; set QA_EMBED_MODE to 'local' or 'openai'."
     )

@@ -1,11 +1,11 @@
-"""Generators: one small protocol, three backends (local llama.cpp, OpenAI-compatible, fake)."""
+"""Generators: one small protocol, two real backends (local llama.cpp, OpenAI-compatible);
+the fake one for tests lives in :mod:`qa.testing`."""
 
 from __future__ import annotations
 
 import logging
 import os
 import threading
-from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,31 +26,6 @@ class Generator(Protocol):
         ...
 
     def count_tokens(self, text: str) -> int: ...
-
-
-class FakeGenerator:
-    """Replies from a queue (``enqueue``) and records every prompt it saw (``history``)."""
-
-    name = "fake"
-
-    def __init__(
-        self, replies: Sequence[str] = (), default: str = "The sources do not contain the answer."
-    ) -> None:
-        self.replies: deque[str] = deque(replies)
-        self.history: list[list[Message]] = []
-        self.default = default
-
-    def enqueue(self, *replies: str) -> None:
-        self.replies.extend(replies)
-
-    def stream(self, messages: Sequence[Message], max_tokens: int | None = None) -> Iterator[str]:
-        self.history.append([dict(m) for m in messages])
-        reply = self.replies.popleft() if self.replies else self.default
-        for i in range(0, len(reply), 4):
-            yield reply[i : i + 4]
-
-    def count_tokens(self, text: str) -> int:
-        return max(1, len(text) // 4)
 
 
 _LOG_CALLBACK: Any = None
@@ -242,6 +217,8 @@ class OpenAIGenerator:
 def make_generator(settings: Settings) -> Generator:
     llm = settings.llm
     if llm.mode == "fake":
+        from qa.testing import FakeGenerator  # end-to-end tests drive the real CLI with it
+
         return FakeGenerator()
     if llm.mode == "openai":
         return OpenAIGenerator(

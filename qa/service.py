@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from index.embedder import Embedder, EmbedderError, HashEmbedder, MiniLMEmbedder, make_embedder
+from index.embedder import Embedder, EmbedderError, MiniLMEmbedder, make_embedder
 from index.indexer import Indexer, IndexReport, Progress, ProgressFn, index_lock
 from index.store import EmbedderRecord, Store, StoreError, check_embedder
 from qa.answerer import Answerer
@@ -17,6 +17,7 @@ from qa.errors import IndexMissingError, ModelError, QAError
 from qa.generator import Generator, make_generator
 from qa.retrieval import Retriever
 from qa.settings import Settings
+from qa.testing import HashEmbedder
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,8 @@ class LazyGenerator:
 
 def open_embedder(settings: Settings) -> Embedder:
     e = settings.embed
+    if e.mode == "fake":
+        return HashEmbedder()
     try:
         return make_embedder(
             e.mode,

@@ -82,7 +82,7 @@ def fake_models(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def fake_embedder():
-    from index.embedder import HashEmbedder
+    from qa.testing import HashEmbedder
 
     return HashEmbedder()
 

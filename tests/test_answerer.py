@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from qa.errors import IndexMissingError, InputError
-from qa.generator import FakeGenerator
 from qa.prompts import SYSTEM
 from qa.reader import Reading
 from qa.schema import Delta, Done
 from qa.service import build_answerer, run_index
 from qa.settings import load_settings
+from qa.testing import FakeGenerator
 
 SEEDS_004 = "seeds/004_2498656e7b287085.txt"
 

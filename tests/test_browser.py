@@ -422,11 +422,10 @@ class SlowEmbedder:
 @pytest.fixture(scope="module")
 def library_url(tmp_path_factory):
     """A real index (hash embedder, fake model) with a real uploads library."""
-    from index.embedder import HashEmbedder
-    from qa.generator import FakeGenerator
     from qa.library import Library
     from qa.service import build_answerer, run_index
     from qa.settings import load_settings
+    from qa.testing import FakeGenerator, HashEmbedder
     from ui.app import build_app, launch
 
     root = tmp_path_factory.mktemp("library")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from index.embedder import HashEmbedder
 from qa.citations import CitationChecker, parse_markers
 from qa.schema import Passage
+from qa.testing import HashEmbedder
 
 DOC_A = (
     "Peskov said the talks would go on. Seven checkpoints were established in western Aleppo, "

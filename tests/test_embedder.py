@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from index.embedder import MAX_WORDPIECES, EmbedderError, HashEmbedder, make_embedder
+from index.embedder import MAX_WORDPIECES, EmbedderError, make_embedder
+from qa.testing import HashEmbedder
 
 SIMILAR = ("The cat sat on the mat.", "A cat was sitting on a rug.")
 UNRELATED = "Stock markets fell sharply on Tuesday after the bank raised rates."
@@ -45,9 +46,14 @@ def test_fake_token_spans_cover_words_and_punctuation(fake_embedder) -> None:
 
 
 def test_make_embedder_modes() -> None:
-    assert isinstance(make_embedder("fake"), HashEmbedder)
+    from qa.service import open_embedder
+    from qa.settings import load_settings
+
+    assert isinstance(open_embedder(load_settings(embed__mode="fake")), HashEmbedder)
     with pytest.raises(EmbedderError, match="QA_EMBED_MODE"):
         make_embedder("cloud")
+    with pytest.raises(EmbedderError, match="QA_EMBED_MODE"):
+        make_embedder("fake")  # index/ has no fake: it lives in qa.testing
 
 
 # -- the packaged model --------------------------------------------------------------------

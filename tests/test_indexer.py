@@ -338,7 +338,7 @@ def test_an_interrupted_update_keeps_old_versions_whole(
 _KILLABLE = """
 import sys
 from pathlib import Path
-from index.embedder import HashEmbedder
+from qa.testing import HashEmbedder
 from index.indexer import Indexer
 from index.store import Store
 
@@ -552,7 +552,7 @@ def test_a_resumed_document_cut_differently_shows_only_its_new_chunks(
 _KILL_LARGE = """
 import sys
 from pathlib import Path
-from index.embedder import HashEmbedder
+from qa.testing import HashEmbedder
 from index.indexer import Indexer
 from index.store import Store
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from qa.errors import InputError
-from qa.generator import FakeGenerator
 from qa.library import Library, safe_name
 from qa.service import build_answerer, run_index
 from qa.settings import load_settings
+from qa.testing import FakeGenerator
 from ui import collection as tab
 
 

@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 
 from index.embed_openai import OpenAIEmbedder
-from index.embedder import EmbedderError, HashEmbedder, _load_tokenizer, make_embedder
+from index.embedder import EmbedderError, _load_tokenizer, make_embedder
 from index.store import EmbedderRecord, Store, check_embedder, recorded_embedder
 from qa.errors import QAError
 from qa.service import build_answerer, open_embedder, run_index
 from qa.settings import load_settings
+from qa.testing import HashEmbedder
 from tests.netutil import free_port
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"

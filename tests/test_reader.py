@@ -9,13 +9,12 @@ from dataclasses import replace
 
 import pytest
 
-from index.embedder import HashEmbedder
 from qa.answerer import Answerer, _good_rewrite, split_question
 from qa.citations import CitationChecker
-from qa.generator import FakeGenerator
 from qa.prompts import REFUSAL
 from qa.reader import Reading, SentenceReader
 from qa.schema import Passage
+from qa.testing import FakeGenerator, HashEmbedder
 from qa.text import asked_noun, expected_answer_type, new_items
 
 CENTER = (

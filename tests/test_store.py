@@ -179,7 +179,7 @@ def test_prefixes_are_separate_indexes(data_dir: Path, fake_embedder) -> None:
 _WRITER = """
 import sys
 from pathlib import Path
-from index.embedder import HashEmbedder
+from qa.testing import HashEmbedder
 from index.indexer import Indexer
 from index.store import Store
 
