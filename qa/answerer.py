@@ -183,7 +183,13 @@ class Answerer:
         if not raw or is_refusal(raw):
             return None, "model", None
         verified = self.checker.verify(raw, passages, question)
-        stats.update(repointed=verified.repointed, dropped=verified.dropped, added=verified.added)
+        stats.update(
+            repointed=verified.repointed,
+            dropped=verified.dropped,
+            added=verified.added,
+            removed=len(verified.removed),
+            judged=verified.judged,
+        )
         # If the model pointed at the passage of the reader's best sentence but missed what it
         # says (a role for the name; "filed in Moscow" citing SOCHI's report), that sentence may
         # stand in for it.

@@ -5,25 +5,30 @@ For each sentence of the model's answer and each source it cites, the check asks
 - do most of its names appear in the passage?
 - is it close in meaning to some sentence of the passage (embedding cosine), or does it
   share most of its content words with it?
-A citation that fails is re-pointed to the passage that passes best, or dropped; a sentence
-left with no support is marked unsupported. Each surviving citation quotes the exact
-supporting sentence(s) of the passage with their offsets in the source document.
+These cheap checks find the candidate quote. They cannot see negation, a number attached to
+another quantity, a swapped speaker or an option the document never names, so a quote that
+passes them is then put to the entailment judge (:mod:`qa.judge`): does this quote state this
+claim? A quote that holds the claim word for word needs no judge.
+A citation that fails is re-pointed to a passage whose quote passes, or dropped; a sentence
+left with no support is removed from the answer (and counted). Each surviving citation quotes
+the exact supporting sentence(s) of the passage with their offsets in the source document.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from index.chunking import split_sentences
 from index.embedder import Embedder
+from qa.judge import Claim, Judge
 from qa.prompts import is_instruction
 from qa.retrieval import FRAGMENT_CHARS
 from qa.schema import Citation, Passage, Sentence
-from qa.text import content_terms, names, numbers
+from qa.text import content_terms, names, numbers, words
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 # "freed. [3]" -> "freed [3]." so a marker written after the full stop stays with its sentence
@@ -32,6 +37,8 @@ _MARKERS_ANYWHERE = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 
 SIMILARITY_MIN = 0.55  # sentence-to-quote cosine that counts as support on its own
 TERMS_MIN = 0.6  # share of the sentence's content words found in the quote
+ENTAIL_MIN = 0.85  # the judge's P(the quote states the claim) for a citation to stand
+JUDGED_PER_SENTENCE = 3  # candidate quotes put to the judge for one sentence, best first
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,8 @@ class Verified:
     repointed: int
     dropped: int
     added: int
+    removed: list[str] = field(default_factory=list)  # claims no quote states, left out
+    judged: int = 0  # judge calls made
 
 
 def raw_sentences(answer: str) -> list[str]:
@@ -79,11 +88,31 @@ class CitationChecker:
         embedder: Embedder,
         similarity_min: float = SIMILARITY_MIN,
         terms_min: float = TERMS_MIN,
+        judge: Judge | None = None,
+        entail_min: float = ENTAIL_MIN,
     ) -> None:
         self.embedder = embedder
         self.similarity_min = similarity_min
         self.terms_min = terms_min
+        self.judge = judge
+        self.entail_min = entail_min
         self._memo: dict[str, np.ndarray] = {}
+        self._judged: dict[tuple[str, str], float] = {}
+        self.judge_calls = 0
+
+    def entailment(self, quote: str, claim: str) -> float:
+        """P(``quote`` states ``claim``): 1.0 for a word-for-word copy, else the judge's
+        (1.0 without a judge: the cheap checks decide alone)."""
+        if self.judge is None or _copied(claim, quote):
+            return 1.0
+        key = (quote, claim)
+        if key not in self._judged:
+            self._judged[key] = self.judge.score([Claim(quote, claim)])[0]
+            self.judge_calls += 1
+        return self._judged[key]
+
+    def states(self, quote: str, claim: str) -> bool:
+        return self.entailment(quote, claim) >= self.entail_min
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         todo = [t for t in dict.fromkeys(texts) if t not in self._memo]
@@ -100,7 +129,32 @@ class CitationChecker:
         given: str = "",
         fragment: str | None = None,
     ) -> Support:
-        """How well ``passage`` supports ``claim``, and the exact sentence span that does."""
+        """How well ``passage`` supports ``claim``, and the exact sentence span that does:
+        the best quote by the cheap checks, confirmed by the judge (see :meth:`confirm`)."""
+        windows = self.windows(claim, passage, claim_vec, given, fragment)
+        return self.confirm(windows, passage, judged_claim(claim, given, fragment))
+
+    def confirm(
+        self, windows: Sequence[Support], passage: Passage, claim: str, limit: int = 2
+    ) -> Support:
+        """The first of the best ``limit`` quotes that pass the cheap checks and that the
+        judge says state ``claim``; else the best quote, not ok."""
+        for sup in [w for w in windows if w.ok][:limit]:
+            if self.states(quote_of(passage, sup), claim):
+                return sup
+        best = windows[0]
+        return Support(best.passage, best.score, best.quote_start, best.quote_end, False)
+
+    def windows(
+        self,
+        claim: str,
+        passage: Passage,
+        claim_vec: np.ndarray | None = None,
+        given: str = "",
+        fragment: str | None = None,
+    ) -> list[Support]:
+        """Every quote of ``passage`` (one to three neighbouring sentences) by the cheap
+        checks, best first (those that pass before those that do not)."""
         # Datelines ("MOSCOW, October 22. /TASS/.") stay with their sentence, as in retrieval.
         spans = split_sentences(passage.text, min_chars=FRAGMENT_CHARS) or [(0, len(passage.text))]
         quotes = [passage.text[a:b] for a, b in spans]
@@ -114,7 +168,7 @@ class CitationChecker:
         # over the passage around the quote: count them there, while its own words must be in
         # the quote itself.
         p_terms = set(content_terms(passage.text)) if fragment else set()
-        best: Support | None = None
+        found: list[Support] = []
         # A claim may draw on up to three neighbouring sentences (a quote, then "..., X said").
         options = [(i, i + d) for d in range(3) for i in range(len(spans) - d)]
         for lo, hi in options:
@@ -135,10 +189,9 @@ class CitationChecker:
                 ok = ok and len(own & q_terms) / len(own) >= 0.5
             num_cov = len(c_nums & numbers(quote)) / len(c_nums) if c_nums else 1.0
             score = sim + 0.5 * term_cov + 0.3 * name_cov + 0.5 * num_cov - 0.02 * (hi - lo)
-            if best is None or (ok, score) > (best.ok, best.score):
-                best = Support(passage.n, score, passage.start + a, passage.start + b, ok)
-        assert best is not None
-        return best
+            found.append(Support(passage.n, score, passage.start + a, passage.start + b, ok))
+        found.sort(key=lambda s: (s.ok, s.score), reverse=True)
+        return found
 
     def joint_support(
         self,
@@ -170,11 +223,14 @@ class CitationChecker:
             return []
         sim = float(max(self._embed(quotes) @ claim_vec))
         term_cov = len(c_terms & u_terms) / len(c_terms) if c_terms else 0.0
-        return kept if sim >= self.similarity_min or term_cov >= self.terms_min else []
+        if sim < self.similarity_min and term_cov < self.terms_min:
+            return []
+        return kept if self.states(" … ".join(quotes), claim) else []
 
     def verify(self, answer: str, passages: Sequence[Passage], question: str = "") -> Verified:
         by_n = {p.n: p for p in passages}
         self._memo.clear()
+        calls = self.judge_calls
         claims = [parse_markers(s) for s in raw_sentences(answer)]
         # A bare fragment ("99", "In Sochi.") only means something with its question: check
         # the two together, so the quote must be about the question too.
@@ -186,37 +242,47 @@ class CitationChecker:
         citations: list[Citation] = []
         sentences: list[Sentence] = []
         parts: list[str] = []
+        removed: list[str] = []
         repointed = dropped = added = 0
         for (claim, cited), check, vec in zip(claims, checked, vecs, strict=True):
             if not claim:
                 continue
             frag = claim if check != claim else None
-            checks = {n: self.support(check, p, vec, question, frag) for n, p in by_n.items()}
-            keep: list[Support] = [checks[n] for n in cited if n in checks and checks[n].ok]
-            bad = [n for n in cited if n not in checks or not checks[n].ok]
-            known = [n for n in cited if n in checks]
+            stated = judged_claim(check, question, frag)
+            windows = {n: self.windows(check, p, vec, question, frag) for n, p in by_n.items()}
+            budget = [JUDGED_PER_SENTENCE]
+
+            def confirmed(
+                n: int, w: dict = windows, s: str = stated, b: list = budget
+            ) -> Support | None:
+                return self._confirmed(w, by_n, n, s, b)
+
+            keep = [sup for n in cited if (sup := confirmed(n)) is not None]
+            bad = [n for n in cited if not any(k.passage == n for k in keep)]
+            known = [n for n in cited if n in windows]
             if bad and len(known) >= 2:
-                pairs = [(by_n[n], checks[n]) for n in known]
-                joint = self.joint_support(check, pairs, vec, question)
+                pairs = [(by_n[n], windows[n][0]) for n in known]
+                joint = self.joint_support(stated, pairs, vec, question)
                 if joint:
                     dropped += len(known) - len(joint)
                     keep, bad = joint, []
-            if bad:
-                alternatives = sorted(
-                    (s for n, s in checks.items() if s.ok and n not in cited),
-                    key=lambda s: -s.score,
-                )
-                if not keep and alternatives:
-                    keep = [alternatives[0]]
-                    repointed += 1
-                    dropped += len(bad) - 1
-                else:
-                    dropped += len(bad)
-            elif not cited:
-                alternatives = sorted((s for s in checks.values() if s.ok), key=lambda s: -s.score)
-                if alternatives and _is_claim(claim):
-                    keep = [alternatives[0]]
-                    added += 1
+            if bad or (not cited and _is_claim(claim)):
+                if not keep:
+                    # Another passage that states it, best by the cheap checks first.
+                    others = sorted(
+                        (n for n in windows if n not in cited and windows[n][0].ok),
+                        key=lambda n: -windows[n][0].score,
+                    )
+                    for n in others:
+                        sup = confirmed(n)
+                        if sup is not None:
+                            keep = [sup]
+                            if cited:
+                                repointed += 1
+                            else:
+                                added += 1
+                            break
+                dropped += max(0, len(bad) - (1 if keep and cited else 0))
             numbers_out: list[int] = []
             for sup in keep:
                 key = (sup.passage, sup.quote_start, sup.quote_end)
@@ -233,12 +299,61 @@ class CitationChecker:
                     )
                 if numbering[key] not in numbers_out:
                     numbers_out.append(numbering[key])
-            supported = bool(numbers_out) or not _is_claim(claim)
-            sentences.append(
-                Sentence(text=claim, citations=tuple(numbers_out), supported=supported)
-            )
+            if not numbers_out and _is_claim(claim):
+                # No quote states it: it is left out of the answer, not shown with a badge.
+                removed.append(claim)
+                continue
+            sentences.append(Sentence(text=claim, citations=tuple(numbers_out), supported=True))
             parts.append(with_markers(claim, numbers_out))
-        return Verified(" ".join(parts), sentences, citations, repointed, dropped, added)
+        return Verified(
+            " ".join(parts),
+            sentences,
+            citations,
+            repointed,
+            dropped,
+            added,
+            removed=removed,
+            judged=self.judge_calls - calls,
+        )
+
+    def _confirmed(
+        self,
+        windows: dict[int, list[Support]],
+        by_n: dict[int, Passage],
+        n: int,
+        claim: str,
+        budget: list[int],
+    ) -> Support | None:
+        """The cheap checks' best quote of passage ``n``, if the judge says it states the
+        claim; each sentence puts at most JUDGED_PER_SENTENCE quotes to the judge."""
+        ws = windows.get(n)
+        if not ws or not ws[0].ok or budget[0] <= 0:
+            return None
+        budget[0] -= 1
+        sup = self.confirm(ws, by_n[n], claim, limit=1)
+        return sup if sup.ok else None
+
+
+def quote_of(passage: Passage, sup: Support) -> str:
+    return passage.text[sup.quote_start - passage.start : sup.quote_end - passage.start]
+
+
+def judged_claim(claim: str, question: str, fragment: str | None) -> str:
+    """What the judge is asked about: the claim, or for a bare fragment ("In Sochi.") the
+    fragment as the answer to its question."""
+    if fragment is None or not question:
+        return claim
+    return f"The answer to “{question}” is: {fragment}"
+
+
+def _copied(claim: str, quote: str) -> bool:
+    """Whether the claim's words appear in the quote as one unbroken run (a verbatim copy)."""
+    c = words(claim)
+    if len(c) < 4:
+        return False
+    q = words(quote)
+    n = len(c)
+    return any(q[i : i + n] == c for i in range(len(q) - n + 1))
 
 
 def cite(passage: Passage, n: int, start: int, end: int, score: float) -> Citation:

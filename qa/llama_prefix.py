@@ -30,35 +30,40 @@ log = logging.getLogger(__name__)
 _MAGIC = b"QAPFX1"
 
 
-def prefix_tokens(llm: Any, messages: Sequence[dict[str, str]]) -> list[int]:
-    """The tokens every prompt that starts with ``messages`` shares, as the chat template renders them.
-
-    The template is applied to the messages followed by two different user turns; the common
-    start of both token lists is the part that never changes.
-    """
+def chat_tokens(
+    llm: Any, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True
+) -> list[int]:
+    """``messages`` as the model's chat template renders them, tokenized."""
     from llama_cpp import llama_chat_format
 
     template = (getattr(llm, "metadata", None) or {}).get("tokenizer.chat_template")
     if not template:
-        return []
+        text = "".join(f"{m['role']}: {m['content']}\n" for m in messages)
+        return list(llm.tokenize(text.encode("utf-8"), add_bos=True, special=True))
     eos, bos = llm.token_eos(), llm.token_bos()
     formatter = llama_chat_format.Jinja2ChatFormatter(
         template=template,
         eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
         bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
         stop_token_ids=[eos],
+        add_generation_prompt=add_generation_prompt,
+    )
+    result = formatter(messages=list(messages))  # type: ignore[arg-type]
+    return list(
+        llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
     )
 
-    def tokens(user: str) -> list[int]:
-        turns: Any = [*messages, {"role": "user", "content": user}]
-        result = formatter(messages=turns)
-        return list(
-            llm.tokenize(
-                result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True
-            )
-        )
 
-    a, b = tokens("alpha"), tokens("omega 7")
+def prefix_tokens(llm: Any, messages: Sequence[dict[str, str]]) -> list[int]:
+    """The tokens every prompt that starts with ``messages`` shares, as the chat template renders them.
+
+    The template is applied to the messages followed by two different user turns; the common
+    start of both token lists is the part that never changes.
+    """
+    if not (getattr(llm, "metadata", None) or {}).get("tokenizer.chat_template"):
+        return []
+    a = chat_tokens(llm, [*messages, {"role": "user", "content": "alpha"}])
+    b = chat_tokens(llm, [*messages, {"role": "user", "content": "omega 7"}])
     n = 0
     for x, y in zip(a, b, strict=False):
         if x != y:
@@ -88,34 +93,66 @@ def warm(llm: Any, model_path: str, n_ctx: int, tokens: Sequence[int], cache_dir
     Returns what happened: ``"restored"``, ``"computed"`` (and saved), or ``"none"`` (no prefix).
     A state file that fails to restore is treated as missing and rewritten.
     """
+
+    def evaluate(toks: list[int]) -> None:
+        llm.reset()
+        llm.eval(toks)
+
+    result = warm_context(
+        llm._ctx.ctx, model_path, n_ctx, tokens, cache_dir, evaluate, reset=llm.reset
+    )
+    if result == "restored":
+        import numpy as np
+
+        llm.input_ids[: len(tokens)] = np.asarray(list(tokens), dtype=np.intc)
+        llm.n_tokens = len(tokens)
+        # The logits in memory belong to the restored state, not a live decode: the next
+        # prompt evaluates at least one token before sampling.
+        llm._requires_eval = True
+    return result
+
+
+def warm_context(
+    ctx: Any,
+    model_path: str,
+    n_ctx: int,
+    tokens: Sequence[int],
+    cache_dir: Path,
+    evaluate: Any,
+    kind: str = "prefix",
+    reset: Any = None,
+) -> str:
+    """Leave the llama.cpp context ``ctx`` holding the state after ``tokens``: restored from
+    ``<cache_dir>/<kind>-<model>-<key>.state``, or computed by ``evaluate(tokens)`` and saved.
+    ``kind`` keeps the states of different prompts (the answer prefix, the judge's) apart."""
     if not tokens:
         return "none"
     key = state_key(model_path, n_ctx, tokens)
-    path = cache_dir / f"prefix-{_model_tag(model_path)}-{key}.state"
+    tag = _model_tag(model_path)
+    path = cache_dir / f"{kind}-{tag}-{key}.state"
     if path.exists():
         try:
-            _restore(llm, path, tokens)
+            _restore(ctx, path, tokens)
             return "restored"
         except Exception as exc:  # a truncated or foreign file: rebuild it
             log.warning("prefix state unusable path=%s reason=%r; rebuilding", path, str(exc))
-            llm.reset()
-    llm.reset()
-    llm.eval(list(tokens))
+            if reset is not None:
+                reset()
+    evaluate(list(tokens))
     try:
-        _save(llm, path, tokens)
+        _save(ctx, path, tokens)
     except OSError as exc:  # a read-only cache costs speed, never the answer
         log.warning("prefix state not saved path=%s reason=%r", path, str(exc))
         return "computed"
-    for old in cache_dir.glob(f"prefix-{_model_tag(model_path)}-*.state"):
+    for old in cache_dir.glob(f"{kind}-{tag}-*.state"):
         if old != path:
             old.unlink(missing_ok=True)
     return "computed"
 
 
-def _save(llm: Any, path: Path, tokens: Sequence[int]) -> None:
+def _save(ctx: Any, path: Path, tokens: Sequence[int]) -> None:
     import llama_cpp
 
-    ctx = llm._ctx.ctx
     size = int(llama_cpp.llama_state_get_size(ctx))
     buf = (ctypes.c_uint8 * size)()
     n = int(llama_cpp.llama_state_get_data(ctx, buf, size))
@@ -134,9 +171,8 @@ def _save(llm: Any, path: Path, tokens: Sequence[int]) -> None:
     os.replace(tmp, path)
 
 
-def _restore(llm: Any, path: Path, tokens: Sequence[int]) -> None:
+def _restore(ctx: Any, path: Path, tokens: Sequence[int]) -> None:
     import llama_cpp
-    import numpy as np
 
     data = path.read_bytes()
     head = len(_MAGIC) + 8
@@ -148,10 +184,5 @@ def _restore(llm: Any, path: Path, tokens: Sequence[int]) -> None:
     if saved != list(tokens) or len(state) != n_state:
         raise ValueError("the state does not match the prefix")
     buf = (ctypes.c_uint8 * n_state).from_buffer_copy(state)
-    if int(llama_cpp.llama_state_set_data(llm._ctx.ctx, buf, n_state)) != n_state:
+    if int(llama_cpp.llama_state_set_data(ctx, buf, n_state)) != n_state:
         raise ValueError("llama.cpp refused the state")
-    llm.input_ids[:n_tok] = np.asarray(saved, dtype=np.intc)
-    llm.n_tokens = n_tok
-    # The logits in memory belong to the restored state, not a live decode: the next prompt
-    # evaluates at least one token before sampling.
-    llm._requires_eval = True

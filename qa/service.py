@@ -15,6 +15,7 @@ from qa.answerer import Answerer
 from qa.citations import CitationChecker
 from qa.errors import IndexMissingError, ModelError, QAError
 from qa.generator import Generator, make_generator
+from qa.judge import make_judge
 from qa.retrieval import Retriever
 from qa.settings import Settings
 from qa.testing import HashEmbedder
@@ -214,7 +215,11 @@ def build_answerer(
     return Answerer(
         retriever,
         generator,
-        CitationChecker(embedder),
+        CitationChecker(
+            embedder,
+            judge=make_judge(settings, generator),
+            entail_min=settings.check.entail_min,
+        ),
         k=r.k,
         min_relevance=r.min_relevance,
         retry_sentences=r.retry_sentences,

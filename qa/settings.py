@@ -139,6 +139,25 @@ class LLMSettings(BaseModel):
     )
 
 
+class CheckSettings(BaseModel):
+    judge: Literal["model", "off"] = Field(
+        "model",
+        description="model: every citation that the cheap checks pass is put to the answer "
+        "model as a yes/no question (does this quote state this sentence?). off: the cheap "
+        "checks (numbers, names, cosine, shared words) decide alone.",
+    )
+    entail_min: float = Field(
+        0.85,
+        ge=0.0,
+        le=1.0,
+        description="The judge's probability that a quote states its sentence, at or above "
+        "which the citation stands (chosen on eval/verify.jsonl, all corpora together).",
+    )
+    judge_ctx: int = Field(
+        1536, ge=512, description="Local mode: the judge's own context size in tokens."
+    )
+
+
 class UISettings(BaseModel):
     host: str = Field("127.0.0.1", description="Interface the web chat listens on.")
     port: int = Field(7860, ge=1, le=65535, description="Port of the web chat.")
@@ -199,6 +218,9 @@ class Settings(BaseSettings):
         default_factory=RetrievalSettings, description="Hybrid retrieval."
     )
     llm: LLMSettings = Field(default_factory=LLMSettings, description="The answer generator.")
+    check: CheckSettings = Field(
+        default_factory=CheckSettings, description="How citations are checked."
+    )
     ui: UISettings = Field(default_factory=UISettings, description="The web chat.")
 
 

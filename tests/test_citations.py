@@ -79,7 +79,9 @@ def test_unsupported_sentence_loses_its_citation(checker, passages):
     v = checker.verify("There were 99 checkpoints in Paris [1].", passages)
     assert v.citations == []
     assert v.dropped == 1
-    assert v.sentences[0].supported is False
+    # A sentence no quote states is left out of the answer, and counted.
+    assert v.sentences == []
+    assert v.removed == ["There were 99 checkpoints in Paris."]
     assert "[1]" not in v.text
 
 
@@ -182,3 +184,84 @@ def test_a_sentence_citing_two_passages_may_draw_on_both():
         question,
     )
     assert [c.source for c in v.citations] == ["a.txt", "b.txt"] and v.dropped == 1
+
+
+class ScriptedJudge:
+    """A judge that says no to claims holding any of ``false_words``, yes to the rest, and
+    records what it was asked."""
+
+    name = "scripted"
+
+    def __init__(self, *false_words: str) -> None:
+        self.false_words = false_words
+        self.asked: list[tuple[str, str]] = []
+
+    def score(self, items):
+        out = []
+        for item in items:
+            self.asked.append((item.passage, item.claim))
+            out.append(0.1 if any(w in item.claim for w in self.false_words) else 0.95)
+        return out
+
+
+DOC_C = (
+    "Kremlin spokesman Dmitry Peskov declined to comment on reports that the Syrian army "
+    "controls almost the whole of Aleppo."
+)
+
+
+def test_a_quote_the_judge_rejects_is_not_a_citation_and_its_sentence_is_removed():
+    judge = ScriptedJudge("confirmed")
+    checker = CitationChecker(HashEmbedder(), judge=judge)
+    ps = [passage(1, "c.txt", DOC_C)]
+    v = checker.verify(
+        "Peskov confirmed reports that the Syrian army controls almost the whole of Aleppo [1]. "
+        "Peskov declined to comment on reports about the Syrian army in Aleppo [1].",
+        ps,
+    )
+    # The words pass the cheap checks; the judge says the quote does not state the first.
+    assert [s.text for s in v.sentences] == [
+        "Peskov declined to comment on reports about the Syrian army in Aleppo."
+    ]
+    assert v.removed == [
+        "Peskov confirmed reports that the Syrian army controls almost the whole of Aleppo."
+    ]
+    assert "confirmed" not in v.text
+    assert [c.quote for c in v.citations] == [DOC_C]
+    assert v.judged == 2
+
+
+def test_a_rejected_citation_is_repointed_to_a_passage_the_judge_accepts():
+    class ByPassage(ScriptedJudge):
+        def score(self, items):
+            self.asked += [(i.passage, i.claim) for i in items]
+            return [0.95 if "pardoned" in i.passage else 0.05 for i in items]
+
+    judge = ByPassage()
+    checker = CitationChecker(HashEmbedder(), judge=judge)
+    ps = [
+        passage(1, "a.txt", "Some 484 militants who are local residents were arrested."),
+        passage(2, "b.txt", DOC_B, start=0),
+    ]
+    v = checker.verify("484 militants who are local residents were freed [1].", ps)
+    assert [c.source for c in v.citations] == ["b.txt"]
+    assert v.repointed == 1
+    assert len(judge.asked) == 2
+
+
+def test_a_word_for_word_copy_needs_no_judge(passages):
+    judge = ScriptedJudge("Seven")  # would reject it, if it were asked
+    checker = CitationChecker(HashEmbedder(), judge=judge)
+    v = checker.verify("Seven checkpoints were established in western Aleppo [1].", passages)
+    assert [c.source for c in v.citations] == ["a.txt"]
+    assert judge.asked == []
+
+
+def test_the_judge_is_asked_about_a_fragment_together_with_its_question(passages):
+    judge = ScriptedJudge()
+    checker = CitationChecker(HashEmbedder(), judge=judge)
+    v = checker.verify("484 [2].", passages, "How many militants were pardoned?")
+    assert [c.source for c in v.citations] == ["b.txt"]
+    assert judge.asked and judge.asked[0][1] == (
+        "The answer to “How many militants were pardoned?” is: 484."
+    )

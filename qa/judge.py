@@ -1,0 +1,334 @@
+"""The entailment judge: does this passage state this claim?
+
+Word overlap and embedding cosine cannot see negation ("declined to comment" vs "confirmed"),
+a number attached to another quantity (3,179 who *left* as the population), a swapped
+speaker, or an option the document never names. No entailment or cross-encoder model ships
+its weights in a package we can install, so the judge asks the generator's own model one
+yes/no question per (passage, claim) and reads the probability of "yes" from the logits of
+its first answer token: one forward pass over the passage and the claim, no sampling.
+
+The local backend runs on a llama.cpp context of its own over the *same* loaded model (the
+weights are shared; the context's KV cache costs a few MB), so judging never disturbs the
+answer prompt's cached prefix. Its own fixed prefix (the rules and worked examples below) is
+processed once per process, and the passage's tokens are reused for every claim that cites
+the same passage, since the passage comes before the claim.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+JUDGE_SYSTEM = """You check citations. You are given a passage from a document and a claim. Reply Yes if the passage states the claim: everything the claim says is said in the passage, in the same or other words. Reply No if the passage says the opposite, attaches a number, date or name to something else, gives a different speaker or role, does not contain a name, option, value or detail that the claim gives, or only makes it plausible. Reply with one word: Yes or No."""
+
+# Worked examples over invented documents (none of the corpora qa is measured on).
+JUDGE_EXAMPLES: tuple[tuple[str, str, str], ...] = (
+    (
+        "The ferry service between Tarn and Ellis resumed on 3 May after repairs costing 2.4 million euros.",
+        "Repairs to the Tarn–Ellis ferry cost 2.4 million euros.",
+        "Yes",
+    ),
+    (
+        "The ferry service between Tarn and Ellis resumed on 3 May after repairs costing 2.4 million euros.",
+        "The ferry service between Tarn and Ellis was suspended on 3 May.",
+        "No",
+    ),
+    (
+        "Mayor Ana Ruiz declined to comment on reports that the council will close the harbour.",
+        "Mayor Ana Ruiz confirmed that the council will close the harbour.",
+        "No",
+    ),
+    (
+        "Use the --quiet option to suppress progress output; --verbose prints every request.",
+        "The --silent option suppresses progress output.",
+        "No",
+    ),
+    (
+        "About 120 residents attended the meeting, and 45 of them signed the petition.",
+        "45 residents signed the petition.",
+        "Yes",
+    ),
+    (
+        "About 120 residents attended the meeting, and 45 of them signed the petition.",
+        "120 residents signed the petition.",
+        "No",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One question for the judge: does ``passage`` state ``claim``?"""
+
+    passage: str
+    claim: str
+
+
+class Judge(Protocol):
+    name: str
+
+    def score(self, items: Sequence[Claim]) -> list[float]:
+        """For each item, the probability that its passage states its claim."""
+        ...
+
+
+def judge_messages(item: Claim | None = None) -> list[dict[str, str]]:
+    """The chat messages for ``item``: the fixed prefix (rules and examples), then the item."""
+    messages = [{"role": "system", "content": JUDGE_SYSTEM}]
+    for passage, claim, verdict in JUDGE_EXAMPLES:
+        messages.append({"role": "user", "content": _user(passage, claim)})
+        messages.append({"role": "assistant", "content": verdict})
+    if item is not None:
+        messages.append({"role": "user", "content": _user(item.passage, item.claim)})
+    return messages
+
+
+def _user(passage: str, claim: str) -> str:
+    passage = " ".join(passage.split())
+    claim = " ".join(claim.split())
+    return f"Passage: {passage}\nClaim: {claim}\nDoes the passage state the claim?"
+
+
+def _yes_probability(logits: Any, yes: Sequence[int], no: Sequence[int]) -> float:
+    """P(yes) against P(no) from the first answer token's logits (other tokens ignored)."""
+    ly = _logsumexp([logits[t] for t in yes])
+    ln = _logsumexp([logits[t] for t in no])
+    return 1.0 / (1.0 + math.exp(ln - ly))
+
+
+def _logsumexp(values: Sequence[float]) -> float:
+    m = max(values)
+    return m + math.log(sum(math.exp(v - m) for v in values))
+
+
+class LlamaJudge:
+    """The judge on a llama.cpp context of its own over the generator's loaded model.
+
+    ``model`` returns the loaded ``llama_cpp.Llama`` (so a lazily loaded generator loads on
+    the first judgement, not at start-up).
+    """
+
+    name = "llama"
+
+    def __init__(
+        self,
+        model: Callable[[], Any],
+        n_ctx: int = 1536,
+        threads: int = 0,
+        cache_dir: str | None = None,
+    ) -> None:
+        self._model = model
+        self._cache_dir = cache_dir
+        self._n_ctx = n_ctx
+        self._threads = threads
+        self._lock = threading.Lock()
+        self._ctx: Any = None
+        self._batch: Any = None
+        self._llm: Any = None
+        self._tokens: list[int] = []  # what the context's KV cache holds, in order
+        self._yes: list[int] = []
+        self._no: list[int] = []
+        self._prefix: list[int] = []
+
+    def _open(self) -> None:
+        import os
+
+        import llama_cpp
+        from llama_cpp import _internals
+
+        llm = self._model()
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = self._n_ctx
+        params.n_batch = 512
+        params.n_ubatch = 512
+        threads = self._threads or (os.cpu_count() or 1)
+        params.n_threads = threads
+        params.n_threads_batch = threads
+        params.no_perf = True
+        self._ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
+        self._batch = _internals.LlamaBatch(n_tokens=512, embd=0, n_seq_max=1, verbose=False)
+        self._llm = llm
+        self._yes = _word_tokens(llm, ("Yes", "yes", " Yes", " yes", "YES"))
+        self._no = _word_tokens(llm, ("No", "no", " No", " no", "NO"))
+        if not self._yes or not self._no:
+            raise RuntimeError("the model's vocabulary has no single-token Yes/No")
+        # The prefix: everything before the first item's passage (the template's fixed part).
+        self._prefix = _common_start(
+            self._prompt_tokens(Claim("alpha", "beta")), self._prompt_tokens(Claim("omega 7", "x"))
+        )
+        self._warm()
+
+    def _warm(self) -> None:
+        """Hold the fixed prefix's state, restored from the model cache when saved before."""
+        if not self._cache_dir:
+            return
+        from pathlib import Path
+
+        from qa.llama_prefix import warm_context
+
+        def evaluate(tokens: list[int]) -> None:
+            self._ctx.kv_cache_clear()
+            self._tokens = []
+            self._decode(tokens)
+
+        def reset() -> None:
+            self._ctx.kv_cache_clear()
+            self._tokens = []
+
+        path = getattr(self._llm, "model_path", "") or ""
+        state = warm_context(
+            self._ctx.ctx,
+            path,
+            self._n_ctx,
+            self._prefix,
+            Path(self._cache_dir),
+            evaluate,
+            kind="judge",
+            reset=reset,
+        )
+        if state == "restored":
+            self._tokens = list(self._prefix)
+        log.info("judge prefix %s tokens=%d", state, len(self._prefix))
+
+    def _prompt_tokens(self, item: Claim | None) -> list[int]:
+        from qa.llama_prefix import chat_tokens
+
+        return chat_tokens(self._llm, judge_messages(item), add_generation_prompt=item is not None)
+
+    def score(self, items: Sequence[Claim]) -> list[float]:
+        if not items:
+            return []
+        with self._lock:
+            if self._ctx is None:
+                self._open()
+            # Items that share a passage follow one another, so its tokens are reused.
+            order = sorted(range(len(items)), key=lambda i: items[i].passage)
+            out = [0.0] * len(items)
+            for i in order:
+                out[i] = self._score_one(items[i])
+            return out
+
+    def _score_one(self, item: Claim) -> float:
+        tokens = self._prompt_tokens(item)
+        if len(tokens) >= self._n_ctx:
+            # A passage longer than the judge's context: keep the fixed prefix and the end
+            # (the claim and the question), cutting the passage's start.
+            keep = self._n_ctx - 8
+            tokens = self._prefix + tokens[len(tokens) - (keep - len(self._prefix)) :]
+        common = 0
+        for a, b in zip(self._tokens, tokens, strict=False):
+            if a != b:
+                break
+            common += 1
+        common = min(common, len(tokens) - 1)  # at least one token is evaluated, for logits
+        if common < len(self._tokens):
+            self._ctx.kv_cache_seq_rm(0, common, -1)
+            del self._tokens[common:]
+        self._decode(tokens[common:])
+        logits = self._ctx.get_logits_ith(-1)  # a C array over the vocabulary
+        picked = {t: float(logits[t]) for t in (*self._yes, *self._no)}
+        return _yes_probability(picked, self._yes, self._no)
+
+    def _decode(self, tokens: Sequence[int]) -> None:
+        for at in range(0, len(tokens), 512):
+            part = list(tokens[at : at + 512])
+            self._batch.set_batch(part, n_past=len(self._tokens), logits_all=False)
+            self._ctx.decode(self._batch)
+            self._tokens.extend(part)
+
+
+def _common_start(a: Sequence[int], b: Sequence[int]) -> list[int]:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return list(a[:n])
+
+
+def _word_tokens(llm: Any, words: Sequence[str]) -> list[int]:
+    out = []
+    for w in words:
+        toks = llm.tokenize(w.encode(), add_bos=False, special=False)
+        if len(toks) == 1 and toks[0] not in out:
+            out.append(int(toks[0]))
+    return out
+
+
+class OpenAIJudge:
+    """The judge through an OpenAI-compatible chat server: one token, with its log-probabilities."""
+
+    name = "openai"
+
+    def __init__(self, client: Callable[[], Any], model: str) -> None:
+        self._client = client
+        self._model = model
+
+    def score(self, items: Sequence[Claim]) -> list[float]:
+        out = []
+        client = self._client()
+        for item in items:
+            response: Any = client.chat.completions.create(
+                model=self._model,
+                messages=judge_messages(item),
+                temperature=0.0,
+                max_tokens=1,
+                logprobs=True,
+                top_logprobs=10,
+            )
+            out.append(_openai_yes(response))
+        return out
+
+
+def _openai_yes(response: Any) -> float:
+    choice = response.choices[0]
+    content = getattr(choice, "logprobs", None) and choice.logprobs.content
+    if not content:
+        # A server without log-probabilities: the reply's word decides.
+        text = (choice.message.content or "").strip().lower()
+        return 1.0 if text.startswith("yes") else 0.0
+    yes = no = -math.inf
+    for alt in content[0].top_logprobs:
+        word = alt.token.strip().lower()
+        if word == "yes":
+            yes = float(math.log(math.exp(yes) + math.exp(alt.logprob)))
+        elif word == "no":
+            no = float(math.log(math.exp(no) + math.exp(alt.logprob)))
+    if yes == -math.inf and no == -math.inf:
+        return 0.0
+    if no == -math.inf:
+        return 1.0
+    if yes == -math.inf:
+        return 0.0
+    return 1.0 / (1.0 + math.exp(no - yes))
+
+
+def make_judge(settings: Any, generator: Any) -> Judge | None:
+    """The judge that ``settings`` ask for, on ``generator``'s model; None when citations are
+    checked by the cheap checks alone (``QA_CHECK_JUDGE=off``, or a generator with no model
+    to ask, such as the fake)."""
+    if settings.check.judge == "off":
+        return None
+    load: Callable[[], Any] = getattr(generator, "load", None) or (lambda: generator)
+    mode = settings.llm.mode if hasattr(generator, "load") else _mode_of(generator)
+    if mode == "local":
+        return LlamaJudge(
+            lambda: load()._llm,
+            n_ctx=settings.check.judge_ctx,
+            threads=settings.llm.threads,
+            cache_dir=str(settings.model_cache) if settings.llm.prefix_cache else None,
+        )
+    if mode == "openai":
+        return OpenAIJudge(lambda: load()._client, settings.llm.model)
+    return None
+
+
+def _mode_of(generator: Any) -> str:
+    name = type(generator).__name__
+    return {"LocalGenerator": "local", "OpenAIGenerator": "openai"}.get(name, "other")
