@@ -41,9 +41,9 @@ test-real: install
 	$(PY) -m pytest -q -m real
 
 lint: install
-	$(VENV)/bin/ruff check qa index ui eval tests
-	$(VENV)/bin/ruff format --check qa index ui eval tests
-	$(VENV)/bin/mypy qa index ui eval
+	$(VENV)/bin/ruff check app qa index ui eval tests
+	$(VENV)/bin/ruff format --check app qa index ui eval tests
+	$(VENV)/bin/mypy app qa index ui eval
 
 bench: install
 	$(PY) eval/bench.py

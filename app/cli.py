@@ -1,4 +1,5 @@
-"""The `qa` command line."""
+"""The `qa` command line (click): index, status, ask, chat, model; `qa eval` is in
+:mod:`app.cli_eval`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import click
 
+from app import options
+from app.options import data_dir_option
 from qa.errors import QAError
 
 log = logging.getLogger(__name__)
@@ -32,22 +35,6 @@ def _prepare_env() -> None:
         os.environ["NO_PROXY"] = os.environ["no_proxy"] = ",".join(
             filter(None, ["127.0.0.1,localhost", no_proxy])
         )
-
-
-def data_dir_option(f):
-    return click.option(
-        "--data-dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        envvar="QA_DATA_DIR",
-        default=None,
-        help="Where the index lives (default .qa/ in the working directory).",
-    )(f)
-
-
-def _settings(**overrides):
-    from qa.settings import load_settings
-
-    return load_settings(**overrides)
 
 
 class _Group(click.Group):
@@ -86,7 +73,7 @@ def index(paths: tuple[Path, ...], data_dir: Path | None) -> None:
     if missing:
         click.echo(f"Error: no such file or folder: {', '.join(missing)}", err=True)
         sys.exit(2)
-    settings = _settings(data_dir=data_dir)
+    settings = options.settings(data_dir=data_dir)
     # A terminal gets a bar; a log file or a pipe gets a line every few seconds.
     tty = sys.stderr.isatty()
     lines = None if tty else ProgressLines(lambda line: click.echo(line, err=True))
@@ -113,7 +100,7 @@ def status(data_dir: Path | None, as_json: bool) -> None:
     """What is indexed: documents, chunks, store and models."""
     from qa.status import index_status  # no model, and Chroma only when the index changed
 
-    settings = _settings(data_dir=data_dir)
+    settings = options.settings(data_dir=data_dir)
     info = index_status(settings)
     info["data_dir"] = str(settings.data_dir)
     if as_json:
@@ -263,7 +250,7 @@ def _ask_one(question: str, data_dir, history, as_json: bool, debug: bool) -> No
     from qa.service import build_answerer
 
     turns = _read_history(history)  # a bad file fails before anything loads
-    settings = _settings(data_dir=data_dir)
+    settings = options.settings(data_dir=data_dir)
     t0 = time.perf_counter()
     from qa.answerer import validate_question
 
@@ -302,7 +289,7 @@ def _ask_batch(batch: Path, data_dir, debug: bool) -> int:
         raise _Failure(f"--batch {batch}: cannot read it ({exc}).", "bad_batch") from None
     failed = False
     with stream:
-        answerer = build_answerer(_settings(data_dir=data_dir))
+        answerer = build_answerer(options.settings(data_dir=data_dir))
         try:
             for n, line in enumerate(stream, start=1):
                 outcome = _batch_line(answerer, n, line, debug)
@@ -380,7 +367,7 @@ def chat(data_dir, host, port, auth_file, auth) -> None:
     """
     from ui.security import LoginThrottle, check_port, resolve_accounts  # no Gradio yet
 
-    settings = _settings(
+    settings = options.settings(
         data_dir=data_dir, ui__host=host, ui__port=port, ui__auth=auth, ui__auth_file=auth_file
     )
     accounts = resolve_accounts(settings.ui.auth, settings.ui.auth_file)
@@ -425,7 +412,7 @@ def model(quiet: bool) -> None:
     """Assemble and verify the packaged generator model (done once, by `make install`)."""
     from qa.gguf import packaged_model
 
-    settings = _settings()
+    settings = options.settings()
     if settings.llm.model_path:
         click.echo(f"QA_LLM_MODEL_PATH is set: using {settings.llm.model_path}")
         return
@@ -434,7 +421,7 @@ def model(quiet: bool) -> None:
         click.echo(f"model ready: {path}")
 
 
-from qa.cli_eval import eval_command  # noqa: E402  (registers `qa eval`)
+from app.cli_eval import eval_command  # noqa: E402  (registers `qa eval`)
 
 main.add_command(eval_command)
 

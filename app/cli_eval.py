@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from app import options
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -148,9 +150,8 @@ def eval_command(
         answerer, settings = ws.answerer, workspaces.base
     else:
         from qa.service import build_answerer
-        from qa.settings import load_settings
 
-        settings = load_settings(**overrides)
+        settings = options.settings(**overrides)
         answerer = build_answerer(settings)
     result = runner.run_eval(answerer, records, out_dir, k=settings.retrieval.k, progress=progress)
     agg = result["aggregates"]

@@ -206,7 +206,7 @@ def _embed_ceiling(embedder: MiniLMEmbedder, texts: Sequence[str]) -> float:
 def _cli_index(corpus: Path, data: Path) -> tuple[float, int]:
     """`qa index corpus` in a new process, as a person runs it: wall seconds, chunks."""
     exe = Path(sys.executable).with_name("qa")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-c", "from qa.cli import main; main()"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-c", "from app.cli import main; main()"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
     t0 = time.perf_counter()
     done = subprocess.run(

@@ -89,7 +89,7 @@ def bench_cold_ask(ctx: Bench) -> dict[str, Any]:
         [
             sys.executable,
             "-m",
-            "qa.cli",
+            "app.cli",
             "ask",
             QUESTIONS[4],
             "--json",

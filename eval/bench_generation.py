@@ -185,7 +185,7 @@ def bench_quick_commands(ctx: Bench) -> dict[str, Any]:
     """`qa --help` and `qa status` in new processes: neither may load a model or Chroma."""
     data = ctx.seeds_index()
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
-    qa = [sys.executable, "-m", "qa.cli"]
+    qa = [sys.executable, "-m", "app.cli"]
     _wall_ms([*qa, "status", "--data-dir", str(data)], env)  # writes the status snapshot
     runs = 3 if ctx.quick else 7
     helps = [_wall_ms([*qa, "--help"], env) for _ in range(runs)]
@@ -208,7 +208,7 @@ def bench_chat_memory(ctx: Bench) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
     env.update(GRADIO_ANALYTICS_ENABLED="False", NO_PROXY="127.0.0.1,localhost")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "qa.cli", "chat", "--data-dir", str(data), "--port", str(port)],
+        [sys.executable, "-m", "app.cli", "chat", "--data-dir", str(data), "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from qa.cli import main
+from app.cli import main
 from tests.conftest import SEEDS
 from tests.netutil import free_port
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from app.cli import main
 from index.store import Store
-from qa.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,7 +127,7 @@ def test_one_odd_file_never_stops_a_folder(
 def test_no_debug_lines_from_libraries(tmp_path: Path, data_dir: Path) -> None:
     """`qa ask` used to print `DEBUG bm25s Building index from tokens` on every call."""
     env = {**os.environ, "QA_EMBED_MODE": "fake", "QA_LLM_MODE": "fake"}
-    qa = [sys.executable, "-c", "from qa.cli import main; main()"]
+    qa = [sys.executable, "-c", "from app.cli import main; main()"]
     subprocess.run(
         [*qa, "index", str(ROOT / "seeds"), "--data-dir", str(data_dir)],
         cwd=ROOT,

@@ -51,7 +51,7 @@ def test_errors_are_printed_while_the_model_loads_in_the_background(tmp_path: Pa
     import sys
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
-    cmd = [sys.executable, "-m", "qa.cli", "ask", "How many?", "--data-dir", str(tmp_path / "x")]
+    cmd = [sys.executable, "-m", "app.cli", "ask", "How many?", "--data-dir", str(tmp_path / "x")]
     for extra, stream in (([], "stderr"), (["--json"], "stdout")):
         done = subprocess.run([*cmd, *extra], env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 1

@@ -61,7 +61,7 @@ def test_status_process_imports_no_model_and_no_chroma(seeds_dir: Path, data_dir
     index_status(settings)  # writes the snapshot
     probe = (
         "import sys\n"
-        "from qa.cli import main\n"
+        "from app.cli import main\n"
         "try:\n"
         "    main(['status', '--data-dir', sys.argv[1]])\n"
         "except SystemExit:\n"

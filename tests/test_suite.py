@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from app.cli import main
 from eval.suite import SUITE_JSON, SUITE_MD, SuiteSet, default_suite, run_suite, select
 from eval.suite_report import broken_floors
 from eval.workspace import Workspace, eval_index_dir
-from qa.cli import main
 from qa.errors import QAError
 from tests.test_eval import CONTEXT, CORRIDORS, D2, FakeAnswerer, answer, cite, passage
 
