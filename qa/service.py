@@ -11,6 +11,7 @@ from pathlib import Path
 from index.embedder import Embedder, EmbedderError, MiniLMEmbedder, make_embedder
 from index.indexer import Indexer, IndexReport, Progress, ProgressFn, index_lock
 from index.store import EmbedderRecord, Store, StoreError, check_embedder
+from qa import prompts
 from qa.answerer import Answerer
 from qa.citations import CitationChecker
 from qa.errors import IndexMissingError, ModelError, QAError
@@ -70,9 +71,7 @@ class LazyGenerator:
                 # the same KV values, so its answers stay exactly those it always gave.
                 warm = getattr(inner, "warm", None)
                 if warm is not None and self._settings.llm.prefix_cache and self._thread:
-                    from qa.prompts import EXAMPLE
-
-                    warm(EXAMPLE, Path(self._settings.model_cache))
+                    warm(prompts.prefix(), Path(self._settings.model_cache))
                 self.timings = {
                     "load_ms": (t1 - t0) * 1000,
                     "prefix_ms": (time.perf_counter() - t1) * 1000,
@@ -181,6 +180,7 @@ def build_answerer(
     ``preload`` starts loading the model in the background once the store is open, so that a
     one-shot command loads it (and restores the prompt prefix) while it retrieves.
     """
+    prompts.use(settings.prompts_dir)  # a bad QA_PROMPTS_DIR is said before anything loads
     lazy = None
     if generator is None:
         generator = lazy = LazyGenerator(settings)

@@ -211,6 +211,12 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(
         2000, description="Longer questions are refused with a clear message."
     )
+    prompts_dir: Path | None = Field(
+        None,
+        description="A folder of prompt files (answer_system.txt, answer_example.txt, "
+        "rewrite.txt) that replace the packaged ones of the same names; files it lacks stay "
+        "packaged. Changing the system prompt or the example changes every answer.",
+    )
     index: IndexSettings = Field(default_factory=IndexSettings, description="Loading and chunking.")
     chroma: ChromaSettings = Field(default_factory=ChromaSettings, description="The vector store.")
     embed: EmbedSettings = Field(default_factory=EmbedSettings, description="The embedding model.")

@@ -1,0 +1,107 @@
+"""Prompts as package files: the packaged texts give today's prefix byte for byte, and a
+QA_PROMPTS_DIR folder replaces the files it holds (or fails, naming the file)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from qa import prompts
+from qa.prompts import PromptError
+
+# sha256 of the prefix texts as they were when they were Python constants (before the move to
+# qa/prompt_files/). The llama.cpp prefix state on disk and every eval result depend on them:
+# change them only on purpose, and then run `qa eval --compare`.
+PREFIX_SHA256 = "12e8412316246e721d6e51e66e553db8e8716c4befa2bfa10df9dfbb4d586b35"
+MESSAGES_SHA256 = "78ea48fcad63ca2c21070a2297b37f78ec3e7139697b1831066ca34ec9f4296f"
+
+
+def _sha(obj: object) -> str:
+    return hashlib.sha256(json.dumps(obj, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def packaged():
+    yield
+    prompts.use(None)  # one test's folder never leaks into the next
+
+
+def test_packaged_prompts_are_todays_prefix_byte_for_byte() -> None:
+    texts = {"example": prompts.EXAMPLE, "rewrite": prompts.REWRITE, "system": prompts.SYSTEM}
+    assert _sha(texts) == PREFIX_SHA256
+    messages = [
+        prompts.answer_messages("Q?", []),
+        prompts.rewrite_messages("And it?", [("Who?", "Bob [1].")]),
+    ]
+    assert hashlib.sha256(json.dumps(messages, ensure_ascii=False).encode()).hexdigest() == (
+        MESSAGES_SHA256
+    )
+    assert prompts.EXAMPLE[-1] == {"role": "assistant", "content": prompts.REFUSAL}
+    assert prompts.prefix() == prompts.EXAMPLE
+    assert prompts.packaged_names() == ["answer_example.txt", "answer_system.txt", "rewrite.txt"]
+
+
+def test_a_prompts_folder_replaces_the_files_it_holds(tmp_path: Path) -> None:
+    (tmp_path / "answer_system.txt").write_text("Answer in French. Else say: {refusal}\n")
+    prompts.use(tmp_path)
+    messages = prompts.answer_messages("Q?", [])
+    assert messages[0]["content"] == f"Answer in French. Else say: {prompts.REFUSAL}"
+    assert messages[1:-1] == prompts.EXAMPLE[1:]  # the example it lacks stays packaged
+    assert prompts.load("rewrite.txt") == prompts.REWRITE
+    prompts.use(None)
+    assert prompts.answer_messages("Q?", [])[:-1] == prompts.EXAMPLE
+
+
+def test_an_example_file_of_other_turns(tmp_path: Path) -> None:
+    (tmp_path / "answer_example.txt").write_text(
+        "=== user ===\nSources:\n[1] (A) Water boils at 100 C.\n\nQuestion: When?\n"
+        "=== assistant ===\nAt 100 C [1].\n"
+    )
+    assert prompts.use(tmp_path).prefix()[1:] == [
+        {"role": "user", "content": "Sources:\n[1] (A) Water boils at 100 C.\n\nQuestion: When?"},
+        {"role": "assistant", "content": "At 100 C [1]."},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "says"),
+    [
+        ("answer_example.txt", "Sources: [1] ...\n", "must start with a '=== user ===' line"),
+        ("answer_example.txt", "=== user ===\nQ?\n", "alternate user, assistant"),
+        ("answer_example.txt", "=== user ===\n\n=== assistant ===\nA\n", "user turn on line 1"),
+        ("rewrite.txt", "Rewrite {question} given {turns}\n", "only {history} and {question}"),
+        ("answer-system.txt", "typo\n", "is not a prompt file"),
+    ],
+)
+def test_a_bad_prompts_folder_names_the_file_and_changes_nothing(
+    tmp_path: Path, name: str, text: str, says: str
+) -> None:
+    (tmp_path / name).write_text(text)
+    with pytest.raises(PromptError, match=r"(?s)" + name.replace(".", r"\.") + ".*") as err:
+        prompts.use(tmp_path)
+    assert says in str(err.value)
+    assert prompts.prefix() == prompts.EXAMPLE  # the packaged prompts are still in use
+
+
+def test_a_missing_or_unreadable_override_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(PromptError, match="not a folder"):
+        prompts.use(tmp_path / "nowhere")
+    (tmp_path / "answer_system.txt").write_bytes(b"\xff\xfe not utf-8")
+    with pytest.raises(PromptError, match=r"Cannot read the prompt file .*answer_system\.txt"):
+        prompts.use(tmp_path)
+    with pytest.raises(PromptError, match="No prompt file 'judge.txt'"):
+        prompts.load("judge.txt")
+
+
+def test_qa_prompts_dir_reaches_the_answerer(tmp_path: Path, monkeypatch) -> None:
+    from qa.service import build_answerer
+    from qa.settings import load_settings
+
+    monkeypatch.setenv("QA_PROMPTS_DIR", str(tmp_path / "missing"))
+    settings = load_settings(data_dir=tmp_path / "data", embed__mode="fake", llm__mode="fake")
+    assert settings.prompts_dir == tmp_path / "missing"
+    with pytest.raises(PromptError, match="QA_PROMPTS_DIR .*missing is not a folder"):
+        build_answerer(settings)  # said before the index is even looked for
