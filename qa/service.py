@@ -168,6 +168,21 @@ def run_index(
         )
 
 
+def make_checker(
+    settings: Settings, embedder: Embedder, generator: Generator | None = None
+) -> CitationChecker:
+    """The citation checker answers are verified with: the cheap checks on ``embedder``, then
+    the entailment judge (``settings.check``) on ``generator``'s model, loaded when the judge
+    first needs it."""
+    if generator is None:
+        generator = LazyGenerator(settings)
+    return CitationChecker(
+        embedder,
+        judge=make_judge(settings, generator),
+        entail_min=settings.check.entail_min,
+    )
+
+
 def build_answerer(
     settings: Settings,
     *,
@@ -215,11 +230,7 @@ def build_answerer(
     return Answerer(
         retriever,
         generator,
-        CitationChecker(
-            embedder,
-            judge=make_judge(settings, generator),
-            entail_min=settings.check.entail_min,
-        ),
+        make_checker(settings, embedder, generator),
         k=r.k,
         min_relevance=r.min_relevance,
         retry_sentences=r.retry_sentences,
