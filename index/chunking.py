@@ -5,14 +5,32 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from index.language import LanguageProfile, active
 from index.schema import Chunk, Document, page_at
 
-# A sentence ends at . ! ? (optionally followed by closing quotes or brackets) before
-# whitespace, or at a blank line / line break. Common abbreviations do not end one.
-_BOUNDARY = re.compile(r"""(?<=[.!?…])(["'”’)\]]*)\s+|\n\s*\n+|\n""")
-_ABBREV = re.compile(
-    r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|Gen|Sen|Rep|St|Jr|Sr|Lt|Col|Capt|Gov|No|vs|etc|e\.g|i\.e|U\.S|U\.N|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|Inc|Ltd|Co|Fig|al)\.|\b[A-Z]\.)$"
+# Candidate sentence ends: a stop (. ! ? … and the CJK full stops), with the closing quotes
+# or brackets after it, then whitespace; a blank line; a line break. Which candidates really
+# end a sentence is decided below: line breaks inside a paragraph are mostly not sentence ends
+# (hard-wrapped text, PDF lines), and abbreviations, initials and list numbers are not stops.
+_BREAK = re.compile(
+    r"""(?<=[.!?…。！？])(?P<close>["'”’)\]」』]*)(?P<ws>\s*)"""
+    r"""|(?P<para>\n[^\S\n]*\n\s*)"""
+    r"""|(?P<line>\n)"""
 )
+_CJK_STOPS = "。！？"
+_TOKEN = re.compile(r"[\w.]*$")  # the word before a stop, dots kept ("e.g.", "Trinity-St.")
+# Lines that stand alone: a Markdown heading, a table row, a code fence or rule, an
+# interactive prompt. A list item starts a new sentence but may wrap onto the next line.
+_BLOCK_LINE = re.compile(r"#{1,6}(?:\s|$)|\||.*\|$|```|~~~|>>>(?:\s|$)|([-=*_])(?:\s*\1){2,}$")
+_ITEM_START = re.compile(r"(?:[-*+•◦▪‣●■]|\d{1,3}[.)])\s")
+_SECTION = re.compile(r"\d{1,2}(?:\.\d{1,2})*\.?\s+[^\W\d_]")
+_ENDS_SENTENCE = re.compile(r"""[.!?…:。！？]["'”’)\]」』]*$""")
+_LIST_MARKER = re.compile(r"\(?(?:\d{1,3}(?:\.\d{1,3})*|[ivxlcdm]{1,5})[.)]")
+# A line shorter than this share of its paragraph's usual line length (the 75th percentile),
+# and followed by a line that does not start in lower case, ends a sentence: a title, a
+# heading, an address line, the last line of a paragraph without a stop. Wrapped lines run
+# to the margin, so they are rarely shorter than the margin minus one long word.
+SHORT_LINE = 0.6
 
 
 def split_sentences(
@@ -20,23 +38,125 @@ def split_sentences(
 ) -> list[tuple[int, int]]:
     """(start, end) spans of the sentences in ``text[start:end]``, whitespace trimmed.
 
+    A sentence ends at a stop (not after an abbreviation, an initial or a list number, and
+    not before a lower-case word), at a blank line, and at a line break that ends a heading,
+    a table row or a short line, or that is followed by a heading, a list item or a table
+    row. Other line breaks (hard-wrapped text, PDF lines) do not end a sentence.
+
     With ``min_chars``, a fragment shorter than that on the same line as the next sentence
     (a dateline such as "SOCHI, October 28. /TASS/.") is joined to it.
     """
     end = len(text) if end is None else end
+    profile = active()
+    breaks = _line_breaks(text, start, end)
     spans: list[tuple[int, int]] = []
     cur = start
-    for m in _BOUNDARY.finditer(text, start, end):
-        stop = m.start()
-        if "\n" not in m.group() and _ABBREV.search(text, max(cur, stop - 12), stop):
-            continue
-        # Closing quotes and brackets after the stop belong to the sentence.
-        _add_span(text, cur, m.end(1) if m.start(1) >= 0 else stop, spans)
+    for m in _BREAK.finditer(text, start, end):
+        if m["line"] is not None:
+            if m.start() not in breaks:
+                continue
+            stop = m.start()
+        elif m["para"] is not None:
+            stop = m.start()
+        else:
+            ws = m["ws"]
+            if not ws and text[m.start() - 1] not in _CJK_STOPS:
+                continue  # "3.14", "2.5.2", "e.g.": no space after the stop
+            if not _blank_line(ws):
+                if _not_a_stop(text, cur, m.start(), m.end(), end, profile):
+                    nl = ws.find("\n")
+                    if nl < 0 or m.start("ws") + nl not in breaks:
+                        continue
+            # Closing quotes and brackets after the stop belong to the sentence.
+            stop = m.end("close")
+        _add_span(text, cur, stop, spans)
         cur = m.end()
     _add_span(text, cur, end, spans)
     if min_chars:
         spans = _glue_fragments(text, spans, min_chars)
     return spans
+
+
+def _blank_line(ws: str) -> bool:
+    first = ws.find("\n")
+    return first >= 0 and ws.find("\n", first + 1) >= 0
+
+
+def _not_a_stop(
+    text: str, cur: int, at: int, after: int, end: int, profile: LanguageProfile
+) -> bool:
+    """Whether the stop just before ``at`` does not end the sentence begun at ``cur``."""
+    head = text[cur:at].strip()
+    if not any(c.isalnum() for c in head):
+        return True  # "...", "—.": no sentence without a word
+    nxt = text[after] if after < end else ""
+    if nxt.islower():
+        return True  # "etc. and", "approx. two", '"Why?" he asked'
+    if text[at - 1] != ".":
+        return False
+    if _LIST_MARKER.fullmatch(head):
+        return True  # "8.1. Syntax Errors", "2. Save the file"
+    token = _TOKEN.search(head).group().rstrip(".")  # type: ignore[union-attr]
+    if token.lower() in profile.abbreviations:
+        return True
+    last = token.rsplit(".", 1)[-1]
+    if len(last) == 1 and last.isupper():
+        return True  # an initial ("J. R. Tolkien") or the end of "U.K."
+    return token.lower() in profile.numeral_abbreviations and nxt.isdigit()
+
+
+def _line_breaks(text: str, start: int, end: int) -> set[int]:
+    """Positions of the line breaks in ``text[start:end]`` that end a sentence.
+
+    Only breaks between two non-blank lines are decided here (a blank line always ends one).
+    """
+    if text.find("\n", start, end) < 0:
+        return set()
+    starts = [start]
+    pos = text.find("\n", start, end)
+    while pos >= 0:
+        starts.append(pos + 1)
+        pos = text.find("\n", pos + 1, end)
+    lines = [
+        text[a : (starts[i + 1] - 1 if i + 1 < len(starts) else end)].strip()
+        for i, a in enumerate(starts)
+    ]
+    out: set[int] = set()
+    i = 0
+    while i < len(lines):  # one paragraph (a run of non-blank lines) at a time
+        if not lines[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(lines) and lines[j + 1]:
+            j += 1
+        para = lines[i : j + 1]
+        lengths = sorted(len(line) for line in para)
+        width = lengths[(3 * (len(lengths) - 1)) // 4]
+        # "15) and ..." may begin a wrapped line of prose; a list has two items or more.
+        listing = sum(1 for line in para if _ITEM_START.match(line)) >= 2
+        for k in range(i, j):
+            fresh = (
+                k == i or starts[k] - 1 in out or _ENDS_SENTENCE.search(lines[k - 1]) is not None
+            )
+            if _ends_line(lines[k], lines[k + 1], width, fresh, listing):
+                out.add(starts[k + 1] - 1)
+        i = j + 1
+    return out
+
+
+def _ends_line(line: str, nxt: str, width: int, fresh: bool, listing: bool) -> bool:
+    """Whether the break between ``line`` and ``nxt`` ends a sentence. ``fresh``: ``line``
+    begins one (the line before it ended one); ``listing``: the paragraph is a list."""
+    if _BLOCK_LINE.match(line) or _BLOCK_LINE.match(nxt):
+        return True
+    if listing and _ITEM_START.match(nxt):
+        return True
+    if nxt[0].islower():
+        return False
+    if fresh and _SECTION.match(line) and not _ENDS_SENTENCE.search(line):
+        return True  # a numbered heading: "1.2 Issues facing Enterprise Adoption"
+    return len(line) < SHORT_LINE * width
 
 
 def _glue_fragments(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from index.chunking import split_sentences
 from qa.errors import QAError
+from qa.language import active
 from qa.schema import Passage
 
 REFUSAL = "The sources do not contain the answer."
@@ -206,22 +207,4 @@ def _strip_markers(text: str) -> str:
 
 def is_refusal(text: str) -> bool:
     t = " ".join(text.lower().split())
-    return any(
-        phrase in t
-        for phrase in (
-            "do not contain the answer",
-            "does not contain the answer",
-            "don't contain the answer",
-            "do not contain information",
-            "does not contain information",
-            "no information about",
-            "not mentioned in the sources",
-            "sources do not mention",
-            "cannot answer",
-            "did not say anything",
-            "does not say anything",
-            "no mention of",
-            "is not mentioned",
-            "are not mentioned",
-        )
-    )
+    return any(phrase in t for phrase in active().refusal_phrases)

@@ -83,15 +83,16 @@ def test_abbreviations_stay_inside_a_sentence() -> None:
     ]
 
 
-def test_sentences_end_at_marks_lines_and_keep_closing_quotes() -> None:
-    text = 'He left! Did he? "Yes, he did." (It rained.) Title line\nNext line\n\n  Para two.  '
+def test_sentences_end_at_marks_and_blank_lines_and_keep_closing_quotes() -> None:
+    text = (
+        'He left! Did he? "Yes, he did." (It rained.) Two lines\nof one sentence\n\n  Para two.  '
+    )
     assert _sentences(text) == [
         "He left!",
         "Did he?",
         '"Yes, he did."',
         "(It rained.)",
-        "Title line",
-        "Next line",
+        "Two lines\nof one sentence",
         "Para two.",
     ]
 
@@ -197,3 +198,177 @@ def test_real_tokenizer_budget_when_a_cut_falls_inside_a_word(real_embedder, see
     doc = _doc(_gibberish(seed, 500))
     for max_tokens in (32, 64, 200):
         _check_offsets_and_budget(doc, real_embedder, max_tokens)
+
+
+# -- sentences across line breaks ------------------------------------------------------------
+
+
+def _flat(text: str) -> list[str]:
+    """The sentences with their line breaks (and the indentation after them) as spaces."""
+    return [" ".join(s.split()) for s in _sentences(text)]
+
+
+def test_hard_wrapped_prose_keeps_its_sentences_whole() -> None:
+    text = (
+        "The committee met on Tuesday to review the draft budget for the coming\n"
+        "year. Members raised concerns about the cost of the new library, which has\n"
+        "risen by 40% since the plan was approved in 2019. The chair, Ms. Okafor,\n"
+        "said the figures would be checked again before the vote\n"
+        "on 3 March.\n"
+        "\n"
+        "A second meeting is planned for April. It will be open to the public\n"
+        "and streamed online\n"
+    )
+    assert _flat(text) == [
+        "The committee met on Tuesday to review the draft budget for the coming year.",
+        "Members raised concerns about the cost of the new library, which has risen by 40% "
+        "since the plan was approved in 2019.",
+        "The chair, Ms. Okafor, said the figures would be checked again before the vote on 3 March.",
+        "A second meeting is planned for April.",
+        "It will be open to the public and streamed online",
+    ]
+
+
+@pytest.mark.parametrize("width", [40, 72])
+def test_wrapping_a_text_does_not_change_its_sentences(width: int) -> None:
+    import textwrap
+
+    for doc in _seed_docs():
+        paragraphs = [line.strip() for line in doc.text.split("\n") if line.strip()]
+        flat = "\n\n".join(paragraphs)
+        wrapped = "\n\n".join(textwrap.fill(p, width, break_on_hyphens=False) for p in paragraphs)
+        assert wrapped.count("\n") > flat.count("\n") + 10  # many lines were wrapped
+        assert _flat(wrapped) == _flat(flat)
+
+
+def test_pdf_lines_broken_mid_sentence() -> None:
+    text = (
+        "Journal of Examples, Vol. 3, No. 2 (2021) \n"
+        "J. Smith and A. Jones \n"
+        "Abstract. Text extracted from a PDF file has a line break at the end of every \n"
+        "printed line, whether or not a sentence ends there. We keep those sentences \n"
+        "whole: on our corpus 97.5% of them survive (see Fig. 3), with version 2.5.2 of \n"
+        "the tool. \n"
+        "1 Introduction \n"
+        "1.1 Why Lines Break \n"
+        "Dr. Smith et al. measured this in 2019 on reports from the U.S. Department of \n"
+        "Energy, i.e. on documents typeset by many hands, e.g. in Word or LaTeX. \n"
+        "12"
+    )
+    assert _flat(text) == [
+        "Journal of Examples, Vol. 3, No. 2 (2021)",
+        "J. Smith and A. Jones",
+        "Abstract.",
+        "Text extracted from a PDF file has a line break at the end of every printed line, "
+        "whether or not a sentence ends there.",
+        "We keep those sentences whole: on our corpus 97.5% of them survive (see Fig. 3), "
+        "with version 2.5.2 of the tool.",
+        "1 Introduction",
+        "1.1 Why Lines Break",
+        "Dr. Smith et al. measured this in 2019 on reports from the U.S. Department of Energy, "
+        "i.e. on documents typeset by many hands, e.g. in Word or LaTeX.",
+        "12",
+    ]
+
+
+def test_markdown_headings_lists_and_tables_end_sentences() -> None:
+    text = (
+        "# Installing\n"
+        "Run the installer on your machine\n"
+        "and wait for it to finish.\n"
+        "## Options\n"
+        "- `--quiet` hides the output\n"
+        "- `--force` overwrites files\n"
+        "  that already exist\n"
+        "1. Download the file\n"
+        "2. Run it\n"
+        "\n"
+        "| Flag | Meaning |\n"
+        "|------|---------|\n"
+        "| -q | quiet |\n"
+        "Text after the table\n"
+        "wraps onto two lines\n"
+        "```\n"
+        "pip install qa\n"
+        "```\n"
+    )
+    assert _sentences(text) == [
+        "# Installing",
+        "Run the installer on your machine\nand wait for it to finish.",
+        "## Options",
+        "- `--quiet` hides the output",
+        "- `--force` overwrites files\n  that already exist",
+        "1. Download the file",
+        "2. Run it",
+        "| Flag | Meaning |",
+        "|------|---------|",
+        "| -q | quiet |",
+        "Text after the table\nwraps onto two lines",
+        "```",
+        "pip install qa",
+        "```",
+    ]
+
+
+def test_a_number_starting_a_wrapped_line_is_not_a_list() -> None:
+    text = "The instance is a number (e.g.\n15) and the answer is yes\nif it is prime."
+    assert _flat(text) == [
+        "The instance is a number (e.g. 15) and the answer is yes if it is prime."
+    ]
+
+
+@pytest.mark.parametrize(
+    "text, sentences",
+    [
+        ("See Fig. 3 and No. 7 of the list. Then stop.", ["See Fig. 3 and No. 7 of the list.", "Then stop."]),
+        ("Pi is 3.14 here. Version 2.5.2 added Matter. Done.", ["Pi is 3.14 here.", "Version 2.5.2 added Matter.", "Done."]),
+        ("Apples, pears, etc. and plums. More later.", ["Apples, pears, etc. and plums.", "More later."]),
+        ("It runs on Bitcoin, Solana etc. Key issues remain.", ["It runs on Bitcoin, Solana etc.", "Key issues remain."]),
+        ('"Why?" he asked. "Because." She left.', ['"Why?" he asked.', '"Because."', "She left."]),
+        ("Mrs. Dalloway met Prof. Kim in the U.K. on Monday.", ["Mrs. Dalloway met Prof. Kim in the U.K. on Monday."]),
+        ("8.1. Syntax Errors\n\n2. Save the file.", ["8.1. Syntax Errors", "2. Save the file."]),
+        ("Wait... what happened? Nothing… Really.", ["Wait... what happened?", "Nothing…", "Really."]),
+        ("He said no. No. 5 won.", ["He said no.", "No. 5 won."]),
+    ],
+)  # fmt: skip
+def test_stops_abbreviations_numbers(text: str, sentences: list[str]) -> None:
+    assert _sentences(text) == sentences
+
+
+def test_sentences_in_other_scripts() -> None:
+    assert _sentences("Der Zug fährt nach Zürich. Österreich liegt östlich.") == [
+        "Der Zug fährt nach Zürich.",
+        "Österreich liegt östlich.",
+    ]
+    assert _sentences("Он живёт в Москве. Это большой город.") == [
+        "Он живёт в Москве.",
+        "Это большой город.",
+    ]
+    assert _sentences("Η Αθήνα είναι πόλη. Ζει εκεί.") == ["Η Αθήνα είναι πόλη.", "Ζει εκεί."]
+    assert _sentences("東京は大きい。大阪も「大きい」。") == [
+        "東京は大きい。",
+        "大阪も「大きい」。",
+    ]
+
+
+def test_multiline_spans_are_exact_and_respect_bounds() -> None:
+    text = "Intro line.\nA sentence that\nwraps here. Last one\ngoes on.\n"
+    spans = split_sentences(text)
+    assert [text[a:b] for a, b in spans] == [
+        "Intro line.",
+        "A sentence that\nwraps here.",
+        "Last one\ngoes on.",
+    ]
+    lo = text.index("A sentence")
+    assert [text[a:b] for a, b in split_sentences(text, lo, text.index(" Last"))] == [
+        "A sentence that\nwraps here."
+    ]
+
+
+def test_min_chars_glues_a_dateline_but_not_across_lines() -> None:
+    text = "SOCHI, October 28. /TASS/. Russia reserves the right to act.\n\nShort.\nNext one here."
+    assert [text[a:b] for a, b in split_sentences(text, min_chars=30)] == [
+        "SOCHI, October 28. /TASS/. Russia reserves the right to act.",
+        "Short.",
+        "Next one here.",
+    ]

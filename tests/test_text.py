@@ -60,3 +60,49 @@ def test_open_quotation(text, opened):
     from qa.text import open_quotation
 
     assert open_quotation(text) is opened
+
+
+# -- Unicode words -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Flights to Zürich", ["flights", "to", "zürich"]),
+        ("São Paulo's metro", ["são", "paulo", "metro"]),
+        ("a naïve approach", ["a", "naïve", "approach"]),
+        ("Москва — столица России", ["москва", "столица", "россии"]),
+        ("Η Αθήνα είναι πόλη", ["η", "αθήνα", "είναι", "πόλη"]),
+        ("हिन्दी भाषा", ["हिन्दी", "भाषा"]),  # vowel signs are marks, still inside the word
+        ("max_tokens and rock-'n'-roll", ["max", "tokens", "and", "rock-'n'-roll"]),
+        ("Don’t stop", ["don't", "stop"]),
+    ],
+)
+def test_words_are_unicode(text, expected):
+    from qa.text import words
+
+    assert words(text) == expected
+
+
+def test_decomposed_accents_make_the_same_words():
+    import unicodedata
+
+    from qa.text import words
+
+    decomposed = unicodedata.normalize("NFD", "naïve Zürich")
+    assert decomposed != "naïve Zürich"
+    assert words(decomposed) == ["naïve", "zürich"]
+
+
+def test_names_in_any_script_with_capitals():
+    found = names("Flights from São Paulo to Zürich, said Ørsted, and then to Москва.")
+    assert {"são", "paulo", "zürich", "москва"} <= found
+    assert "ørst" in found  # stemmed as "Orsted" would be
+    assert "flights" not in found  # the sentence start
+    assert names("Il part à Genève.") == {"genève"}
+
+
+def test_content_terms_keep_non_ascii_words_whole():
+    assert content_terms("The café in Zürich") == ["café", "zürich"]
+    # the whole and its parts, as for ASCII ("mid-October")
+    assert content_terms("Île-de-France") == ["île-de-france", "île", "de", "france"]

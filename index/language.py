@@ -1,0 +1,153 @@
+"""The language profile: every piece of knowledge about one natural language in one place.
+
+``qa/`` (words, question types, refusals) and ``index/`` (the sentence splitter) read the
+active profile through :func:`active`; no other module holds word lists. The profile lives in
+``index/`` because the splitter needs it and ``index/`` never imports ``qa/``; ``qa.language``
+re-exports it. A profile is plain data: adding a language means writing one more instance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one object per language
+class LanguageProfile:
+    code: str = field(metadata={"doc": "ISO 639-1 code, e.g. 'en'"})
+    stopwords: frozenset[str] = field(
+        metadata={"doc": "Lower-case words that carry no content (function words, say/said)"}
+    )
+    number_words: Mapping[str, str] = field(
+        metadata={"doc": "Spelled-out numbers to their digits: 'seven' -> '7'"}
+    )
+    months: tuple[str, ...] = field(metadata={"doc": "Month names and their abbreviations"})
+    days: tuple[str, ...] = field(metadata={"doc": "Weekday names and relative days ('today')"})
+    share_pattern: str = field(
+        metadata={"doc": "Regex for a share or proportion in lower-cased text ('40%', 'half')"}
+    )
+    answer_types: tuple[tuple[str, str], ...] = field(
+        metadata={
+            "doc": "(kind, regex) tried in order on the lower-cased question: the first that "
+            "matches names the kind of answer it asks for (share, number, date, name)"
+        }
+    )
+    asked_noun_pattern: str = field(
+        metadata={"doc": "Regex whose group 1 is the noun of a 'What <noun> did ...?' question"}
+    )
+    broad_nouns: frozenset[str] = field(
+        metadata={"doc": "Nouns too broad to be required in an answer ('city', 'number')"}
+    )
+    refusal_phrases: tuple[str, ...] = field(
+        metadata={"doc": "Lower-case phrases by which a model says the sources hold no answer"}
+    )
+    abbreviations: frozenset[str] = field(
+        metadata={"doc": "Lower-case abbreviations (without the final dot) never ending a sentence"}
+    )
+    numeral_abbreviations: frozenset[str] = field(
+        metadata={"doc": "Abbreviations that do not end a sentence before a numeral ('Fig. 3')"}
+    )
+    stem_suffixes: tuple[str, ...] = field(
+        metadata={"doc": "Suffixes stripped by the light stemmer, longest first"}
+    )
+
+
+_NAME_NOUNS = (
+    r"city|country|town|organi[sz]ation|outlet|agency|program(me)?|president|minister|"
+    r"spokes\w*|official|envoy|broadcaster|newspaper"
+)
+
+ENGLISH = LanguageProfile(
+    code="en",
+    stopwords=frozenset(
+        """a about above after again against all also am an and any are as at be because been
+        before being below between both but by can could did do does doing down during each few
+        for from further had has have having he her here hers herself him himself his how i if
+        in into is it its itself just me more most my myself no nor not now of off on once only
+        or other our ours ourselves out over own same she should so some such than that the
+        their theirs them themselves then there these they this those through to too under
+        until up very was we were what when where which while who whom why will with would you
+        your yours yourself yourselves said says say told according one ones many much""".split()
+    ),
+    number_words=MappingProxyType(
+        dict(
+            pair.split(":")
+            for pair in """zero:0 one:1 two:2 three:3 four:4 five:5 six:6 seven:7 eight:8 nine:9
+            ten:10 eleven:11 twelve:12 thirteen:13 fourteen:14 fifteen:15 twenty:20 thirty:30
+            forty:40 fifty:50 hundred:100 thousand:1000""".split()
+        )
+    ),
+    months=tuple(
+        """january february march april may june july august september october november
+        december jan feb mar apr jun jul aug sep sept oct nov dec""".split()
+    ),
+    days=tuple("monday tuesday wednesday thursday friday saturday sunday today yesterday".split()),
+    share_pattern=r"\d[\d.,]*\s*%|\b(?:\S+\s+)?(?:percent|per cent|pct)\b"
+    r"|\b(?:half|third|thirds|quarter|quarters|fifth|tenth|majority|minority|most)\b",
+    answer_types=(
+        ("share", r"\b(what|which) (share|percentage|proportion|fraction|part)\b"),
+        ("number", r"\bhow (many|much)\b|\bwhat number\b"),
+        (
+            "date",
+            r"^\s*when\b|\bwhat (date|day|year|month|time)\b|\bon what\b.*\b(date|day)\b"
+            r"|\bwhich (date|day|year|month)\b",
+        ),
+        (
+            "name",
+            rf"^\s*(who|whom)\b|^\s*name\s+the\b|\bwhich (\w+ ){{0,3}}({_NAME_NOUNS})\b|^\s*where\b",
+        ),
+    ),
+    asked_noun_pattern=r"^\s*(?:what|which)\s+([a-z]+)\s+"
+    r"(?:did|does|do|was|were|is|are|has|have|had|will|would|can)\b",
+    broad_nouns=frozenset(
+        """body city country town place organisation organization agency outlet broadcaster
+        newspaper program programme channel person people official officials leader leaders
+        share percentage number amount date day year month time kind type sort group groups
+        side sides party parties document documents report reports news word words name names
+        thing things role title position""".split()
+    ),
+    refusal_phrases=(
+        "do not contain the answer",
+        "does not contain the answer",
+        "don't contain the answer",
+        "do not contain information",
+        "does not contain information",
+        "no information about",
+        "not mentioned in the sources",
+        "sources do not mention",
+        "cannot answer",
+        "did not say anything",
+        "does not say anything",
+        "no mention of",
+        "is not mentioned",
+        "are not mentioned",
+    ),
+    # "etc." is not here: it ends a sentence before a capital ("... Solana etc. Key issues"),
+    # and no full stop ends one before a lower-case word (see index.chunking).
+    abbreviations=frozenset(
+        """mr mrs ms dr prof gen sen rep st jr sr lt col capt gov vs cf e.g i.e u.s u.n inc
+        ltd co al approx""".split()
+    ),
+    numeral_abbreviations=frozenset(
+        """no nos fig figs vol p pp ch sec eq art jan feb mar apr jun jul aug sep sept oct
+        nov dec""".split()
+    ),
+    stem_suffixes=("ations", "ation", "ings", "ing", "edly", "ied", "ies", "ed", "es", "s"),
+)
+
+PROFILES: Mapping[str, LanguageProfile] = MappingProxyType({ENGLISH.code: ENGLISH})
+
+_active = ENGLISH
+
+
+def active() -> LanguageProfile:
+    """The profile every language-dependent rule reads (English unless set otherwise)."""
+    return _active
+
+
+def set_active(profile: LanguageProfile) -> LanguageProfile:
+    """Make ``profile`` the active one; returns the one it replaces (to restore it)."""
+    global _active
+    previous, _active = _active, profile
+    return previous
