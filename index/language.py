@@ -51,6 +51,12 @@ class LanguageProfile:
     stem_suffixes: tuple[str, ...] = field(
         metadata={"doc": "Suffixes stripped by the light stemmer, longest first"}
     )
+    follow_up_pattern: str = field(
+        metadata={
+            "doc": "Regex (matched ignoring case) for a question that leans on the conversation: "
+            "pronouns and other pointing words, or an opening 'and' / 'what about'"
+        }
+    )
 
 
 _NAME_NOUNS = (
@@ -134,6 +140,9 @@ ENGLISH = LanguageProfile(
         nov dec""".split()
     ),
     stem_suffixes=("ations", "ation", "ings", "ing", "edly", "ied", "ies", "ed", "es", "s"),
+    follow_up_pattern=r"\b(it|its|that|this|these|those|they|them|their|theirs|he|him|his|she|"
+    r"her|hers|there|then|same|such|other|others|also|too|else|former|latter|one|ones)\b"
+    r"|^(and|but|so|or|what about|how about|why|how so|and why)\b",
 )
 
 PROFILES: Mapping[str, LanguageProfile] = MappingProxyType({ENGLISH.code: ENGLISH})

@@ -88,3 +88,19 @@ def test_no_word_lists_outside_the_profile() -> None:
 
 def _sentences(text: str) -> list[str]:
     return [text[a:b] for a, b in split_sentences(text)]
+
+
+@pytest.mark.parametrize(
+    "question, leans",
+    [
+        ("And how many of them were pardoned?", True),
+        ("What did he tell the BBC?", True),
+        ("What about the second one", True),
+        ("Why did Putin want to extend the pause?", True),
+        ("How many people left Aleppo on Friday?", False),
+        ("Which firmware version added Matter support?", False),
+    ],
+)
+def test_follow_up_pattern_finds_questions_that_need_the_conversation(question, leans) -> None:
+    pattern = re.compile(language.ENGLISH.follow_up_pattern, re.IGNORECASE)
+    assert bool(pattern.search(question)) is leans
