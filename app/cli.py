@@ -382,10 +382,11 @@ def chat(data_dir, host, port, auth_file, auth) -> None:
     from qa.library import Library
     from ui.app import build_app, launch  # the UI depends on qa, never the other way round
 
-    library = Library(settings, answerer.retriever)  # uploads from the Collection tab
+    # what is indexed, re-indexing and uploads from the Collection tab
+    library = Library(settings, answerer.retriever, generator=answerer.generator.name)
     # one upload limit: the page's label, the library's check and the upload route
     library.max_bytes = min(library.max_bytes, int(settings.ui.max_upload_mb * 1_000_000))
-    app = build_app(answerer, library=library)  # example questions come from the index
+    app = build_app(answerer, library)  # example questions come from the index
     try:
         launch(
             app,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
 from qa.citations import (
@@ -22,7 +22,6 @@ from qa.prompts import REFUSAL, answer_messages, is_refusal, rewrite_messages
 from qa.reader import Reading, SentenceReader, Span
 from qa.retrieval import Retriever
 from qa.schema import Answer, Citation, Delta, Done, Passage, Sentence, final_answer
-from qa.status import describe
 from qa.text import answers_type, asked_noun, content_terms, expected_answer_type, new_items
 
 log = logging.getLogger(__name__)
@@ -49,7 +48,6 @@ class Answerer:
         k: int = 6,
         min_relevance: float = 0.3,
         max_question_chars: int = 2000,
-        reindexer: Callable[[Callable[[float, str], None] | None], str] | None = None,
     ) -> None:
         self.retriever = retriever
         self.generator = generator
@@ -59,7 +57,6 @@ class Answerer:
         self.k = k
         self.min_relevance = min_relevance
         self.max_question_chars = max_question_chars
-        self._reindexer = reindexer
 
     # -- the main path -------------------------------------------------------------------------
 
@@ -292,34 +289,6 @@ class Answerer:
             stats=stats,
             raw_text=raw,
         )
-
-    # -- the library ---------------------------------------------------------------------------
-
-    def document(self, doc_id: str) -> tuple[str, str] | None:
-        committed = self.retriever.refresh()
-        rec = committed.get(doc_id)
-        if rec is None:
-            return None
-        text = self.retriever.store.document_text(doc_id)
-        return (rec.title, text) if text is not None else None
-
-    def status(self) -> dict:
-        store = self.retriever.store
-        try:
-            committed = self.retriever.refresh()
-        except Exception:
-            committed = {}
-        desc = "chroma server" if store.remote else f"chroma embedded at {store.data_dir}"
-        return {
-            **describe(committed.values(), desc, store.generation()),
-            "embedder": getattr(self.retriever.embedder, "name", "?"),
-            "generator": getattr(self.generator, "name", "?"),
-        }
-
-    def reindex(self, progress: Callable[[float, str], None] | None = None) -> str:
-        if self._reindexer is None:
-            raise InputError("Re-indexing is not available here; run `qa index <folder>`.")
-        return self._reindexer(progress)
 
 
 _ANAPHORA = re.compile(

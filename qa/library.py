@@ -1,4 +1,6 @@
-"""Documents added from the web chat: a managed folder inside the data directory.
+"""The document library: what is indexed (status, a document's text), re-indexing, and the
+documents added from the web chat. It is apart from the answering port (:mod:`qa.answerer`):
+the answerer answers questions, the library manages what they are answered from.
 
 Uploaded files are saved under ``<data_dir>/uploads/`` with sanitized names and indexed
 by the same :func:`qa.service.run_index` as ``qa index`` (same loaders, same skips).
@@ -24,6 +26,7 @@ from qa.errors import InputError
 from qa.retrieval import Retriever
 from qa.service import run_index  # the CLI's indexing: the same loaders and skips
 from qa.settings import Settings
+from qa.status import describe
 
 log = logging.getLogger(__name__)
 
@@ -73,20 +76,51 @@ def safe_name(name: str) -> str:
 
 
 class Library:
-    """The uploads folder of one data directory, and the index runs that keep it current."""
+    """The documents of one index: what is indexed, their text, re-indexing the indexed
+    folders, and the uploads folder of the data directory with the index runs that keep it
+    current. ``generator`` is the answer model's name, shown in :meth:`status`."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        retriever: Retriever | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, retriever: Retriever, generator: str = "?") -> None:
         self.settings = settings
         self.retriever = retriever
+        self.generator = generator
         self.folder = Path(settings.data_dir).resolve() / UPLOADS
         self.max_bytes = int(settings.index.max_file_mb * 1_000_000)
         self.extensions = [e.lower() for e in settings.index.extensions]
 
-    # -- what is there ------------------------------------------------------------------------
+    # -- what is indexed ----------------------------------------------------------------------
+
+    def document(self, doc_id: str) -> tuple[str, str] | None:
+        """``(title, full text)`` of an indexed document, or None when it is not indexed."""
+        committed = self.retriever.refresh()
+        rec = committed.get(doc_id)
+        if rec is None:
+            return None
+        text = self.retriever.store.document_text(doc_id)
+        return (rec.title, text) if text is not None else None
+
+    def status(self) -> dict:
+        """Counts, the documents, the store and the models (:func:`qa.status.describe`)."""
+        store = self.retriever.store
+        try:
+            committed = self.retriever.refresh()
+        except Exception:
+            committed = {}
+        desc = "chroma server" if store.remote else f"chroma embedded at {store.data_dir}"
+        return {
+            **describe(committed.values(), desc, store.generation()),
+            "embedder": getattr(self.retriever.embedder, "name", "?"),
+            "generator": self.generator,
+        }
+
+    def reindex(self, progress: Progress | None = None) -> str:
+        """Index every folder the index holds documents of again; the summary line."""
+        roots = [Path(p) for p in sorted({rec.root for rec in self.retriever.refresh().values()})]
+        if progress:
+            progress(0.0, f"Re-indexing {len(roots)} folder(s)")
+        return self._index(roots, progress, 0.0).summary()
+
+    # -- uploads ------------------------------------------------------------------------------
 
     def doc_id(self, filename: str) -> str:
         return make_doc_id(self.folder / filename, self.folder)
@@ -203,19 +237,21 @@ class Library:
     def _reindex(self, progress: Progress | None, message: str) -> IndexReport:
         if progress:
             progress(0.1, message)
-        embedder = self.retriever.embedder if self.retriever is not None else None
+        return self._index([self.folder], progress, 0.1)
+
+    def _index(self, roots: Sequence[Path], progress: Progress | None, start: float) -> IndexReport:
+        """Index ``roots`` with this index's embedder; progress runs from ``start`` to 1."""
 
         def indexing(p: IndexProgress) -> None:
             if progress:
                 share = p.bytes_done / p.bytes_total if p.bytes_total else 1.0
                 progress(
-                    0.1 + 0.85 * min(1.0, share),
+                    start + (0.95 - start) * min(1.0, share),
                     f"Indexing: {p.files_done}/{p.files_total} files, {p.chunks_written} chunks",
                 )
 
-        report = run_index(self.settings, [self.folder], embedder, on_progress=indexing)
-        if self.retriever is not None:
-            self.retriever.refresh()
+        report = run_index(self.settings, roots, self.retriever.embedder, on_progress=indexing)
+        self.retriever.refresh()
         if progress:
             progress(1.0, "Done")
         return report

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from index.embedder import Embedder, EmbedderError, MiniLMEmbedder, make_embedder
-from index.indexer import Indexer, IndexReport, Progress, ProgressFn, index_lock
+from index.indexer import Indexer, IndexReport, ProgressFn, index_lock
 from index.store import EmbedderRecord, Store, StoreError, check_embedder
 from qa import prompts
 from qa.answerer import Answerer
@@ -190,7 +190,8 @@ def build_answerer(
     generator: Generator | None = None,
     preload: bool = False,
 ) -> Answerer:
-    """The answering port over the index in ``settings.data_dir``.
+    """The answering port over the index in ``settings.data_dir`` (what is indexed, and
+    re-indexing, are :class:`qa.library.Library`'s).
 
     ``preload`` starts loading the model in the background once the store is open, so that a
     one-shot command loads it (and restores the prompt prefix) while it retrieves.
@@ -204,25 +205,6 @@ def build_answerer(
     r = settings.retrieval
     retriever = Retriever(store, embedder, r, Path(settings.data_dir) / "bm25")
 
-    def reindex(progress: Callable[[float, str], None] | None = None) -> str:
-        roots = [Path(p) for p in sorted({rec.root for rec in retriever.refresh().values()})]
-        if progress:
-            progress(0.0, f"re-indexing {len(roots)} folder(s)")
-
-        def indexing(p: Progress) -> None:
-            if progress:
-                share = p.bytes_done / p.bytes_total if p.bytes_total else 1.0
-                progress(
-                    min(1.0, share),
-                    f"indexing: {p.files_done}/{p.files_total} files, {p.chunks_written} chunks",
-                )
-
-        report = run_index(settings, roots, embedder, on_progress=indexing)
-        retriever.refresh()
-        if progress:
-            progress(1.0, "done")
-        return report.summary()
-
     if preload and lazy is not None:
         # Started once the store and embedder are open, so an error there (no index, another
         # embedder) is reported and the process ends with no model half-loaded in a thread.
@@ -235,5 +217,4 @@ def build_answerer(
         min_relevance=r.min_relevance,
         retry_sentences=r.retry_sentences,
         max_question_chars=settings.max_question_chars,
-        reindexer=reindex,
     )

@@ -128,19 +128,6 @@ def test_missing_index_says_how_to_build_one(tmp_path):
         build_answerer(settings)
 
 
-def test_status_lists_documents(answerer):
-    info = answerer.status()
-    assert info["documents"] == 5 and info["chunks"] > 5
-    assert {s["doc_id"] for s in info["sources"]} >= {SEEDS_004}
-
-
-def test_document_returns_original_text(answerer, indexed):
-    title, text = answerer.document(SEEDS_004)
-    assert text == (indexed / "004_2498656e7b287085.txt").read_text()
-    assert title.startswith("Kremlin rules out")
-    assert answerer.document("nope.txt") is None
-
-
 def test_answerer_sees_a_reindex_by_another_writer(answerer, gen, settings, indexed, fake_embedder):
     (indexed / "new.txt").write_text(
         "The zebra festival in Quokkaville drew 12,345 visitors on Sunday.\n"
@@ -149,13 +136,6 @@ def test_answerer_sees_a_reindex_by_another_writer(answerer, gen, settings, inde
     gen.enqueue("The zebra festival in Quokkaville drew 12,345 visitors [1].")
     answer = answerer.ask("How many visitors did the zebra festival in Quokkaville draw?")
     assert answer.citations and answer.citations[0].source == "seeds/new.txt"
-
-
-def test_reindex_uses_the_indexed_folders(answerer, indexed):
-    (indexed / "000_189bb96c564e9f36.txt").unlink()
-    summary = answerer.reindex()
-    assert "1 removed" in summary
-    assert answerer.status()["documents"] == 4
 
 
 def test_self_contained_question_skips_the_rewrite(answerer, gen):

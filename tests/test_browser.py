@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.netutil import free_port
-from tests.ui_fakes import CORPUS, FakeAnswerer, descale_answer
+from tests.ui_fakes import CORPUS, FakeAnswerer, FakeDocuments, descale_answer
 
 pytestmark = pytest.mark.browser
 
@@ -51,10 +51,15 @@ def fake() -> FakeAnswerer:
 
 
 @pytest.fixture(scope="module")
-def url(fake: FakeAnswerer):
+def docs() -> FakeDocuments:
+    return FakeDocuments(delay=0.06)
+
+
+@pytest.fixture(scope="module")
+def url(fake: FakeAnswerer, docs: FakeDocuments):
     from ui.app import build_app, launch
 
-    app = build_app(fake)
+    app = build_app(fake, docs)
     _, local_url, _ = launch(app, port=free_port(), prevent_thread_lock=True)
     yield local_url
     app.close()
@@ -275,20 +280,20 @@ def test_a_second_session_waits_in_line_and_keeps_its_own_history(
     second.close()
 
 
-def test_collection_view_and_reindex(page, fake: FakeAnswerer) -> None:
+def test_collection_view_and_reindex(page, docs: FakeDocuments) -> None:
     page, _ = page
     page.get_by_role("tab", name="Collection").click()
     rows = page.locator("#qa-collection table.qa-docs tbody tr")
     expect(rows).to_have_count(len(CORPUS))
     expect(page.locator("#qa-collection")).to_contain_text("kettles/descaling.md")
     assert page.locator("#qa-collection img").count() == 0  # the hostile title is text
-    fake.delay = 0.8
+    docs.delay = 0.8
     try:
         page.click("#qa-reindex")
         expect(page.locator("#qa-collection")).to_contain_text("Chunking")  # progress while it runs
         page.screenshot(path=ARTIFACTS / "07-reindexing.png")
     finally:
-        fake.delay = 0.06
+        docs.delay = 0.06
     expect(page.locator("#qa-collection .qa-note")).to_contain_text(
         f"Indexed {len(CORPUS)} documents", timeout=15000
     )
@@ -436,8 +441,8 @@ def library_url(tmp_path_factory):
     embedder = SlowEmbedder(HashEmbedder())
     run_index(settings, [docs], embedder)
     answerer = build_answerer(settings, embedder=embedder, generator=FakeGenerator())
-    library = Library(settings, answerer.retriever)
-    app = build_app(answerer, library=library)
+    library = Library(settings, answerer.retriever, generator="fake")
+    app = build_app(answerer, library)
     _, local_url, _ = launch(
         app, port=free_port(), prevent_thread_lock=True, max_file_size=library.max_bytes
     )

@@ -13,6 +13,7 @@ from qa.library import Library, safe_name
 from qa.service import build_answerer, run_index
 from qa.settings import load_settings
 from qa.testing import FakeGenerator
+from tests.ui_fakes import FakeDocuments
 from ui import collection as tab
 
 
@@ -25,6 +26,50 @@ def library(tmp_path: Path, data_dir: Path, fake_embedder):
     run_index(settings, [docs], fake_embedder)
     answerer = build_answerer(settings, embedder=fake_embedder, generator=FakeGenerator())
     return answerer, Library(settings, answerer.retriever)
+
+
+SEEDS_004 = "seeds/004_2498656e7b287085.txt"
+
+
+@pytest.fixture
+def seeds(seeds_dir: Path, data_dir: Path, fake_embedder):
+    """The answerer and the library over one index of seeds/: two objects, one retriever."""
+    settings = load_settings(data_dir=data_dir, embed__mode="fake", llm__mode="fake")
+    run_index(settings, [seeds_dir], fake_embedder)
+    answerer = build_answerer(settings, embedder=fake_embedder, generator=FakeGenerator())
+    return answerer, Library(settings, answerer.retriever, generator="fake"), seeds_dir
+
+
+def test_status_lists_documents(seeds) -> None:
+    answerer, lib, _ = seeds
+    info = lib.status()
+    assert info["documents"] == 5 and info["chunks"] > 5
+    assert {s["doc_id"] for s in info["sources"]} >= {SEEDS_004}
+    assert info["embedder"] == "hash-bow" and info["generator"] == "fake"
+    assert not any(hasattr(answerer, m) for m in ("status", "document", "reindex"))
+
+
+def test_document_returns_original_text(seeds) -> None:
+    _, lib, seeds_dir = seeds
+    title, text = lib.document(SEEDS_004)
+    assert text == (seeds_dir / "004_2498656e7b287085.txt").read_text()
+    assert title.startswith("Kremlin rules out")
+    assert lib.document("nope.txt") is None
+
+
+def test_reindex_uses_the_indexed_folders_and_the_answerer_sees_it(seeds) -> None:
+    answerer, lib, seeds_dir = seeds
+    (seeds_dir / "000_189bb96c564e9f36.txt").unlink()
+    (seeds_dir / "new.txt").write_text("The zebra festival in Quokkaville drew 12,345 visitors.\n")
+    calls: list[tuple[float, str]] = []
+    summary = lib.reindex(lambda f, msg: calls.append((f, msg)))
+    assert "1 added" in summary and "1 removed" in summary
+    assert lib.status()["documents"] == 5
+    assert calls[0] == (0.0, "Re-indexing 1 folder(s)") and calls[-1] == (1.0, "Done")
+    files = [msg for _, msg in calls if msg.startswith("Indexing:")]
+    assert files and files[-1].startswith("Indexing: 5/5 files")
+    assert [f for f, _ in calls] == sorted(f for f, _ in calls)
+    assert answerer.retrieve("zebra festival Quokkaville")[0].doc_id == "seeds/new.txt"
 
 
 def upload(tmp_path: Path, name: str, text: str | bytes) -> tuple[str, Path]:
@@ -73,9 +118,9 @@ def test_upload_is_saved_indexed_and_answerable(library, tmp_path: Path) -> None
     assert steps[0].startswith("Saving") and steps[-1] == "Done"
     assert "Indexing: 1/1 files, 1 chunks" in steps  # the indexer's own progress, per file
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    status = answerer.status()
+    status = lib.status()
     assert {s["doc_id"] for s in status["sources"]} == {"docs/own.md", "uploads/Pump manual.md"}
-    assert answerer.document("uploads/Pump manual.md")[1].startswith("# Pump manual")
+    assert lib.document("uploads/Pump manual.md")[1].startswith("# Pump manual")
     assert any(
         p.doc_id == "uploads/Pump manual.md" for p in answerer.retrieve("Kestrel pump liters")
     )
@@ -97,8 +142,8 @@ def test_remove_deletes_an_upload_but_never_the_users_own_files(library, tmp_pat
     lib.add([upload(tmp_path, "old.md", "# Old\n\nAn outdated note about the pump.\n")])
     report = lib.remove("uploads/old.md")
     assert report.removed == 1 and not (lib.folder / "old.md").exists()
-    assert answerer.document("uploads/old.md") is None
-    assert [s["doc_id"] for s in answerer.status()["sources"]] == ["docs/own.md"]
+    assert lib.document("uploads/old.md") is None
+    assert [s["doc_id"] for s in lib.status()["sources"]] == ["docs/own.md"]
     with pytest.raises(InputError, match="not an uploaded document"):
         lib.remove("docs/own.md")
     with pytest.raises(InputError):
@@ -110,9 +155,7 @@ def test_collection_tab_handlers_report_progress_and_errors(library, tmp_path) -
     answerer, lib = library
     calls: list[str] = []
     progress = lambda f, m: calls.append(m)  # noqa: E731
-    out = tab.add(
-        answerer, lib, [str(upload(tmp_path, "pump.md", "# Pump\n\nIt hums.\n")[1])], progress
-    )
+    out = tab.add(lib, [str(upload(tmp_path, "pump.md", "# Pump\n\nIt hums.\n")[1])], progress)
     # a bare path has no original name: the temporary file's own name is used, and refused
     assert "qa-error" in out and "no extension files are not indexed" in html.unescape(out)
 
@@ -120,16 +163,14 @@ def test_collection_tab_handlers_report_progress_and_errors(library, tmp_path) -
         def __init__(self, name: str, path: Path) -> None:
             self.orig_name, self.path = name, str(path)
 
-    out = tab.add(
-        answerer, lib, [Uploaded(*upload(tmp_path, "pump.md", "# Pump\n\nIt hums.\n"))], progress
-    )
+    out = tab.add(lib, [Uploaded(*upload(tmp_path, "pump.md", "# Pump\n\nIt hums.\n"))], progress)
     assert "Added 1 file" in out and "uploads/pump.md" in out
     assert re.search(r"uploads/pump\.md</code>", out) and 'class="qa-tag">uploaded<' in out
     assert "Saving pump.md" in calls and calls[-1] == "Done"
-    assert "Choose one or more files" in tab.add(answerer, lib, [], progress)
-    assert "Pick an uploaded document" in tab.remove(answerer, lib, None, progress)
-    out = tab.remove(answerer, lib, "docs/own.md", progress)
+    assert "Choose one or more files" in tab.add(lib, [], progress)
+    assert "Pick an uploaded document" in tab.remove(lib, None, progress)
+    out = tab.remove(lib, "docs/own.md", progress)
     assert "delete the file there and re-index" in html.unescape(out)
-    out = tab.remove(answerer, lib, "uploads/pump.md", progress)
+    out = tab.remove(lib, "uploads/pump.md", progress)
     assert "Removed uploads/pump.md" in out and "uploads/pump.md</code>" not in out
-    assert "not available" in tab.add(answerer, None, [], progress)
+    assert "not available" in tab.add(FakeDocuments(), [], progress)  # no uploads

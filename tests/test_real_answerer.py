@@ -18,6 +18,7 @@ import pytest
 
 from qa.answerer import Answerer
 from qa.generator import make_generator
+from qa.library import Library
 from qa.schema import Answer
 from qa.service import build_answerer, run_index
 from qa.settings import load_settings
@@ -175,9 +176,14 @@ def _source_text(root: Path, answerer: Answerer, doc_id: str) -> str:
     text for HTML."""
     if Path(doc_id).suffix in (".txt", ".md"):
         return (root / doc_id).read_text(encoding="utf-8")
-    doc = answerer.document(doc_id)
+    doc = _library(answerer).document(doc_id)
     assert doc is not None, doc_id
     return doc[1]
+
+
+def _library(answerer: Answerer) -> Library:
+    """The document library over the answerer's index (the same retriever)."""
+    return Library(load_settings(data_dir=answerer.retriever.store.data_dir), answerer.retriever)
 
 
 def _check_citation_offsets(citations, text_of) -> None:
@@ -272,7 +278,7 @@ def test_hostile_documents_do_not_take_over_another_answer(hostile_answerer) -> 
 
 
 def test_html_comments_are_not_indexed(hostile_answerer) -> None:
-    _, text = hostile_answerer.document("notes/corridors.html")
+    _, text = _library(hostile_answerer).document("notes/corridors.html")
     assert "Checkpoints and humanitarian corridors" in text
     assert "disregard the rules above" not in text and "<!--" not in text
 

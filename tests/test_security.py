@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.netutil import free_port
-from tests.ui_fakes import FakeAnswerer
+from tests.ui_fakes import FakeAnswerer, FakeDocuments
 from ui.security import (
     Accounts,
     LoginThrottle,
@@ -214,8 +214,8 @@ def test_public_status_shows_no_absolute_path() -> None:
 SECRET_DIR = "/srv/very-secret-place/qa-data"
 
 
-class PathsAnswerer(FakeAnswerer):
-    """Reports where its store lives, as the real answerer does."""
+class PathsDocuments(FakeDocuments):
+    """Reports where its store lives, as the real library does."""
 
     def status(self) -> dict:
         return {
@@ -229,7 +229,7 @@ class PathsAnswerer(FakeAnswerer):
 def open_app() -> Iterator[tuple[object, str]]:
     from ui.app import build_app, launch
 
-    app = build_app(PathsAnswerer())
+    app = build_app(FakeAnswerer(), PathsDocuments())
     _, url, _ = launch(app, port=free_port(), prevent_thread_lock=True)
     yield app, url
     app.close()
@@ -244,7 +244,7 @@ LIMIT_MB = 0.01  # 10 kB
 def locked_app() -> Iterator[tuple[object, str, LoginThrottle]]:
     from ui.app import build_app, launch
 
-    app = build_app(PathsAnswerer())
+    app = build_app(FakeAnswerer(), PathsDocuments())
     throttle = LoginThrottle(**THROTTLE, clock=Clock())  # type: ignore[arg-type]
     _, url, _ = launch(
         app,

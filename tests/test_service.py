@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from qa.errors import ModelError
+from qa.library import Library
 from qa.service import LazyGenerator, build_answerer, run_index
 from qa.settings import load_settings
 
@@ -34,11 +35,12 @@ def test_reindex_reports_each_file(seeds_dir: Path, data_dir: Path) -> None:
     run_index(settings, [seeds_dir])
     (seeds_dir / "extra.txt").write_text("Extra\n\nThe harbour opens at six on weekdays.\n")
     calls: list[tuple[float, str]] = []
-    summary = build_answerer(settings).reindex(lambda f, msg: calls.append((f, msg)))
+    library = Library(settings, build_answerer(settings).retriever)
+    summary = library.reindex(lambda f, msg: calls.append((f, msg)))
     assert "1 added" in summary
-    files = [msg for _, msg in calls if msg.startswith("indexing:")]
-    assert files and files[-1].startswith("indexing: 6/6 files")
-    assert calls[-1] == (1.0, "done")
+    files = [msg for _, msg in calls if msg.startswith("Indexing:")]
+    assert files and files[-1].startswith("Indexing: 6/6 files")
+    assert calls[-1] == (1.0, "Done")
     assert all(0.0 <= f <= 1.0 for f, _ in calls)
 
 

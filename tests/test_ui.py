@@ -16,6 +16,7 @@ from tests.netutil import free_port
 from tests.ui_fakes import (
     CORPUS,
     FakeAnswerer,
+    FakeDocuments,
     RecordingAnswerer,
     descale_answer,
     evil_answer,
@@ -60,9 +61,12 @@ def text_of(markup: str) -> str:
 
 
 def run(
-    answerer: FakeAnswerer, question: str, turns: list[chat.Turn] | None = None
+    answerer: FakeAnswerer,
+    question: str,
+    turns: list[chat.Turn] | None = None,
+    documents: FakeDocuments | None = None,
 ) -> list[chat.View]:
-    return list(chat.respond(answerer, question, turns or []))
+    return list(chat.respond(answerer, documents or FakeDocuments(), question, turns or []))
 
 
 # --- streaming -------------------------------------------------------------------------
@@ -168,7 +172,7 @@ def test_refusal_shows_the_closest_passages_marked_as_not_supporting_it() -> Non
 
 
 def test_collection_lists_documents_and_counts() -> None:
-    status = FakeAnswerer().status()
+    status = FakeDocuments().status()
     out = render.collection_html(status)
     assert_inert(out)
     assert (
@@ -323,7 +327,7 @@ def served():
     from ui.app import build_app, launch
 
     fake = FakeAnswerer()
-    app = build_app(fake)
+    app = build_app(fake, FakeDocuments())
     _, url, _ = launch(app, port=free_port(), prevent_thread_lock=True)
     yield fake, app, url
     app.close()
@@ -380,7 +384,7 @@ def test_reindex_reports_progress_then_refreshes_the_collection() -> None:
     from ui import collection as tab
 
     calls: list[tuple[float, str | None]] = []
-    collection = tab.reindex(FakeAnswerer(), None, lambda f, desc=None: calls.append((f, desc)))
+    collection = tab.reindex(FakeDocuments(), lambda f, desc=None: calls.append((f, desc)))
     assert [c[1] for c in calls] == ["Reading files", "Chunking", "Embedding", "Done"]
     assert f"Indexed {len(CORPUS)} documents" in collection and "kettles/descaling.md" in collection
     assert collection.index("qa-note") < collection.index("qa-stats")
@@ -550,12 +554,12 @@ def test_a_quote_starting_mid_sentence_shows_from_the_sentence_start() -> None:
 
 
 def test_open_document_highlights_the_quote_in_the_whole_document() -> None:
-    fake = FakeAnswerer()
-    turns = run(fake, "How do I descale?")[-1].turns
+    fake, docs = FakeAnswerer(), FakeDocuments()
+    turns = run(fake, "How do I descale?", documents=docs)[-1].turns
     assert re.findall(r'href="(#qa-doc-t0-\d)"', turns[0].sources) == [
         "#qa-doc-t0-1", "#qa-doc-t0-2", "#qa-doc-t0-3",
     ]  # fmt: skip
-    out = chat.open_document(fake, "t0-2", turns)
+    out = chat.open_document(docs, "t0-2", turns)
     assert_inert(out)
     title, text = CORPUS["kettles/descaling.md"]
     assert "Descaling your kettle" in out and "kettles/descaling.md" in out
@@ -563,21 +567,21 @@ def test_open_document_highlights_the_quote_in_the_whole_document() -> None:
     assert html.unescape(mark) == turns[0].answer.citations[1].quote
     assert "Lemon juice works too" in text_of(out) and "Hard water leaves" in text_of(out)
     evil = run(fake, "What is the secret?")[-1].turns
-    assert_inert(chat.open_document(fake, "t0-1", evil))
+    assert_inert(chat.open_document(docs, "t0-1", evil))
 
 
 def test_open_document_reads_only_the_index_and_says_what_is_not_indexed() -> None:
-    fake = FakeAnswerer()
-    turns = run(fake, "How do I descale?")[-1].turns
-    fake.removed.add("kettles/descaling.md")  # removed from the index since it was cited
-    out = chat.open_document(fake, "t0-1", turns)
+    fake, docs = FakeAnswerer(), FakeDocuments()
+    turns = run(fake, "How do I descale?", documents=docs)[-1].turns
+    docs.removed.add("kettles/descaling.md")  # removed from the index since it was cited
+    out = chat.open_document(docs, "t0-1", turns)
     assert "“kettles/descaling.md” is not in the index" in html.unescape(out)
     assert "qa-doc-mark" not in out
     for key in ("t9-1", "t0-7", "../../etc/passwd", "/etc/passwd", "", "t0-p0"):
-        assert "not part of this conversation" in text_of(chat.open_document(fake, key, turns))
-    fake.removed.clear()
-    refused = run(fake, "What is the capital of Peru?")[-1].turns
-    out = chat.open_document(fake, "t0-p1", refused)
+        assert "not part of this conversation" in text_of(chat.open_document(docs, key, turns))
+    docs.removed.clear()
+    refused = run(fake, "What is the capital of Peru?", documents=docs)[-1].turns
+    out = chat.open_document(docs, "t0-p1", refused)
     assert 'class="qa-doc-mark qa-doc-searched"' in out and "Lemon juice works too" in out
 
 

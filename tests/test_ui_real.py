@@ -21,8 +21,10 @@ def real_app(tmp_path_factory, real_embedder):
 
     settings = load_settings(data_dir=tmp_path_factory.mktemp("ui-real") / "data")
     run_index(settings, [ROOT / "seeds"], real_embedder)
+    from qa.library import Library
+
     answerer = build_answerer(settings, embedder=real_embedder)
-    app = build_app(answerer)
+    app = build_app(answerer, Library(settings, answerer.retriever, answerer.generator.name))
     _, url, _ = launch(app, port=free_port(), prevent_thread_lock=True)
     yield answerer, url, settings
     app.close()

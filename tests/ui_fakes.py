@@ -1,4 +1,5 @@
-"""A fake answerer for the web chat tests: canned answers with real offsets into a small corpus."""
+"""A fake answerer and document library for the web chat tests: canned answers with real
+offsets into a small corpus."""
 
 from __future__ import annotations
 
@@ -182,7 +183,6 @@ class FakeAnswerer:
         self.histories: list[list[tuple[str, str]]] = []
         self.questions: list[str] = []
         self.max_question_chars = 2000
-        self.removed: set[str] = set()  # doc ids that document() no longer finds
 
     validate = Answerer.validate  # the real rule: empty questions and the length limit
 
@@ -215,6 +215,15 @@ class FakeAnswerer:
 
     def ask(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
         return final_answer(self.stream(question, history))
+
+
+class FakeDocuments:
+    """The document library over :data:`CORPUS` (no uploads): ``removed`` doc ids are no
+    longer found; :meth:`reindex` reports progress with ``delay`` between its steps."""
+
+    def __init__(self, *, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.removed: set[str] = set()
 
     def document(self, doc_id: str) -> tuple[str, str] | None:
         return None if doc_id in self.removed else CORPUS.get(doc_id)

@@ -1,4 +1,4 @@
-"""The web chat: ``build_app(answerer)`` makes the page, ``launch(app)`` serves it on 127.0.0.1."""
+"""The web chat: ``build_app(answerer, library)`` makes the page, ``launch(app)`` serves it on 127.0.0.1."""
 
 import os
 

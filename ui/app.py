@@ -57,12 +57,12 @@ def _backlog(app: gr.Blocks) -> int | None:
         return None
 
 
-def build_app(
-    answerer: chat.Answerer, *, library: collection.Library | None = None, title: str = "qa"
-) -> gr.Blocks:
-    """The chat page for ``answerer``: streaming drafts then checked answers, sources with
-    quotes on hover and a document view, notes export, and the collection (with uploads and
-    removal when a ``library`` is given). Example questions come from the indexed titles."""
+def build_app(answerer: chat.Answerer, library: chat.Documents, *, title: str = "qa") -> gr.Blocks:
+    """The chat page for ``answerer`` over the documents of ``library``: streaming drafts then
+    checked answers, sources with quotes on hover and a document view, notes export, and the
+    collection (with uploads and removal when ``library`` takes them:
+    :class:`ui.collection.Library`). Example questions come from the indexed titles."""
+    uploads = collection.uploads(library)
     with gr.Blocks(title=title, analytics_enabled=False) as app:
         turns = gr.State([])
         asked = gr.State("")
@@ -86,7 +86,7 @@ def build_app(
                             feedback_options=None,
                             allow_tags=False,
                             placeholder=PLACEHOLDER,
-                            examples=[{"text": e} for e in _examples(answerer)] or None,
+                            examples=[{"text": e} for e in _examples(library)] or None,
                         )
                         question = gr.Textbox(
                             elem_id="qa-question",
@@ -125,13 +125,13 @@ def build_app(
                     reindex_btn = gr.Button(
                         "Re-index", variant="primary", scale=0, min_width=120, elem_id="qa-reindex"
                     )
-                if library is not None:
+                if uploads is not None:
                     with gr.Row(equal_height=False, elem_classes="qa-upload-bar"):
                         upload = gr.File(
-                            label=f"Add documents ({', '.join(library.extensions)}; "
-                            f"up to {library.max_bytes / 1e6:g} MB each)",
+                            label=f"Add documents ({', '.join(uploads.extensions)}; "
+                            f"up to {uploads.max_bytes / 1e6:g} MB each)",
                             file_count="multiple",
-                            file_types=list(library.extensions),
+                            file_types=list(uploads.extensions),
                             type="filepath",
                             elem_id="qa-upload",
                             scale=3,
@@ -179,7 +179,7 @@ def build_app(
             if not q:
                 yield tuple(gr.skip() for _ in view_outputs)
                 return
-            for v in chat.respond(answerer, q, ts):
+            for v in chat.respond(answerer, library, q, ts):
                 yield show(v)
 
         def unlock() -> Any:
@@ -232,7 +232,7 @@ def build_app(
         export_btn.click(None, [conversation_md], None, js=js.EXPORT, api_visibility="private")
 
         def open_doc(key: str, ts: list[chat.Turn]) -> tuple[Any, ...]:
-            return chat.open_document(answerer, key, ts), gr.update(visible=True)
+            return chat.open_document(library, key, ts), gr.update(visible=True)
 
         # qa.js puts the clicked link's key in window.__qaDocKey and clicks the hidden button.
         open_btn.click(
@@ -245,10 +245,10 @@ def build_app(
         )
 
         def show_collection() -> str:
-            return collection.view(answerer, library)
+            return collection.view(library)
 
         def reindex(progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
-            return collection.reindex(answerer, library, _reporter(progress))
+            return collection.reindex(library, _reporter(progress))
 
         app.load(show_collection, None, collection_html, api_visibility="private")
         indexing: dict[str, Any] = dict(
@@ -258,14 +258,14 @@ def build_app(
             api_visibility="private",
         )
         reindex_btn.click(reindex, None, collection_html, **indexing)
-        if library is not None:
+        if uploads is not None:
 
             def add(files: list[Any] | None, progress: gr.Progress = gr.Progress()):  # noqa: B008
-                html = collection.add(answerer, library, files, _reporter(progress))
+                html = collection.add(library, files, _reporter(progress))
                 return html, None, gr.update(choices=collection.uploaded(library), value=None)
 
             def remove(doc_id: str | None, progress: gr.Progress = gr.Progress()):  # noqa: B008
-                html = collection.remove(answerer, library, doc_id, _reporter(progress))
+                html = collection.remove(library, doc_id, _reporter(progress))
                 return html, gr.update(choices=collection.uploaded(library), value=None)
 
             upload.upload(add, [upload], [collection_html, upload, remove_pick], **indexing)
@@ -279,10 +279,10 @@ def _reporter(progress: Any) -> collection.Progress:
     return lambda fraction, message: progress(fraction, desc=message)
 
 
-def _examples(answerer: chat.Answerer) -> list[str]:
+def _examples(library: chat.Documents) -> list[str]:
     """Example questions from the indexed collection's titles (none when nothing is indexed)."""
     try:
-        return chat.collection_examples(answerer.status())
+        return chat.collection_examples(library.status())
     except Exception:
         log.warning("could not read the collection for example questions")
         return []

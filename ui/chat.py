@@ -31,6 +31,12 @@ class Answerer(Protocol):
     ) -> Iterator[Delta | Done]: ...
     def ask(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer: ...
     def validate(self, question: str) -> str: ...
+
+
+class Documents(Protocol):
+    """What the page needs of the document library (:class:`qa.library.Library`): what is
+    indexed, a document's text, re-indexing. Apart from the answering port above."""
+
     def document(self, doc_id: str) -> tuple[str, str] | None: ...
     def status(self) -> dict: ...
     def reindex(self, progress: Callable[[float, str], None] | None = None) -> str: ...
@@ -130,8 +136,11 @@ def waiting(question: str, turns: Sequence[Turn], ahead: int | None = None) -> V
     return view(turns, (question, render.pending_html(note)))
 
 
-def respond(answerer: Answerer, question: str, turns: Sequence[Turn]) -> Iterator[View]:
-    """Stream one answer: growing partial text from ``Delta`` events, then the verified answer.
+def respond(
+    answerer: Answerer, documents: Documents, question: str, turns: Sequence[Turn]
+) -> Iterator[View]:
+    """Stream one answer: growing partial text from ``Delta`` events, then the verified answer
+    (its sources read from ``documents``).
 
     Errors end the turn with a readable message; the session keeps working afterwards.
     """
@@ -151,7 +160,7 @@ def respond(answerer: Answerer, question: str, turns: Sequence[Turn]) -> Iterato
             raise RuntimeError("the answer stream ended without a final answer")
         first = next_number(turns)
         section = sources.sources_html(
-            answer, answerer.document, anchor=anchor_for(len(turns)), first=first
+            answer, documents.document, anchor=anchor_for(len(turns)), first=first
         )
         turn = Turn(question, answer=answer, sources=section, first=first)
     except QAError as e:
@@ -167,12 +176,12 @@ def respond(answerer: Answerer, question: str, turns: Sequence[Turn]) -> Iterato
 _DOC_KEY = re.compile(r"t(\d+)-(p?)(\d+)")
 
 
-def open_document(answerer: Answerer, key: str, turns: Sequence[Turn]) -> str:
+def open_document(documents: Documents, key: str, turns: Sequence[Turn]) -> str:
     """The document view for ``key``: ``t<turn>-<n>`` (citation n of that turn's answer) or
     ``t<turn>-p<i>`` (its i-th closest passage searched).
 
     Only documents named by this session's own answers are opened, and only through the
-    index (``answerer.document``); a key that names nothing, or a document no longer
+    index (``documents.document``); a key that names nothing, or a document no longer
     indexed, gets a message instead.
     """
     m = _DOC_KEY.fullmatch(key or "")
@@ -192,7 +201,7 @@ def open_document(answerer: Answerer, key: str, turns: Sequence[Turn]) -> str:
             return render.error_html("That source is not part of this conversation any more.")
         doc_id, span, quote, label = c.source, (c.start, c.end), c.quote, "cited"
     try:
-        doc = answerer.document(doc_id)
+        doc = documents.document(doc_id)
     except QAError as e:
         return render.error_html(str(e))
     except Exception:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from qa.errors import QAError
 from ui import render, security
-from ui.chat import Answerer
+from ui.chat import Documents
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +22,11 @@ Progress = Callable[[float, str], None]
 UNAVAILABLE = "Adding documents is not available in this app; run `qa index <folder>`."
 
 
-class Library(Protocol):
-    """What the tab needs of :class:`qa.library.Library` (tests pass their own)."""
+@runtime_checkable
+class Library(Documents, Protocol):
+    """The documents with uploads: what the tab needs of :class:`qa.library.Library` to add
+    and remove documents (tests pass their own; without these the tab only shows and
+    re-indexes)."""
 
     max_bytes: int
     extensions: list[str]
@@ -37,7 +40,13 @@ def note_html(message: str) -> str:
     return f'<div class="qa-note">{render.esc(message)}</div>'
 
 
-def uploaded(library: Library | None) -> list[str]:
+def uploads(documents: Documents) -> Library | None:
+    """``documents`` when they take uploads, else None."""
+    return documents if isinstance(documents, Library) else None
+
+
+def uploaded(documents: Documents) -> list[str]:
+    library = uploads(documents)
     if library is None:
         return []
     try:
@@ -47,11 +56,11 @@ def uploaded(library: Library | None) -> list[str]:
         return []
 
 
-def view(answerer: Answerer, library: Library | None, note: str = "") -> str:
+def view(documents: Documents, note: str = "") -> str:
     """The collection HTML (counts and documents, uploads tagged) below ``note`` (trusted)."""
     try:
-        status = security.public_status(answerer.status())  # no absolute paths to the page
-        return render.collection_html(status, note=note, uploaded=uploaded(library))
+        status = security.public_status(documents.status())  # no absolute paths to the page
+        return render.collection_html(status, note=note, uploaded=uploaded(documents))
     except QAError as e:
         return note + render.error_html(str(e))
     except Exception:
@@ -59,16 +68,16 @@ def view(answerer: Answerer, library: Library | None, note: str = "") -> str:
         return note + render.error_html("Could not read the index status; see the server log.")
 
 
-def reindex(answerer: Answerer, library: Library | None, progress: Progress) -> str:
+def reindex(documents: Documents, progress: Progress) -> str:
     """Re-index the indexed folders, reporting progress, then show the refreshed collection."""
     try:
-        note = note_html(answerer.reindex(progress))
+        note = note_html(documents.reindex(progress))
     except QAError as e:
         note = render.error_html(str(e))
     except Exception:
         log.exception("reindex failed")
         note = render.error_html("Re-indexing failed. The details are in the server log.")
-    return view(answerer, library, note)
+    return view(documents, note)
 
 
 def _named(files: Sequence[Any] | None) -> list[tuple[str, Path]]:
@@ -81,18 +90,17 @@ def _named(files: Sequence[Any] | None) -> list[tuple[str, Path]]:
     return out
 
 
-def add(
-    answerer: Answerer, library: Library | None, files: Sequence[Any] | None, progress: Progress
-) -> str:
+def add(documents: Documents, files: Sequence[Any] | None, progress: Progress) -> str:
     """Save uploaded files into the library's folder and index them, with progress.
 
     Sizes and extensions are checked here again, whatever the upload route allowed.
     """
+    library = uploads(documents)
     if library is None:
-        return view(answerer, library, render.error_html(UNAVAILABLE))
+        return view(documents, render.error_html(UNAVAILABLE))
     named = _named(files)
     if not named:
-        return view(answerer, library, render.error_html("Choose one or more files to add."))
+        return view(documents, render.error_html("Choose one or more files to add."))
     try:
         result = library.add(named, progress)
         message = result.summary()
@@ -102,17 +110,16 @@ def add(
     except Exception:
         log.exception("upload failed")
         note = render.error_html("Adding the files failed. The details are in the server log.")
-    return view(answerer, library, note)
+    return view(documents, note)
 
 
-def remove(
-    answerer: Answerer, library: Library | None, doc_id: str | None, progress: Progress
-) -> str:
+def remove(documents: Documents, doc_id: str | None, progress: Progress) -> str:
     """Delete an uploaded document and drop it from the index."""
+    library = uploads(documents)
     if library is None:
-        return view(answerer, library, render.error_html(UNAVAILABLE))
+        return view(documents, render.error_html(UNAVAILABLE))
     if not doc_id:
-        return view(answerer, library, render.error_html("Pick an uploaded document to remove."))
+        return view(documents, render.error_html("Pick an uploaded document to remove."))
     try:
         report = library.remove(doc_id, progress)
         note = note_html(f"Removed {doc_id}. index: {report.summary()}")
@@ -121,4 +128,4 @@ def remove(
     except Exception:
         log.exception("remove failed doc_id=%s", doc_id)
         note = render.error_html("Removing the document failed. The details are in the server log.")
-    return view(answerer, library, note)
+    return view(documents, note)
