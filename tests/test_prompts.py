@@ -41,7 +41,9 @@ def test_packaged_prompts_are_todays_prefix_byte_for_byte() -> None:
     )
     assert prompts.EXAMPLE[-1] == {"role": "assistant", "content": prompts.REFUSAL}
     assert prompts.prefix() == prompts.EXAMPLE
-    assert prompts.packaged_names() == ["answer_example.txt", "answer_system.txt", "rewrite.txt"]
+    assert {"answer_example.txt", "answer_system.txt", "rewrite.txt"} <= set(
+        prompts.packaged_names()
+    )
 
 
 def test_a_prompts_folder_replaces_the_files_it_holds(tmp_path: Path) -> None:
