@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
+from collections.abc import Callable
 from functools import lru_cache
 
 from qa.language import LanguageProfile, active
 
 
-def _char_class(test) -> str:
+def _char_class(test: Callable[[str], bool]) -> str:
     """A regex character class body for the code points below U+10000 that pass ``test``."""
     ranges: list[list[int]] = []
     for cp in range(0x80, min(sys.maxunicode, 0xFFFF) + 1):

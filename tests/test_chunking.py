@@ -114,6 +114,14 @@ def test_seed_chunks_are_exact_slices_within_budget(fake_embedder, max_tokens: i
         _check_offsets_and_budget(doc, fake_embedder, max_tokens)
 
 
+def test_chunks_of_hard_wrapped_seeds_are_exact_slices_within_budget(fake_embedder) -> None:
+    import textwrap
+
+    for doc in _seed_docs():
+        text = "\n\n".join(textwrap.fill(p, 60) for p in doc.text.split("\n") if p.strip())
+        _check_offsets_and_budget(_doc(text, doc_id=doc.doc_id), fake_embedder, 64)
+
+
 def test_long_sentence_is_cut_at_the_budget(fake_embedder) -> None:
     words = [f"w{i}" for i in range(700)]
     doc = _doc("Short opener. " + " ".join(words) + ". Short closer.")
