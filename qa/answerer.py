@@ -12,6 +12,7 @@ from qa.citations import (
     CitationChecker,
     Verified,
     cite,
+    judged_claim,
     parse_markers,
     raw_sentences,
     with_markers,
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 # passage about fighters who surrendered, however well it supports the sentence quoting it.
 FOCUS_MIN = 0.3
 # Reasons to ask the model once more, over only the best few sentences.
-RETRY_REASONS = frozenset({"model", "unsupported", "answer_type", "off_question"})
+RETRY_REASONS = frozenset({"model", "unsupported", "answer_type", "off_question", "not_answered"})
 
 History = Sequence[tuple[str, str]]
 
@@ -67,13 +68,16 @@ class Answerer:
         question = self.validate(question)
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
-        standalone = question
+        standalone = query = question
         if history and needs_rewrite(question):
             standalone = self.rewrite(question, history)
             timings["rewrite_ms"] = _ms(t0)
+            # The search keeps the conversation's topic too: a rewrite that missed what "it"
+            # is still finds the passages about it.
+            query = f"{standalone} {history[-1][0]}"
         parts = split_question(standalone)
         if len(parts) == 1:
-            yield from self._answer_one(question, standalone, t0, timings)
+            yield from self._answer_one(question, standalone, t0, timings, query)
             return
         # "How many X, and how many Y?": each part is retrieved and answered on its own (a
         # small model answers one thing from six passages far better than two), then joined.
@@ -89,10 +93,16 @@ class Answerer:
         yield Done(join_answers(question, standalone, answers, timings, t0))
 
     def _answer_one(
-        self, question: str, standalone: str, t0: float, timings: dict[str, float]
+        self,
+        question: str,
+        standalone: str,
+        t0: float,
+        timings: dict[str, float],
+        query: str | None = None,
     ) -> Iterator[Delta | Done]:
+        query = query or standalone
         t1 = time.perf_counter()
-        passages = self.retriever.passages(standalone, self.k)
+        passages = self.retriever.passages(query, self.k)
         timings["retrieve_ms"] = _ms(t1)
         best = max((p.similarity for p in passages), default=0.0)
         if not passages or best < self.min_relevance:
@@ -127,7 +137,7 @@ class Answerer:
             # an answer among six passages that they find among its three best sentences; and
             # the answer may sit just outside the six windows, so look twice as wide.
             t3 = time.perf_counter()
-            wide = self.retriever.passages(standalone, 2 * self.k) or list(passages)
+            wide = self.retriever.passages(query, 2 * self.k) or list(passages)
             wide_reading = self.reader.read(standalone, wide)
             focused = focus_passages(wide, wide_reading, self.retry_sentences)
             retry_raw = "".join(self.generator.stream(answer_messages(standalone, focused))).strip()
@@ -156,9 +166,11 @@ class Answerer:
             )
             return
         assert reason is not None
-        if decisive is not None:
-            # Doubt about the model's answer, and one source sentence plainly answers:
-            # quote it verbatim.
+        if decisive is not None and (
+            self.checker.judge is None or self.answers(standalone, decisive.text, [decisive.text])
+        ):
+            # Doubt about the model's answer, and one source sentence plainly answers (and the
+            # judge agrees that it answers the question asked): quote it verbatim.
             stats["extractive_" + reason] = 1
             yield Done(
                 self._extractive(question, standalone, passages, decisive, timings, raw, stats)
@@ -195,9 +207,14 @@ class Answerer:
             # Nothing the model said is supported by the sources: show no unsupported text.
             return None, "unsupported", reading.agreed([], cited)
         supported = " ".join(x.text for x in verified.sentences if x.citations)
-        if not answers_type(supported, question):
-            # "How many ...?" answered without a number (and so on), or only in a sentence the
-            # sources do not support: it does not answer.
+        if self.checker.judge is not None:
+            # Every sentence is stated by its quote; do the quotes answer the question *asked*?
+            # ("What is the population of Aleppo?" is not answered by "3,179 people left".)
+            if not self.answers(question, supported, [c.quote for c in verified.citations]):
+                return None, "not_answered", reading.agreed(verified.citations, cited)
+        elif not answers_type(supported, question):
+            # Without a judge: "How many ...?" answered without a number (and so on), or only
+            # in a sentence the sources do not support: it does not answer.
             return None, "answer_type", reading.agreed(verified.citations, cited)
         decisive = reading.decisive
         if decisive is not None and _contradicts(
@@ -206,9 +223,16 @@ class Answerer:
             # The model cited elsewhere and wrote a different number/date/name than the one
             # sentence that plainly answers: trust the sentence (80,000 freed vs 3,179 left).
             return None, "contradicted", None
-        if not _on_question(question, verified.citations, reading, passages):
+        if self.checker.judge is None and not _on_question(
+            question, verified.citations, reading, passages
+        ):
             return None, "off_question", None
         return verified, None, None
+
+    def answers(self, question: str, answer: str, quotes: Sequence[str]) -> bool:
+        """Whether the judge says ``quotes`` give ``answer`` as the answer to ``question``."""
+        claim = judged_claim(answer, question, answer)
+        return self.checker.states(" … ".join(dict.fromkeys(quotes)), claim)
 
     # -- steps ---------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
-JUDGE_SYSTEM = """You check citations. You are given a passage from a document and a claim. Reply Yes if the passage states the claim: everything the claim says is said in the passage, in the same or other words. Reply No if the passage says the opposite, attaches a number, date or name to something else, gives a different speaker or role, does not contain a name, option, value or detail that the claim gives, or only makes it plausible. Reply with one word: Yes or No."""
+JUDGE_SYSTEM = """You check citations. You are given a passage from a document and a claim. Reply Yes if the passage states the claim: everything the claim says is said in the passage, in the same or other words. Reply No if the passage says the opposite, attaches a number, date or name to something else, gives a different speaker or role, does not contain a name, option, value or detail that the claim gives, or only makes it plausible. When the claim is an answer to a question, reply Yes only if the passage gives that answer to that very question. Reply with one word: Yes or No."""
 
 # Worked examples over invented documents (none of the corpora qa is measured on).
 JUDGE_EXAMPLES: tuple[tuple[str, str, str], ...] = (
@@ -57,6 +57,21 @@ JUDGE_EXAMPLES: tuple[tuple[str, str, str], ...] = (
     (
         "About 120 residents attended the meeting, and 45 of them signed the petition.",
         "120 residents signed the petition.",
+        "No",
+    ),
+    (
+        "The museum opened in 1921 in the old customs house. It moved to the harbour in 1978.",
+        "The answer to “Where did the museum open?” is: in the old customs house.",
+        "Yes",
+    ),
+    (
+        "The museum opened in 1921 in the old customs house. It moved to the harbour in 1978.",
+        "The answer to “When did the museum move to the customs house?” is: 1921.",
+        "No",
+    ),
+    (
+        "The museum opened in 1921 in the old customs house. It moved to the harbour in 1978.",
+        "The answer to “How many visitors does the museum have?” is: It moved in 1978.",
         "No",
     ),
 )
