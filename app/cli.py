@@ -110,6 +110,8 @@ def status(data_dir: Path | None, as_json: bool) -> None:
     click.echo(
         f"embedder: {info['embedder']}; generator: {info['generator']} ({settings.llm.mode})"
     )
+    for note in info.get("notes", []):  # e.g. documents cut by an older chunker
+        click.echo(note)
     for src in info["sources"]:
         click.echo(f"  {src['doc_id']}  ({src['chunks']} chunks)  {src['title'][:70]}")
 

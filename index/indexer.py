@@ -6,6 +6,10 @@ time: all their chunks, then all their records, then the old versions' chunks ar
 so an interruption leaves only invisible orphans. A document larger than a flush is written
 in parts and named in the store state (``partial``) until it is committed: a run that was
 interrupted keeps the parts it wrote and the next one embeds only the rest.
+
+Each record names the chunker that cut it (:class:`~index.store.ChunkerRecord`): a file cut
+by another one (other rules, other chunk settings) is re-chunked like a changed file, as a
+new version (:func:`~index.store.chunk_version`) written beside the old one.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +32,7 @@ from index.chunking import chunk_document
 from index.embedder import Embedder
 from index.loaders import LoadError, Source, display_path, read, walk
 from index.schema import Chunk, Document
-from index.store import DocRecord, Store
+from index.store import DocRecord, Store, chunk_version, current_chunker, stale_chunker
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,7 @@ class IndexBusyError(RuntimeError):
 class IndexReport:
     added: int = 0
     updated: int = 0
+    rechunked: int = 0  # unchanged files cut again: the chunker changed
     removed: int = 0
     unchanged: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
@@ -54,11 +59,14 @@ class IndexReport:
 
     @property
     def changed(self) -> bool:
-        return bool(self.added or self.updated or self.removed or self.orphans_purged)
+        return bool(
+            self.added or self.updated or self.rechunked or self.removed or self.orphans_purged
+        )
 
     def summary(self) -> str:
+        rechunked = f"{self.rechunked} re-chunked, " if self.rechunked else ""
         text = (
-            f"{self.added} added, {self.updated} updated, {self.removed} removed, "
+            f"{self.added} added, {self.updated} updated, {rechunked}{self.removed} removed, "
             f"{self.unchanged} unchanged, {len(self.skipped)} skipped; "
             f"{self.chunks_written} chunks written"
         )
@@ -135,6 +143,8 @@ class _Pending:
     chunks: list[Chunk]
     is_update: bool
     size: int  # bytes on disk, for progress
+    version: str  # chunk_version of the content hash with the chunker key: what chunk ids name
+    rechunk: bool = False  # the text is unchanged; the chunker is not
 
 
 class _Tracker:
@@ -188,8 +198,10 @@ class _Writer:
         flush_chunks: int,
         partial: list[list[str]],
         threaded: bool,
+        chunker: str,
     ) -> None:
         self.store, self.embedder, self.report, self.tracker = store, embedder, report, tracker
+        self.chunker = chunker  # the key every document of this run is cut and recorded with
         self.flush_chunks = flush_chunks
         self.partial = partial  # [doc_id, hash, embedder] of documents written in parts
         self.dirty = False
@@ -265,9 +277,11 @@ class _Writer:
             items.append((p.doc, p.chunks, np.asarray(vectors[lo : lo + len(p.chunks)])))
             lo += len(p.chunks)
         # Order matters for interrupt safety: new chunks, then the records, then cleanup.
-        self.store.add_many(items)
-        self.store.commit_many([(p.doc, p.root, len(p.chunks)) for p in pending])
-        updates = [(p.doc.doc_id, p.doc.content_hash) for p in pending if p.is_update]
+        self.store.add_many(items, chunker=self.chunker)
+        self.store.commit_many(
+            [(p.doc, p.root, len(p.chunks)) for p in pending], chunker=self.chunker
+        )
+        updates = [(p.doc.doc_id, p.version) for p in pending if p.is_update]
         if updates:  # a new document has no old chunks (orphans are purged at start)
             self.store.delete_stale_many(updates)
         for p in pending:
@@ -277,7 +291,7 @@ class _Writer:
     def write_large(self, p: _Pending) -> None:
         """Write a document in parts, resuming after the parts an earlier run wrote."""
         self._mark_dirty()
-        version = p.doc.content_hash[:16]
+        version = p.version[:16]
         entry = [p.doc.doc_id, version, self.embedder.name]
         if entry not in self.partial:
             self.partial.append(entry)
@@ -292,11 +306,11 @@ class _Writer:
         for lo in range(0, len(todo), self.flush_chunks):
             part = todo[lo : lo + self.flush_chunks]
             vectors = self.embedder.embed([c.text for c in part])
-            self.store.add_many([(p.doc, part, np.asarray(vectors))])
+            self.store.add_many([(p.doc, part, np.asarray(vectors))], chunker=self.chunker)
             self.tracker.add(chunks=len(part), nbytes=p.size * len(part) / len(p.chunks))
-        self.store.commit(p.doc, p.root, len(p.chunks))
+        self.store.commit(p.doc, p.root, len(p.chunks), chunker=self.chunker)
         if p.is_update:
-            self.store.delete_stale_chunks(p.doc.doc_id, p.doc.content_hash)
+            self.store.delete_stale_chunks(p.doc.doc_id, p.version)
         self.partial.remove(entry)
         self.store.set_state(partial=json.dumps(self.partial))
         self._count(p)
@@ -304,7 +318,9 @@ class _Writer:
 
     def _count(self, p: _Pending) -> None:
         self.report.chunks_written += len(p.chunks)
-        if p.is_update:
+        if p.rechunk:
+            self.report.rechunked += 1
+        elif p.is_update:
             self.report.updated += 1
         else:
             self.report.added += 1
@@ -339,6 +355,11 @@ class Indexer:
         self.max_file_bytes = max_file_bytes
         self.flush_chunks = max(1, flush_chunks)
         self.threaded = threaded
+        self.chunker = ""  # the chunker key, taken at the start of each run
+
+    def chunker_key(self) -> str:
+        """The key of the chunker this indexer cuts with (the active language profile's)."""
+        return current_chunker(self.chunk_tokens, self.overlap).key()
 
     def run(
         self,
@@ -358,6 +379,7 @@ class Indexer:
         if missing:
             raise FileNotFoundError(", ".join(missing))
         report = IndexReport()
+        self.chunker = self.chunker_key()
         committed = self.store.committed()
         state = self.store.state()
         partial = _partial_entries(state)
@@ -369,6 +391,7 @@ class Indexer:
         ):
             report.orphans_purged = self.store.purge_orphans(keep)
         sources = [s for r in roots for s in walk(r, self.extensions, self._skipper(report))]
+        self._say_rechunking(committed, {s.doc_id for s in sources})
         sizes = [_size(s.path) for s in sources]
         sinks = [on_progress] if on_progress else []
         bar = _bar(sum(sizes)) if progress else None
@@ -383,6 +406,7 @@ class Indexer:
             self.flush_chunks,
             partial,
             self.threaded and len(sources) > 1,
+            self.chunker,
         )
         resumable = {(d, h) for d, h in keep}
         seen: set[str] = set()
@@ -395,7 +419,7 @@ class Indexer:
                     tracker.add(files=1, nbytes=size, reused=True)
                     continue
                 tracker.add(files=1)
-                version = (change.doc.doc_id, change.doc.content_hash[:16])
+                version = (change.doc.doc_id, change.version[:16])
                 if len(change.chunks) > self.flush_chunks or version in resumable:
                     if pending:
                         writer.submit(_job(writer.flush, pending))
@@ -449,6 +473,18 @@ class Indexer:
         report.seconds = time.perf_counter() - t0
         return report
 
+    def _say_rechunking(self, committed: dict[str, DocRecord], doc_ids: set[str]) -> None:
+        """One line when files of this run were cut by another chunker: they are all cut
+        again (and embedded again), which takes about as long as indexing them anew."""
+        stale = [r for r in stale_chunker(committed.values(), self.chunker) if r.doc_id in doc_ids]
+        if not stale:
+            return
+        log.warning(
+            "re-chunking %d file%s: the chunker changed", len(stale), "" if len(stale) == 1 else "s"
+        )
+        for old in sorted({r.chunker for r in stale}):
+            log.info("rechunk old=%r new=%r", old or "(none recorded)", self.chunker)
+
     @staticmethod
     def _skipper(report: IndexReport) -> Callable[[str, str], None]:
         def skip(path: str, reason: str) -> None:
@@ -475,11 +511,15 @@ class Indexer:
         if loaded.encoding:
             report.decoded.append((doc.path, loaded.encoding))
         rec = committed.get(doc.doc_id)
-        if rec is not None and rec.content_hash == doc.content_hash[:16]:
+        same_text = rec is not None and rec.source_hash == doc.content_hash[:16]
+        if rec is not None and same_text and rec.chunker == self.chunker:
             report.unchanged += 1
             return None
+        # The chunk ids name the version (content and chunker), so a re-chunked document's
+        # new chunks never overwrite the old ones that readers still see until the commit.
+        version = chunk_version(doc.content_hash, self.chunker)
         chunks = chunk_document(
-            doc,
+            replace(doc, content_hash=version),
             self.embedder.count_tokens,
             self.embedder.token_spans,
             self.chunk_tokens,
@@ -489,7 +529,15 @@ class Indexer:
             self._skipper(report)(doc.path, "has no text to index")
             return None
         root = display_path(source.root.resolve())
-        return _Pending(doc, root, chunks, is_update=rec is not None, size=size)
+        return _Pending(
+            doc,
+            root,
+            chunks,
+            is_update=rec is not None,
+            size=size,
+            version=version,
+            rechunk=same_text,
+        )
 
 
 def _job(fn: Callable, arg: object) -> Callable[[], None]:

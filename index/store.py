@@ -1,26 +1,32 @@
 """The Chroma store: chunk vectors plus one committed record per document.
 
 Chroma is the only record of what is indexed, so the two can never drift apart.
-A document's chunks carry its content hash. A document is *committed* when its record
-in the ``<prefix>-docs`` collection names that hash; readers only see chunks whose hash
+A document's chunks carry its *version*: its content hash together with the key of the
+chunker that cut them (:func:`chunk_version`). A document is *committed* when its record
+in the ``<prefix>-docs`` collection names that version; readers only see chunks whose version
 matches a committed record. Writing new chunks, then the record, then deleting the old
-chunks means an interrupted run leaves only invisible orphans, which the next run purges.
+chunks means an interrupted run leaves only invisible orphans, which the next run purges,
+whether the text changed or only the chunker did.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import re
 import time
 import uuid
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from index import chunking
+from index.language import active
 from index.schema import Chunk, Document
 
 log = logging.getLogger(__name__)
@@ -34,6 +40,10 @@ class StoreError(RuntimeError):
 
 @dataclass(frozen=True)
 class DocRecord:
+    """One committed document. ``content_hash`` is the version its visible chunks carry
+    (:func:`chunk_version`), ``source_hash`` the file's own content hash and ``chunker`` the
+    key of the chunker that cut it ("" in an index from before chunker keys were recorded)."""
+
     doc_id: str
     path: str
     root: str
@@ -41,6 +51,20 @@ class DocRecord:
     content_hash: str
     chunks: int
     page_starts: tuple[int, ...] = ()
+    source_hash: str = ""
+    chunker: str = ""
+
+
+def chunk_version(content_hash: str, chunker: str) -> str:
+    """The version of a document's chunks: its content hash as cut by the chunker ``chunker``.
+
+    Re-chunking unchanged text writes a new version beside the old one, which stays the visible
+    one until the new record is committed. Without a key (an index from before chunker keys,
+    or a caller of the store itself) it is the content hash.
+    """
+    if not chunker:
+        return content_hash
+    return hashlib.sha256(f"{content_hash[:16]}\n{chunker}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -142,6 +166,8 @@ class Store:
                     content_hash=str(meta.get("hash", "")),
                     chunks=int(meta.get("chunks", 0)),
                     page_starts=tuple(json.loads(str(meta.get("pages", "[]")))),
+                    source_hash=str(meta.get("source_hash", meta.get("hash", ""))),
+                    chunker=str(meta.get("chunker", "")),
                 )
 
     def state(self) -> dict[str, Any]:
@@ -228,23 +254,34 @@ class Store:
     # -- writing ---------------------------------------------------------------------------
 
     def add_chunks(
-        self, doc: Document, root: str, chunks: Sequence[Chunk], vectors: np.ndarray
+        self,
+        doc: Document,
+        root: str,
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        chunker: str = "",
     ) -> None:
-        self.add_many([(doc, chunks, vectors)])
+        self.add_many([(doc, chunks, vectors)], chunker=chunker)
 
-    def add_many(self, items: Sequence[tuple[Document, Sequence[Chunk], np.ndarray]]) -> None:
+    def add_many(
+        self,
+        items: Sequence[tuple[Document, Sequence[Chunk], np.ndarray]],
+        chunker: str = "",
+    ) -> None:
         """Write the chunks of several documents (invisible until each is committed), in as
-        few calls as Chroma's batch limit allows."""
+        few calls as Chroma's batch limit allows. The chunks are those ``chunker`` cut (their
+        ids name :func:`chunk_version` of the document's hash with it)."""
         ids: list[str] = []
         texts: list[str] = []
         metas: list[dict[str, Any]] = []
         rows: list[np.ndarray] = []
         for doc, chunks, vectors in items:
             lines = _lines_at(doc.text, [c.start for c in chunks])
+            version = chunk_version(doc.content_hash, chunker)[:16]
             for c, line in zip(chunks, lines, strict=True):
                 meta: dict[str, Any] = {
                     "doc_id": c.doc_id,
-                    "hash": doc.content_hash[:16],
+                    "hash": version,
                     "title": c.title,
                     "path": doc.path,
                     "start": c.start,
@@ -269,12 +306,13 @@ class Store:
                 metadatas=metas[lo:hi],
             )
 
-    def commit(self, doc: Document, root: str, n_chunks: int) -> None:
-        """Make ``doc``'s chunks (with its current hash) the visible ones."""
-        self.commit_many([(doc, root, n_chunks)])
+    def commit(self, doc: Document, root: str, n_chunks: int, chunker: str = "") -> None:
+        """Make ``doc``'s chunks (its current hash, cut by ``chunker``) the visible ones."""
+        self.commit_many([(doc, root, n_chunks)], chunker=chunker)
 
-    def commit_many(self, items: Sequence[tuple[Document, str, int]]) -> None:
-        """Commit several documents (``(doc, root, n_chunks)``) in as few calls as possible."""
+    def commit_many(self, items: Sequence[tuple[Document, str, int]], chunker: str = "") -> None:
+        """Commit several documents (``(doc, root, n_chunks)``), all cut by ``chunker``, in as
+        few calls as possible."""
         for lo in range(0, len(items), self._batch):
             part = items[lo : lo + self._batch]
             self.docs.upsert(
@@ -286,7 +324,9 @@ class Store:
                         "path": doc.path,
                         "root": root,
                         "title": doc.title,
-                        "hash": doc.content_hash[:16],
+                        "hash": chunk_version(doc.content_hash, chunker)[:16],
+                        "source_hash": doc.content_hash[:16],
+                        "chunker": chunker,
                         "chunks": n_chunks,
                         "pages": json.dumps(list(doc.page_starts)),
                     }
@@ -491,3 +531,58 @@ def _stored_dim(store: Store) -> int:
     if embeddings is None or len(embeddings) == 0:
         return 0
     return len(embeddings[0])
+
+
+# -- which chunker cut the documents ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChunkerRecord:
+    """What a document's chunk boundaries depend on, besides its text and the embedder's
+    tokenizer (the embedder is recorded and checked on its own): the chunker's rules
+    (:data:`index.chunking.CHUNKER_VERSION`), the chunk settings, and the language profile's
+    abbreviation lists the sentence splitter reads.
+
+    Each document's record names the key it was cut with. Chunks of another key are still
+    exact slices of their text, so answers from them stay correct; ``qa index`` re-chunks them.
+    """
+
+    version: int
+    chunk_tokens: int
+    overlap_sentences: int
+    language: str  # the profile's code and a digest of the abbreviation lists
+
+    def key(self) -> str:
+        return (
+            f"v{self.version} tokens={self.chunk_tokens} overlap={self.overlap_sentences} "
+            f"lang={self.language}"
+        )
+
+    @classmethod
+    def parse(cls, key: str) -> ChunkerRecord | None:
+        """The record of a :meth:`key` (None for no key or one this code did not write)."""
+        m = _CHUNKER_KEY.fullmatch(key)
+        if m is None:
+            return None
+        return cls(int(m["version"]), int(m["tokens"]), int(m["overlap"]), m["language"])
+
+
+_CHUNKER_KEY = re.compile(
+    r"v(?P<version>\d+) tokens=(?P<tokens>\d+) overlap=(?P<overlap>\d+) lang=(?P<language>\S+)"
+)
+
+
+def current_chunker(chunk_tokens: int, overlap_sentences: int) -> ChunkerRecord:
+    """The chunker ``index.chunking`` applies now with these settings."""
+    profile = active()
+    words = [*sorted(profile.abbreviations), "", *sorted(profile.numeral_abbreviations)]
+    digest = hashlib.sha256("\n".join(words).encode()).hexdigest()[:8]
+    return ChunkerRecord(
+        chunking.CHUNKER_VERSION, chunk_tokens, overlap_sentences, f"{profile.code}-{digest}"
+    )
+
+
+def stale_chunker(records: Iterable[DocRecord], current: str) -> list[DocRecord]:
+    """The records cut by another chunker than the one of key ``current`` (or by one from
+    before keys were recorded)."""
+    return [r for r in records if r.chunker != current]

@@ -26,7 +26,7 @@ from qa.errors import InputError
 from qa.retrieval import Retriever
 from qa.service import run_index  # the CLI's indexing: the same loaders and skips
 from qa.settings import Settings
-from qa.status import describe
+from qa.status import chunker_status, describe
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +107,10 @@ class Library:
         except Exception:
             committed = {}
         desc = "chroma server" if store.remote else f"chroma embedded at {store.data_dir}"
+        status = describe(committed.values(), desc, store.generation())
         return {
-            **describe(committed.values(), desc, store.generation()),
+            **status,
+            **chunker_status(status, self.settings),
             "embedder": getattr(self.retriever.embedder, "name", "?"),
             "generator": self.generator,
         }

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,38 @@ def describe(records: Iterable[Any], store_desc: str, generation: str) -> dict[s
         "roots": sorted({r.root for r in recs}),
         "store": store_desc,
         "generation": generation,
+        # chunker key -> documents cut with it ("": before keys were recorded)
+        "chunkers": dict(sorted(Counter(r.chunker for r in recs).items())),
     }
+
+
+def chunker_status(status: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
+    """How many of ``status``'s documents were cut by another chunker than the current one
+    (its rules, ``settings.index``'s chunk settings, the language profile), and a note saying
+    so. Their answers stay correct; ``qa index`` cuts them again."""
+    from index.store import ChunkerRecord, current_chunker
+
+    ix = settings.index
+    current = current_chunker(ix.chunk_tokens, ix.overlap_sentences)
+    counts: Mapping[str, int] = status.get("chunkers") or {}
+    stale = {key: n for key, n in counts.items() if key != current.key()}
+    notes = []
+    if stale:
+        old = [ChunkerRecord.parse(key) for key in stale]
+        settings_only = all(
+            o is not None and (o.version, o.language) == (current.version, current.language)
+            for o in old
+        )
+        what = (
+            "other chunk settings (QA_INDEX_CHUNK_TOKENS, QA_INDEX_OVERLAP_SENTENCES)"
+            if settings_only
+            else "an older chunker"
+        )
+        notes.append(
+            f"{sum(stale.values())} of {status.get('documents', 0)} documents chunked with "
+            f"{what}; run qa index to refresh"
+        )
+    return {"chunker": current.key(), "stale_chunker": sum(stale.values()), "notes": notes}
 
 
 def model_names(settings: Settings) -> dict[str, str]:
@@ -71,8 +103,10 @@ def index_status(settings: Settings) -> dict[str, Any]:
     if local and marker is not None:
         try:
             snap = json.loads(snap_path.read_text())
-            if snap.get("marker") == marker:
-                return {**snap["status"], **model_names(settings)}
+            # A snapshot written before chunkers were counted is read again.
+            if snap.get("marker") == marker and "chunkers" in snap["status"]:
+                status = snap["status"]
+                return {**status, **chunker_status(status, settings), **model_names(settings)}
         except (FileNotFoundError, ValueError, KeyError, TypeError):
             pass
     from qa.service import open_store  # Chroma is imported only here
@@ -90,4 +124,4 @@ def index_status(settings: Settings) -> dict[str, Any]:
             os.replace(tmp, snap_path)
         except OSError as exc:  # a read-only index still answers, only slower
             log.info("status snapshot not written reason=%r", str(exc))
-    return {**status, **model_names(settings)}
+    return {**status, **chunker_status(status, settings), **model_names(settings)}

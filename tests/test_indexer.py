@@ -343,8 +343,8 @@ from index.indexer import Indexer
 from index.store import Store
 
 class Loud(Store):
-    def commit_many(self, items):
-        super().commit_many(items)
+    def commit_many(self, items, **kwargs):
+        super().commit_many(items, **kwargs)
         for _ in items:
             print("committed", flush=True)
 
@@ -557,8 +557,8 @@ from index.indexer import Indexer
 from index.store import Store
 
 class Loud(Store):
-    def add_many(self, items):
-        super().add_many(items)
+    def add_many(self, items, **kwargs):
+        super().add_many(items, **kwargs)
         print("part", flush=True)
 
 store = Loud(Store.open(Path(sys.argv[1])).client)
