@@ -32,7 +32,14 @@ from index.chunking import chunk_document
 from index.embedder import Embedder
 from index.loaders import LoadError, Source, display_path, read, walk
 from index.schema import Chunk, Document
-from index.store import DocRecord, Store, chunk_version, current_chunker, stale_chunker
+from index.store import (
+    DocRecord,
+    Store,
+    chunk_version,
+    current_chunker,
+    only_settings_differ,
+    stale_chunker,
+)
 
 log = logging.getLogger(__name__)
 
@@ -479,8 +486,17 @@ class Indexer:
         stale = [r for r in stale_chunker(committed.values(), self.chunker) if r.doc_id in doc_ids]
         if not stale:
             return
+        current = current_chunker(self.chunk_tokens, self.overlap)
+        what = (
+            "chunk settings"
+            if only_settings_differ({r.chunker for r in stale}, current)
+            else "chunker"
+        )
         log.warning(
-            "re-chunking %d file%s: the chunker changed", len(stale), "" if len(stale) == 1 else "s"
+            "re-chunking %d file%s: the %s changed",
+            len(stale),
+            "" if len(stale) == 1 else "s",
+            what,
         )
         for old in sorted({r.chunker for r in stale}):
             log.info("rechunk old=%r new=%r", old or "(none recorded)", self.chunker)

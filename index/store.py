@@ -582,6 +582,16 @@ def current_chunker(chunk_tokens: int, overlap_sentences: int) -> ChunkerRecord:
     )
 
 
+def only_settings_differ(keys: Iterable[str], current: ChunkerRecord) -> bool:
+    """Whether chunker ``keys`` differ from ``current`` only in the chunk settings (the same
+    rules and language profile), not in the chunker itself."""
+    old = [ChunkerRecord.parse(key) for key in keys]
+    return bool(old) and all(
+        o is not None and (o.version, o.language) == (current.version, current.language)
+        for o in old
+    )
+
+
 def stale_chunker(records: Iterable[DocRecord], current: str) -> list[DocRecord]:
     """The records cut by another chunker than the one of key ``current`` (or by one from
     before keys were recorded)."""

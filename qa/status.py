@@ -45,7 +45,7 @@ def chunker_status(status: Mapping[str, Any], settings: Settings) -> dict[str, A
     """How many of ``status``'s documents were cut by another chunker than the current one
     (its rules, ``settings.index``'s chunk settings, the language profile), and a note saying
     so. Their answers stay correct; ``qa index`` cuts them again."""
-    from index.store import ChunkerRecord, current_chunker
+    from index.store import current_chunker, only_settings_differ
 
     ix = settings.index
     current = current_chunker(ix.chunk_tokens, ix.overlap_sentences)
@@ -53,14 +53,9 @@ def chunker_status(status: Mapping[str, Any], settings: Settings) -> dict[str, A
     stale = {key: n for key, n in counts.items() if key != current.key()}
     notes = []
     if stale:
-        old = [ChunkerRecord.parse(key) for key in stale]
-        settings_only = all(
-            o is not None and (o.version, o.language) == (current.version, current.language)
-            for o in old
-        )
         what = (
             "other chunk settings (QA_INDEX_CHUNK_TOKENS, QA_INDEX_OVERLAP_SENTENCES)"
-            if settings_only
+            if only_settings_differ(stale, current)
             else "an older chunker"
         )
         notes.append(

@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,13 @@ from click.testing import CliRunner
 from index import chunking
 from index.chunking import chunk_document
 from index.loaders import load, walk
-from index.store import ChunkerRecord, Store, chunk_version, current_chunker
+from index.store import (
+    ChunkerRecord,
+    Store,
+    chunk_version,
+    current_chunker,
+    only_settings_differ,
+)
 from qa.library import Library
 from qa.retrieval import Retriever
 from qa.service import build_answerer, run_index
@@ -103,14 +110,16 @@ def test_the_key_names_the_rules_the_settings_and_the_language() -> None:
     assert base.version == chunking.CHUNKER_VERSION and base.language.startswith("en-")
     assert len({key(), key(120), key(200, 2)}) == 3
     assert ChunkerRecord.parse("") is None and ChunkerRecord.parse("chunker of 2019") is None
+    assert only_settings_differ([key(120), key(200, 2)], base)
+    older = replace(base, version=base.version - 1).key()
+    assert not only_settings_differ([key(120), older], base)
+    assert not only_settings_differ([""], base) and not only_settings_differ([], base)
     # Without a key the version is the content hash (the store's format before keys).
     assert chunk_version("ab" * 32, "") == "ab" * 32
     assert chunk_version("ab" * 32, key())[:16] != chunk_version("ab" * 32, key(120))[:16]
 
 
 def test_another_abbreviation_list_is_another_chunker() -> None:
-    from dataclasses import replace
-
     from index import language
 
     before = key()
@@ -162,7 +171,7 @@ def test_other_chunk_settings_recut_to_what_the_chunker_cuts_now(
     report = run(store, fake_embedder, seeds_dir, chunk_tokens=60)
     # The edited file counts as updated; the four others only had to be cut again.
     assert (report.rechunked, report.updated) == (4, 1)
-    assert rechunk_lines(caplog) == ["re-chunking 5 files: the chunker changed"]
+    assert rechunk_lines(caplog) == ["re-chunking 5 files: the chunk settings changed"]
     assert_consistent(store)
     got = {d: sorted(texts) for d, texts in visible_texts(store).items()}
     assert got == cut(fake_embedder, seeds_dir, chunk_tokens=60)
