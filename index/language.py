@@ -57,6 +57,30 @@ class LanguageProfile:
             "pronouns and other pointing words, or an opening 'and' / 'what about'"
         }
     )
+    split_wh_pattern: str = field(
+        metadata={
+            "doc": "Regex (matched ignoring case) for a question asking two things, each part "
+            "opening with a question word: groups 'a' and 'b' are the two questions"
+        }
+    )
+    split_list_pattern: str = field(
+        metadata={
+            "doc": "Regex (matched ignoring case) for 'Name the X ..., and the Y ...': group "
+            "'verb' is the request, groups 'a' and 'b' what it asks for"
+        }
+    )
+    rewrite_label_pattern: str = field(
+        metadata={
+            "doc": "Regex (matched ignoring case) for a label the model may write before a "
+            "rewritten question ('Rewritten question:'), removed"
+        }
+    )
+    follow_up_context: str = field(
+        metadata={
+            "doc": "How a follow-up whose rewrite failed is searched with the previous "
+            "question: a str.format template with {question} and {previous}"
+        }
+    )
 
 
 _NAME_NOUNS = (
@@ -143,6 +167,12 @@ ENGLISH = LanguageProfile(
     follow_up_pattern=r"\b(it|its|that|this|these|those|they|them|their|theirs|he|him|his|she|"
     r"her|hers|there|then|same|such|other|others|also|too|else|former|latter|one|ones)\b"
     r"|^(and|but|so|or|what about|how about|why|how so|and why)\b",
+    split_wh_pattern=r"^(?P<a>(?:according to [^,]+,\s*)?(?:how|what|when|where|who|whom|which|why)"
+    r"\b.+?),?\s+and\s+"
+    r"(?P<b>(?:according to [^,]+,\s*)?(?:how|what|when|where|who|whom|which|why)\b.+)$",
+    split_list_pattern=r"^(?P<verb>name|list|give)\s+(?P<a>the\b.+?),?\s+and\s+(?P<b>the\b.+)$",
+    rewrite_label_pattern=r"^(rewritten question|question)\s*:\s*",
+    follow_up_context="{question} (Follow-up to: {previous})",
 )
 
 PROFILES: Mapping[str, LanguageProfile] = MappingProxyType({ENGLISH.code: ENGLISH})

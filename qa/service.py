@@ -17,6 +17,7 @@ from qa.citations import CitationChecker
 from qa.errors import IndexMissingError, ModelError, QAError
 from qa.generator import Generator, make_generator
 from qa.judge import make_judge
+from qa.pipeline.vectors import SentenceVectors
 from qa.retrieval import Retriever
 from qa.settings import Settings
 from qa.testing import HashEmbedder
@@ -200,7 +201,10 @@ def build_answerer(
     lazy = None
     if generator is None:
         generator = lazy = LazyGenerator(settings)
+    # One sentence-vector cache for retrieval, the reader and the citation checker.
     embedder = embedder or open_embedder(settings)
+    if not isinstance(embedder, SentenceVectors):
+        embedder = SentenceVectors(embedder)
     store = open_store(settings, embedder=embedder)
     r = settings.retrieval
     retriever = Retriever(store, embedder, r, Path(settings.data_dir) / "bm25")
@@ -217,4 +221,5 @@ def build_answerer(
         min_relevance=r.min_relevance,
         retry_sentences=r.retry_sentences,
         max_question_chars=settings.max_question_chars,
+        policy_off=settings.policy_off,
     )

@@ -217,6 +217,12 @@ class Settings(BaseSettings):
         "rewrite.txt) that replace the packaged ones of the same names; files it lacks stay "
         "packaged. Changing the system prompt or the example changes every answer.",
     )
+    policy_off: str = Field(
+        "",
+        description="Acceptance checks to turn off, comma-separated (qa/policy.py): "
+        "low_relevance, model_refused, not_answered, answer_type, contradicted, off_question, "
+        "retry, extractive. Every answer may change with them; 'unsupported' stays on.",
+    )
     index: IndexSettings = Field(default_factory=IndexSettings, description="Loading and chunking.")
     chroma: ChromaSettings = Field(default_factory=ChromaSettings, description="The vector store.")
     embed: EmbedSettings = Field(default_factory=EmbedSettings, description="The embedding model.")

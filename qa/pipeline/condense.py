@@ -1,0 +1,111 @@
+"""Condense: a question and the conversation so far → a standalone question, the query that
+retrieval searches for, and its parts, each with the kind of answer it asks for."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from qa.generator import Generator
+from qa.language import active
+from qa.prompts import is_refusal, rewrite_messages
+from qa.text import content_terms, expected_answer_type
+
+log = logging.getLogger(__name__)
+
+History = Sequence[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Part:
+    """One thing the question asks: its text, what retrieval searches for, and the kind of
+    answer it asks for (number, share, date, name; None: anything)."""
+
+    question: str
+    query: str
+    kind: str | None
+
+
+@dataclass(frozen=True)
+class Condensed:
+    question: str  # as asked (whitespace collapsed)
+    standalone: str  # readable without the conversation
+    query: str  # what retrieval searches for
+    parts: tuple[Part, ...]  # one, or the two things a two-part question asks
+    rewrite_ms: float | None  # the model rewrote a follow-up in this long
+
+
+def condense(question: str, history: History, rewrite: Callable[[str, History], str]) -> Condensed:
+    """``question`` made standalone (``rewrite``: a follow-up, by the model) and split."""
+    t0 = time.perf_counter()
+    standalone = query = question
+    rewrite_ms = None
+    if history and needs_rewrite(question):
+        standalone = rewrite(question, history)
+        rewrite_ms = (time.perf_counter() - t0) * 1000.0
+        # The search keeps the conversation's topic too: a rewrite that missed what "it"
+        # is still finds the passages about it.
+        query = f"{standalone} {history[-1][0]}"
+    texts = split_question(standalone)
+    if len(texts) == 1:
+        parts: tuple[Part, ...] = (Part(standalone, query, expected_answer_type(standalone)),)
+    else:
+        # "How many X, and how many Y?": each part is retrieved and answered on its own (a
+        # small model answers one thing from six passages far better than two).
+        parts = tuple(Part(t, t, expected_answer_type(t)) for t in texts)
+    return Condensed(question, standalone, query, parts, rewrite_ms)
+
+
+def rewrite(generator: Generator, question: str, history: History) -> str:
+    """A standalone version of a follow-up question, written by the model from the history."""
+    profile = active()
+    reply = "".join(generator.stream(rewrite_messages(question, history), max_tokens=48)).strip()
+    line = reply.splitlines()[0].strip() if reply else ""
+    line = re.sub(profile.rewrite_label_pattern, "", line, flags=re.I).strip().strip('"“”')
+    if not good_rewrite(line, question):
+        # The model wrote a statement, a template ("[insert ...]") or dropped words of the
+        # follow-up ("pardoned"): keep the follow-up as asked, with its context.
+        log.info("rewrite rejected question=%r reply=%r", question, line)
+        return profile.follow_up_context.format(question=question, previous=history[-1][0])
+    log.info("rewrote question=%r standalone=%r", question, line)
+    return line
+
+
+def good_rewrite(line: str, question: str) -> bool:
+    """A standalone question that keeps what the follow-up itself asks about."""
+    if not line or len(line) > 3 * len(question) + 200 or is_refusal(line):
+        return False
+    if not line.endswith("?") or re.search(r"[\[\]{}<>]", line):
+        return False
+    own = set(content_terms(question))
+    return not own or len(own & set(content_terms(line))) / len(own) >= 0.75
+
+
+def needs_rewrite(question: str) -> bool:
+    """Whether a question in a conversation may lean on earlier turns (pronouns, 'and ...?',
+    very short). Self-contained questions skip the rewrite and its model call."""
+    leans = re.search(active().follow_up_pattern, question, re.IGNORECASE)
+    return bool(leans) or len(content_terms(question)) < 4
+
+
+def split_question(question: str) -> list[str]:
+    """A question that asks two things ("How many X, and how many Y?", "Name the X who ...,
+    and the Y who ...") as two questions; any other question as itself."""
+    profile = active()
+    text = question.strip()
+    end = text[-1] if text[-1:] in "?." else "?"
+    body = text.rstrip("?.").strip()
+    m = re.match(profile.split_wh_pattern, body, re.IGNORECASE)
+    if m:
+        parts = [m["a"], m["b"]]
+    else:
+        m = re.match(profile.split_list_pattern, body, re.IGNORECASE)
+        if not m:
+            return [question]
+        parts = [f"{m['verb']} {m['a']}", f"{m['verb']} {m['b']}"]
+    if any(len(content_terms(p)) < 2 for p in parts):
+        return [question]
+    return [p[0].upper() + p[1:].rstrip(",;: ") + end for p in parts]

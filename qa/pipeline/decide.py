@@ -1,0 +1,83 @@
+"""Decide: a draft, verified, put to the checks of :mod:`qa.policy` → accept it, quote the
+sentence that plainly answers instead (extract), ask once more (retry), or refuse."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from qa.citations import CitationChecker
+from qa.pipeline.verify import Checked, verify
+from qa.policy import Answers, Evidence, Policy, Verdict
+from qa.reader import Reading, Span
+from qa.schema import Passage, Reason
+
+
+class Action(StrEnum):
+    ACCEPT = "accept"
+    EXTRACT = "extract"
+    RETRY = "retry"
+    REFUSE = "refuse"
+
+
+@dataclass(frozen=True)
+class Look:
+    """One draft of the model and what the checks made of it."""
+
+    draft: str
+    passages: tuple[Passage, ...]
+    reading: Reading
+    checked: Checked | None  # None: a check on the draft alone fired, it was not verified
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reason: Reason | None = None  # the check that fired (None: accepted)
+    span: Span | None = None  # extract: the sentence to quote
+
+
+def look(
+    policy: Policy,
+    checker: CitationChecker,
+    draft: str,
+    passages: Sequence[Passage],
+    question: str,
+    kind: str | None,
+    reading: Reading,
+    answers: Answers | None,
+) -> Look:
+    """``draft`` verified against ``passages`` (unless a check on the draft alone fires) and
+    put to the policy's checks."""
+    e = Evidence(question, kind, draft, passages, reading, answers=answers)
+    verdict = policy.screen(e)
+    checked = None
+    if verdict.reason is None:
+        checked = verify(checker, draft, passages, question)
+        verdict = policy.review(
+            Evidence(question, kind, draft, passages, reading, checked, answers)
+        )
+    return Look(draft, tuple(passages), reading, checked, verdict)
+
+
+def decide(policy: Policy, first: Look, question: str, answers: Answers | None) -> Decision:
+    reason = first.verdict.reason
+    if reason is None:
+        return Decision(Action.ACCEPT)
+    # The sentence that plainly answers, or the reader's best one that the model cited but
+    # whose answer it did not write (a role for the name: "The Kremlin spokesman said ...").
+    decisive = first.reading.decisive or first.verdict.agreed
+    if policy.wants_retry(reason, decisive):
+        return Decision(Action.RETRY, reason)
+    if policy.allows_extract(decisive, question, answers):
+        return Decision(Action.EXTRACT, reason, decisive)
+    return Decision(Action.REFUSE, reason)
+
+
+def settle(first: Decision, second: Look) -> Decision:
+    """After the second look: its answer if it stands, else the first look's refusal."""
+    if second.verdict.reason is None:
+        return Decision(Action.ACCEPT)
+    return Decision(Action.REFUSE, first.reason)

@@ -1,0 +1,310 @@
+"""Every rule that decides whether an answer is accepted, in the order the answerer applies it.
+
+Each check is a small frozen dataclass: its name is the :class:`~qa.schema.Reason` it gives
+when it fires, its thresholds are its fields. :class:`Policy` holds one of each, and
+``QA_POLICY_OFF`` (a comma-separated list of names) turns checks off. In order:
+
+1. ``low_relevance``: no passage is close enough to the question; the model is not asked.
+2. ``model_refused``: the model said the sources hold no answer, or wrote nothing.
+3. ``unsupported``: no sentence of the answer is supported by a source (cannot be turned off).
+4. ``not_answered`` (with the entailment judge): the quotes do not answer the question asked.
+5. ``answer_type`` (without the judge): the asked-for kind (the number for "how many") is in
+   no supported sentence.
+6. ``contradicted``: the answer cites none of the one sentence that plainly answers and none
+   of its asked-for items.
+7. ``off_question`` (without the judge): the cited passages are about something else.
+
+Then what happens to an answer a check fired on: ``retry`` asks the model once more over the
+best few sentences; ``extractive`` quotes the sentence that plainly answers instead; else the
+answer is a refusal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import ClassVar
+
+from qa.errors import QAError
+from qa.pipeline.verify import Checked
+from qa.prompts import is_refusal
+from qa.reader import Reading, Span
+from qa.schema import Citation, Passage, Reason
+from qa.text import answers_type, asked_noun, content_terms, new_items
+
+# The judge's "do ``quotes`` give ``answer`` as the answer to ``question``?"
+Answers = Callable[[str, str, Sequence[str]], bool]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the checks look at: one draft of the model, and (once verified) its check."""
+
+    question: str
+    kind: str | None  # the kind of answer the question asks for (number, date, name...)
+    draft: str
+    passages: Sequence[Passage]
+    reading: Reading
+    checked: Checked | None = None
+    answers: Answers | None = None  # None: no judge
+
+    @property
+    def verified(self) -> Checked:
+        assert self.checked is not None, "a check after verification ran before it"
+        return self.checked
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The first check that fired (None: the answer stands), and the reader's best sentence
+    when the model cited it but did not write its answer, to stand in for it."""
+
+    reason: Reason | None = None
+    agreed: Span | None = None
+
+
+@dataclass(frozen=True)
+class LowRelevance:
+    name: ClassVar[Reason] = Reason.LOW_RELEVANCE
+    min_similarity: float = 0.3  # the best passage's cosine to the question (QA_RETRIEVAL_...)
+
+    def fires(self, passages: Sequence[Passage]) -> bool:
+        best = max((p.similarity for p in passages), default=0.0)
+        return not passages or best < self.min_similarity
+
+
+@dataclass(frozen=True)
+class ModelRefused:
+    name: ClassVar[Reason] = Reason.MODEL_REFUSED
+    before_verify: ClassVar[bool] = True
+    lends: ClassVar[bool] = False
+
+    def fires(self, e: Evidence) -> bool:
+        return not e.draft or is_refusal(e.draft)
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """Nothing the model said is supported by the sources: show no unsupported text."""
+
+    name: ClassVar[Reason] = Reason.UNSUPPORTED
+    before_verify: ClassVar[bool] = False
+    lends: ClassVar[bool] = True
+
+    def fires(self, e: Evidence) -> bool:
+        return not e.verified.citations
+
+
+@dataclass(frozen=True)
+class NotAnswered:
+    """Every sentence is stated by its quote; do the quotes answer the question *asked*?
+    ("What is the population of Aleppo?" is not answered by "3,179 people left".)"""
+
+    name: ClassVar[Reason] = Reason.NOT_ANSWERED
+    before_verify: ClassVar[bool] = False
+    lends: ClassVar[bool] = True
+
+    def fires(self, e: Evidence) -> bool:
+        if e.answers is None:
+            return False
+        quotes = [c.quote for c in e.verified.citations]
+        return not e.answers(e.question, e.verified.supported, quotes)
+
+
+@dataclass(frozen=True)
+class AnswerType:
+    """Without a judge: "How many ...?" answered without a number (and so on), or only in a
+    sentence the sources do not support."""
+
+    name: ClassVar[Reason] = Reason.ANSWER_TYPE
+    before_verify: ClassVar[bool] = False
+    lends: ClassVar[bool] = True
+
+    def fires(self, e: Evidence) -> bool:
+        return e.answers is None and not answers_type(e.verified.supported, e.question)
+
+
+@dataclass(frozen=True)
+class Contradicted:
+    """The model cited elsewhere and wrote a different number/date/name than the one sentence
+    that plainly answers: trust the sentence (80,000 freed vs 3,179 left)."""
+
+    name: ClassVar[Reason] = Reason.CONTRADICTED
+    before_verify: ClassVar[bool] = False
+    lends: ClassVar[bool] = False
+
+    def fires(self, e: Evidence) -> bool:
+        decisive = e.reading.decisive
+        v = e.verified.verified
+        return decisive is not None and contradicts(v.text, v.citations, decisive, e.question)
+
+
+@dataclass(frozen=True)
+class OffQuestion:
+    """Without a judge: the cited passages must be about what the question asks, not just near
+    it. "How many servicemen were killed?" is not answered by a passage about fighters who
+    surrendered, however well it supports the sentence quoting it."""
+
+    name: ClassVar[Reason] = Reason.OFF_QUESTION
+    before_verify: ClassVar[bool] = False
+    lends: ClassVar[bool] = False
+    focus_min: float = 0.3  # weighted share of the question's words in a cited passage
+
+    def fires(self, e: Evidence) -> bool:
+        return e.answers is None and not self.on_question(e)
+
+    def on_question(self, e: Evidence) -> bool:
+        cited = cited_passages(e.verified.citations, e.passages)
+        noun = asked_noun(e.question)
+        if noun and not any(noun in content_terms(p.text) for p in cited):
+            return False  # "What resolution did ...?" and no cited passage mentions one
+        if e.kind is None:
+            return True
+        numbers = {p.n for p in cited}
+        spans = e.reading.spans
+        focus = max((s.coverage for s in spans if s.passage in numbers), default=0.0)
+        return focus >= self.focus_min
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Small models often miss an answer among six passages that they find among its three
+    best sentences, and the answer may sit just outside the six: look twice as wide and ask
+    once more over the best ``sentences``, when no source sentence can stand in."""
+
+    name: ClassVar[str] = "retry"
+    reasons: frozenset[Reason] = frozenset(
+        {
+            Reason.MODEL_REFUSED,
+            Reason.UNSUPPORTED,
+            Reason.ANSWER_TYPE,
+            Reason.OFF_QUESTION,
+            Reason.NOT_ANSWERED,
+        }
+    )
+    sentences: int = 3  # QA_RETRIEVAL_RETRY_SENTENCES; 0: never
+
+    def wants(self, reason: Reason, decisive: Span | None) -> bool:
+        return reason in self.reasons and decisive is None and self.sentences > 0
+
+
+@dataclass(frozen=True)
+class Extractive:
+    """One source sentence plainly answers (and the judge, when there is one, agrees that it
+    answers the question asked): quote it verbatim instead of the doubted answer."""
+
+    name: ClassVar[str] = "extractive"
+
+    def allows(self, span: Span | None, question: str, answers: Answers | None) -> bool:
+        return span is not None and (answers is None or answers(question, span.text, [span.text]))
+
+
+AnswerCheck = ModelRefused | Unsupported | NotAnswered | AnswerType | Contradicted | OffQuestion
+CHECKS: tuple[str, ...] = (
+    *(r.value for r in Reason),
+    Retry.name,
+    Extractive.name,
+)
+REQUIRED = frozenset({Reason.UNSUPPORTED.value})  # answers show verified text only
+
+
+@dataclass(frozen=True)
+class Policy:
+    low_relevance: LowRelevance = LowRelevance()
+    model_refused: ModelRefused = ModelRefused()
+    unsupported: Unsupported = Unsupported()
+    not_answered: NotAnswered = NotAnswered()
+    answer_type: AnswerType = AnswerType()
+    contradicted: Contradicted = Contradicted()
+    off_question: OffQuestion = OffQuestion()
+    retry: Retry = Retry()
+    extractive: Extractive = Extractive()
+    off: frozenset[str] = field(default_factory=frozenset)  # names of checks turned off
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.off) - set(CHECKS))
+        if unknown:
+            raise QAError(
+                f"QA_POLICY_OFF names no check {', '.join(unknown)}; the checks are "
+                f"{', '.join(CHECKS)}."
+            )
+        if self.off & REQUIRED:
+            raise QAError(
+                "QA_POLICY_OFF: 'unsupported' cannot be turned off (an answer with no "
+                "supported sentence would show unverified text); remove it from the list."
+            )
+
+    @classmethod
+    def build(
+        cls, off: str | Iterable[str] = "", *, min_relevance: float = 0.3, retry_sentences: int = 3
+    ) -> Policy:
+        """The policy with the settings' thresholds; ``off``: names, or "a,b" as in
+        QA_POLICY_OFF."""
+        names = off.split(",") if isinstance(off, str) else off
+        return cls(
+            low_relevance=LowRelevance(min_relevance),
+            retry=replace(Retry(), sentences=retry_sentences),
+            off=frozenset(n.strip() for n in names if n.strip()),
+        )
+
+    @property
+    def checks(self) -> tuple[AnswerCheck, ...]:
+        """The checks on a draft, in the order they apply (those turned off left out)."""
+        every = (
+            self.model_refused,
+            self.unsupported,
+            self.not_answered,
+            self.answer_type,
+            self.contradicted,
+            self.off_question,
+        )
+        return tuple(c for c in every if c.name.value not in self.off)
+
+    def gate(self, passages: Sequence[Passage]) -> Reason | None:
+        """Before the model is asked: refuse at once when retrieval found nothing close."""
+        on = Reason.LOW_RELEVANCE.value not in self.off
+        return Reason.LOW_RELEVANCE if on and self.low_relevance.fires(passages) else None
+
+    def screen(self, e: Evidence) -> Verdict:
+        """The checks on the draft alone (before it is verified)."""
+        return self._first([c for c in self.checks if c.before_verify], e)
+
+    def review(self, e: Evidence) -> Verdict:
+        """The checks on the verified draft."""
+        return self._first([c for c in self.checks if not c.before_verify], e)
+
+    def _first(self, checks: Sequence[AnswerCheck], e: Evidence) -> Verdict:
+        for check in checks:
+            if check.fires(e):
+                cited = e.checked.cited if e.checked else ()
+                citations = e.checked.citations if e.checked else []
+                agreed = e.reading.agreed(citations, cited) if check.lends else None
+                return Verdict(check.name, agreed)
+        return Verdict()
+
+    def wants_retry(self, reason: Reason, decisive: Span | None) -> bool:
+        return self.retry.name not in self.off and self.retry.wants(reason, decisive)
+
+    def allows_extract(self, span: Span | None, question: str, answers: Answers | None) -> bool:
+        return self.extractive.name not in self.off and self.extractive.allows(
+            span, question, answers
+        )
+
+
+def contradicts(text: str, citations: Sequence[Citation], span: Span, question: str) -> bool:
+    """Whether an answer cites none of ``span`` and none of its asked-for items (numbers,
+    dates, names) are in it."""
+    if any(c.source == span.source and span.overlaps(c.start, c.end) for c in citations):
+        return False
+    items = new_items(text, question)
+    return bool(items) and not (
+        items & (new_items(span.text, question) | set(content_terms(span.text)))
+    )
+
+
+def cited_passages(citations: Sequence[Citation], passages: Sequence[Passage]) -> list[Passage]:
+    return [
+        p
+        for p in passages
+        if any(c.source == p.doc_id and p.start <= c.start < p.end for c in citations)
+    ]
