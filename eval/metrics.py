@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from eval.dataset import EvalRecord
-from qa.schema import Answer, Citation, Passage
+from qa.schema import Answer, Citation, Passage, Reason
 
 _PUNCT = str.maketrans(
     {
@@ -198,6 +198,22 @@ def score_answer(record: EvalRecord, answer: Answer, k: int) -> dict[str, Any]:
         "context_tokens": _num(answer.stats.get("context_tokens")),
         "repointed": int(answer.stats.get("repointed", 0) or 0),
         "dropped": int(answer.stats.get("dropped", 0) or 0),
+        **decision_scores(answer),
+    }
+
+
+def decision_scores(answer: Answer) -> dict[str, Any]:
+    """How the answer path decided: its origin and reason, the policy checks that fired,
+    the refused_/extractive_ counters (a joined answer's parts each add theirs), the retry."""
+    return {
+        "origin": answer.origin.value,
+        "reason": answer.reason.value if answer.reason else None,
+        "checks": list(answer.trace.checks),
+        "outcomes": {
+            k: v for k, v in answer.stats.items() if k.startswith(("refused_", "extractive_"))
+        },
+        "retried": int(answer.stats.get("retried", 0) or 0),
+        "retry_answered": int(answer.stats.get("retry_answered", 0) or 0),
     }
 
 
@@ -223,6 +239,12 @@ def error_scores(record: EvalRecord, message: str) -> dict[str, Any]:
         "context_tokens": None,
         "repointed": 0,
         "dropped": 0,
+        "origin": None,
+        "reason": None,
+        "checks": [],
+        "outcomes": {},
+        "retried": 0,
+        "retry_answered": 0,
     }
 
 
@@ -268,12 +290,31 @@ def aggregate(rows: Sequence[dict[str, Any]], k: int) -> dict[str, Any]:
             "context_tokens_p50": percentile((s["context_tokens"] for s in scores), 50),
             "repointed": sum(s["repointed"] for s in scores),
             "dropped": sum(s["dropped"] for s in scores),
+            "checks": check_counts(scores),
             "by_type": {
                 t: _group([r["scores"] for r in rows if r["type"] == t], k)
                 for t in sorted({r["type"] for r in rows})
             },
         }
     )
+    return out
+
+
+def check_counts(scores: Sequence[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """For each policy check: the questions it fired on (at any look), and the answers it
+    made a refusal or a quoted sentence; then the second looks taken and answered. Rows of
+    runs before the checks were recorded count nothing."""
+    out: dict[str, dict[str, int]] = {}
+    for r in Reason:
+        out[r.value] = {
+            "fired": sum(r.value in s.get("checks", ()) for s in scores),
+            "refused": sum(s.get("outcomes", {}).get(f"refused_{r.stat}", 0) for s in scores),
+            "extractive": sum(s.get("outcomes", {}).get(f"extractive_{r.stat}", 0) for s in scores),
+        }
+    out["retry"] = {
+        "fired": sum(s.get("retried", 0) for s in scores),
+        "answered": sum(s.get("retry_answered", 0) for s in scores),
+    }
     return out
 
 

@@ -125,6 +125,8 @@ def render_report(results: dict[str, Any], worst: int = 10) -> str:
         [(t, *(g.get(key) for key, _ in BY_TYPE)) for t, g in by_type.items()],
     )
 
+    lines += _checks_table(agg.get("checks"))
+
     failed = sorted((r for r in rows if failures(r)), key=lambda r: (-_severity(r), r["id"]))
     lines += ["", f"## Worst failures ({min(worst, len(failed))} of {len(failed)})", ""]
     if not failed:
@@ -132,6 +134,27 @@ def render_report(results: dict[str, Any], worst: int = 10) -> str:
     for row in failed[:worst]:
         lines += _failure_block(row)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _checks_table(checks: dict[str, dict[str, int]] | None) -> list[str]:
+    """How often each acceptance check fired (qa/policy.py), and what it made of the answer;
+    nothing for results written before checks were recorded."""
+    if not checks:
+        return []
+    retry = checks.get("retry", {})
+    rows = [
+        (name, c.get("fired", 0), c.get("refused", 0), c.get("extractive", 0))
+        for name, c in checks.items()
+        if name != "retry"
+    ]
+    return [
+        "",
+        "## Acceptance checks",
+        "",
+        *table(["check", "fired", "refused", "quoted a sentence instead"], rows),
+        "",
+        f"Second looks: {retry.get('fired', 0)}, answered: {retry.get('answered', 0)}.",
+    ]
 
 
 def _quote(text: str) -> list[str]:

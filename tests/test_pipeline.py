@@ -1,0 +1,339 @@
+"""The answer path as stages: every decision path, run with a scripted FakeGenerator, leaves
+its origin, reason and trace on the answer; the policy's checks can be turned off by name;
+one sentence-vector cache means no text is embedded twice for one question."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eval.dataset import EvalRecord
+from eval.metrics import aggregate, score_answer
+from eval.report import render_report
+from qa.answerer import Answerer
+from qa.citations import CitationChecker
+from qa.errors import QAError
+from qa.judge import Claim
+from qa.pipeline.vectors import SentenceVectors
+from qa.policy import CHECKS, Policy
+from qa.prompts import REFUSAL
+from qa.reader import Reading
+from qa.schema import Answer, Origin, Reason, Trace
+from qa.service import build_answerer, run_index
+from qa.settings import load_settings
+from qa.testing import FakeGenerator, HashEmbedder
+from tests.test_reader import LEFT, PASSAGES, StubRetriever
+
+CHECKPOINTS_Q = "What did Peskov say about the checkpoints in western Aleppo?"
+PESKOV = "Peskov said seven checkpoints were established in western Aleppo [2]."
+LEFT_ANSWER = "3,179 people left eastern Aleppo through the humanitarian corridors [1]."
+
+
+class NoAnswerJudge:
+    """States every claim, but never that a quote answers a question."""
+
+    def score(self, items: Sequence[Claim]) -> list[float]:
+        return [0.0 if i.claim.startswith("The answer to") else 1.0 for i in items]
+
+
+def make(*replies: str, passages=PASSAGES, judge=None, **kwargs) -> tuple[Answerer, FakeGenerator]:
+    gen = FakeGenerator(replies)
+    checker = CitationChecker(HashEmbedder(), judge=judge)
+    retriever = StubRetriever(list(passages))
+    return Answerer(retriever, gen, checker, **kwargs), gen  # type: ignore[arg-type]
+
+
+def outcome(answer: Answer) -> tuple[Origin, Reason | None, tuple[str, ...]]:
+    return answer.origin, answer.reason, answer.trace.checks
+
+
+def test_an_answer_that_stands_is_the_models():
+    answerer, gen = make(LEFT_ANSWER)
+    answer = answerer.ask(LEFT)
+    assert outcome(answer) == (Origin.MODEL, None, ())
+    t = answer.trace
+    assert (t.passages, t.repointed, t.dropped, t.retried, t.parts) == (3, 0, 0, False, None)
+    assert t.context_tokens and t.context_tokens > 0
+    assert None not in (t.retrieve_ms, t.first_token_ms, t.generate_ms, t.read_ms, t.total_ms)
+    assert (t.rewrite_ms, t.retry_ms) == (None, None)
+    assert answer.timings == t.timings() and set(answer.timings) == {
+        "retrieve_ms", "first_token_ms", "generate_ms", "read_ms", "total_ms",
+    }  # fmt: skip
+    assert not any(k.startswith(("refused_", "extractive_")) for k in answer.stats)
+    out = answer.to_json(debug=True)
+    assert (out["origin"], out["reason"]) == ("model", None)
+    assert out["stats"]["passages"] == 3 and out["stats"]["repointed"] == 0
+
+
+def test_a_citation_to_the_wrong_passage_is_repointed_and_the_answer_stands():
+    answerer, _ = make(LEFT_ANSWER.replace("[1]", "[2]"))
+    answer = answerer.ask(LEFT)
+    assert outcome(answer) == (Origin.MODEL, None, ())
+    assert answer.trace.repointed == 1 and answer.stats["repointed"] == 1
+    assert [c.source for c in answer.citations] == ["center.txt"]
+
+
+@pytest.mark.parametrize(
+    "reply, reason",
+    [
+        (REFUSAL, Reason.MODEL_REFUSED),
+        ("", Reason.MODEL_REFUSED),
+        ("Over 80,000 Syrians have been freed [1].", Reason.CONTRADICTED),
+        ("People left eastern Aleppo through the humanitarian corridors [1].", Reason.ANSWER_TYPE),
+    ],
+)
+def test_a_doubted_answer_gives_way_to_the_sentence_that_plainly_answers(reply, reason):
+    answerer, gen = make(reply)
+    answer = answerer.ask(LEFT)
+    assert outcome(answer) == (Origin.EXTRACTIVE, reason, (reason.value,))
+    assert "3,179" in answer.text and answer.citations[0].source == "center.txt"
+    assert answer.stats[f"extractive_{reason.stat}"] == 1
+    assert not answer.trace.retried and len(gen.history) == 1
+    assert answer.raw_text == reply
+    assert answer.to_json()["reason"] == reason.value
+
+
+def test_a_second_look_that_answers_is_the_models_answer():
+    answerer, gen = make(REFUSAL, PESKOV)
+    answer = answerer.ask(CHECKPOINTS_Q)
+    assert outcome(answer) == (Origin.MODEL, None, ("model_refused",))
+    assert answer.trace.retried and answer.trace.retry_answered
+    assert answer.trace.retry_ms is not None and answer.raw_text == PESKOV
+    assert (answer.stats["retried"], answer.stats["retry_answered"]) == (1, 1)
+    assert answer.trace.repointed == 0  # the second look's verification
+    assert len(gen.history) == 2
+
+
+def test_a_second_look_that_refuses_too_is_a_refusal_for_the_first_reason():
+    answerer, gen = make(REFUSAL, "PWNED [1].")
+    answer = answerer.ask(CHECKPOINTS_Q)
+    assert outcome(answer) == (
+        Origin.REFUSAL,
+        Reason.MODEL_REFUSED,
+        ("model_refused", "unsupported"),
+    )
+    assert answer.refused and answer.trace.retried and not answer.trace.retry_answered
+    assert answer.stats["refused_model"] == 1 and "repointed" not in answer.stats
+    assert answer.raw_text == REFUSAL
+
+
+def test_nothing_close_enough_is_refused_without_the_model():
+    answerer, gen = make(passages=[])
+    answer = answerer.ask(LEFT)
+    assert outcome(answer) == (Origin.REFUSAL, Reason.LOW_RELEVANCE, ("low_relevance",))
+    assert gen.history == [] and answer.stats == {"refused_low_relevance": 1}
+    assert answer.timings["first_token_ms"] == answer.timings["total_ms"]
+    assert answer.text == "The documents do not contain the answer."
+
+
+def test_an_answer_no_source_supports_is_refused_after_a_second_look():
+    answerer, gen = make("PWNED [1].", "PWNED [2].")
+    answer = answerer.ask("Why did people leave eastern Aleppo through the corridors?")
+    assert outcome(answer) == (Origin.REFUSAL, Reason.UNSUPPORTED, ("unsupported", "unsupported"))
+    assert answer.stats["refused_unsupported"] == 1 and answer.stats["retried"] == 1
+    assert "PWNED" not in answer.text
+
+
+def test_an_answer_without_the_asked_for_kind_is_refused():
+    answerer, _ = make("People left eastern Aleppo through the humanitarian corridors [1].")
+    answerer.retry_sentences = 0
+    answerer.reader.read = lambda q, ps: Reading("number", [])  # type: ignore[method-assign]
+    answer = answerer.ask(LEFT)
+    assert outcome(answer) == (Origin.REFUSAL, Reason.ANSWER_TYPE, ("answer_type",))
+    assert answer.stats["refused_answer_type"] == 1 and not answer.trace.retried
+
+
+def test_an_answer_about_something_else_is_refused():
+    answerer, _ = make("Seven checkpoints were established in western Aleppo [2].")
+    answerer.retry_sentences = 0
+    answer = answerer.ask("How many Russian servicemen have been killed in Syria?")
+    assert outcome(answer) == (Origin.REFUSAL, Reason.OFF_QUESTION, ("off_question",))
+
+
+def test_quotes_the_judge_says_do_not_answer_the_question_are_refused():
+    answerer, _ = make(LEFT_ANSWER, judge=NoAnswerJudge())
+    answer = answerer.ask(LEFT)
+    # The reader's sentence is decisive, but the judge says it does not answer either.
+    assert outcome(answer) == (Origin.REFUSAL, Reason.NOT_ANSWERED, ("not_answered",))
+    assert answer.stats["refused_not_answered"] == 1
+
+
+def test_the_parts_of_a_two_part_question_are_joined():
+    answerer, _ = make(LEFT_ANSWER)  # the second part: the default reply, a refusal
+    answer = answerer.ask(
+        "How many people left eastern Aleppo through the humanitarian corridors, and what "
+        "did Peskov say about the weather in Sochi on that day?"
+    )
+    assert outcome(answer) == (Origin.JOINED, None, ("model_refused", "model_refused"))
+    assert not answer.refused and answer.trace.parts == 2 and answer.stats["parts"] == 2
+    assert answer.stats["refused_model"] == 1 and answer.stats["passages"] == 6
+    assert answer.trace.passages == 6 and answer.trace.retried
+    assert answer.timings["total_ms"] >= answer.timings["retrieve_ms"]
+
+
+def test_a_follow_up_is_rewritten_and_searched_with_the_previous_question():
+    standalone = "How many people left eastern Aleppo through the humanitarian corridors?"
+    answerer, gen = make(standalone, LEFT_ANSWER)
+    history = [("What happened in eastern Aleppo?", "Many left [1].")]
+    answer = answerer.ask("And how many of them left?", history)
+    assert outcome(answer) == (Origin.MODEL, None, ())
+    assert answer.standalone_question == standalone and answer.trace.rewrite_ms is not None
+    assert answerer.retriever.queries == [f"{standalone} What happened in eastern Aleppo?"]  # type: ignore[attr-defined]
+    assert "rewrite_ms" in answer.timings and "standalone_question" in answer.to_json()
+
+
+# -- the policy ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "off, reply, question, expect",
+    [
+        ("contradicted", "Over 80,000 Syrians have been freed [1].", LEFT, (Origin.MODEL, None)),
+        ("extractive", REFUSAL, LEFT, (Origin.REFUSAL, Reason.MODEL_REFUSED)),
+        ("retry", REFUSAL, CHECKPOINTS_Q, (Origin.REFUSAL, Reason.MODEL_REFUSED)),
+        ("low_relevance", LEFT_ANSWER, LEFT, (Origin.MODEL, None)),
+    ],
+)
+def test_a_check_turned_off_does_not_apply(off, reply, question, expect):
+    answerer, gen = make(reply, PESKOV, policy_off=off, min_relevance=0.99)
+    if off != "low_relevance":
+        answerer.min_relevance = 0.3
+    answer = answerer.ask(question)
+    assert (answer.origin, answer.reason) == expect
+    assert len(gen.history) == 1  # no second look in any of these
+
+
+def test_policy_names_are_checked_and_unsupported_stays_on(monkeypatch):
+    monkeypatch.setenv("QA_POLICY_OFF", "retry, off_question")
+    assert Policy.build(load_settings().policy_off).off == {"retry", "off_question"}
+    with pytest.raises(QAError, match="no check contradicted_x.*the checks are low_relevance"):
+        Policy.build("contradicted_x")
+    with pytest.raises(QAError, match="'unsupported' cannot be turned off"):
+        Policy.build("unsupported")
+    assert CHECKS[:2] == ("low_relevance", "model_refused") and "extractive" in CHECKS
+    policy = Policy.build(min_relevance=0.4, retry_sentences=5)
+    assert (policy.low_relevance.min_similarity, policy.retry.sentences) == (0.4, 5)
+    assert [c.name.value for c in Policy.build("contradicted").checks] == [
+        "model_refused", "unsupported", "not_answered", "answer_type", "off_question",
+    ]  # fmt: skip
+
+
+def test_an_answer_has_one_constructor_and_its_reason_goes_with_its_origin():
+    with pytest.raises(ValueError, match="reason"):
+        Answer.create("q", Origin.REFUSAL, Trace(), text="No.")
+    with pytest.raises(ValueError, match="reason"):
+        Answer.create("q", Origin.MODEL, Trace(), reason=Reason.UNSUPPORTED, text="Yes.")
+    a = Answer.create(
+        "q", Origin.REFUSAL, Trace(total_ms=2.0), reason=Reason.MODEL_REFUSED, text="No."
+    )
+    assert a.refused and a.stats == {"refused_model": 1} and a.timings == {"total_ms": 2.0}
+
+
+# -- the eval counts the checks --------------------------------------------------------------
+
+
+def test_eval_counts_how_often_each_check_fired():
+    record = EvalRecord(id="q1", type="fact", question=LEFT, key_facts=(("3,179",),))
+    answerer, _ = make(REFUSAL)
+    extracted = answerer.ask(LEFT)
+    answerer, _ = make(passages=[])
+    refused = answerer.ask(LEFT)
+    rows = [
+        {"type": "fact", "scores": score_answer(record, extracted, 6)},
+        {"type": "fact", "scores": score_answer(record, refused, 6)},
+    ]
+    old = {k: v for k, v in rows[0]["scores"].items() if k not in ("checks", "outcomes")}
+    rows.append({"type": "fact", "scores": old})  # a row written before checks were recorded
+    checks = aggregate(rows, 6)["checks"]
+    assert checks["model_refused"] == {"fired": 1, "refused": 0, "extractive": 1}
+    assert checks["low_relevance"] == {"fired": 1, "refused": 1, "extractive": 0}
+    assert checks["contradicted"] == {"fired": 0, "refused": 0, "extractive": 0}
+    assert checks["retry"] == {"fired": 0, "answered": 0}
+    assert (
+        rows[0]["scores"]["origin"] == "extractive"
+        and rows[1]["scores"]["reason"] == "low_relevance"
+    )
+    results = {
+        "aggregates": aggregate(rows, 6),
+        "questions": [
+            {**r, "id": f"q{i}", "question": LEFT, "key_facts": [["3,179"]], "gold": []}
+            for i, r in enumerate(rows)
+        ],
+    }
+    report = render_report(results)
+    assert "## Acceptance checks" in report
+    assert "| model_refused | 1 | 0 | 1 |" in report and "| low_relevance | 1 | 1 | 0 |" in report
+    del results["aggregates"]["checks"]
+    assert "## Acceptance checks" not in render_report(results)  # an older results.json
+
+
+# -- one sentence-vector cache ---------------------------------------------------------------
+
+
+class CountingEmbedder(HashEmbedder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.texts: Counter[str] = Counter()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls += 1
+        self.texts.update(texts)
+        return super().embed(texts)
+
+    def reset(self) -> None:
+        self.calls, self.texts = 0, Counter()
+
+
+@pytest.fixture
+def seeded(tmp_path: Path, seeds_dir: Path):
+    settings = load_settings(
+        data_dir=tmp_path / "data", embed__mode="fake", llm__mode="fake", policy_off="contradicted"
+    )
+    run_index(settings, [seeds_dir], HashEmbedder())
+    embedder, gen = CountingEmbedder(), FakeGenerator()
+    return build_answerer(settings, embedder=embedder, generator=gen), embedder, gen
+
+
+def test_no_text_is_embedded_twice_for_one_question(seeded):
+    answerer, embedder, gen = seeded
+    assert answerer.policy.off == {"contradicted"}  # QA_POLICY_OFF reaches the answerer
+    assert isinstance(answerer.checker.embedder, SentenceVectors)
+    assert answerer.retriever.embedder is answerer.checker.embedder is answerer.reader.embedder
+    question = "How many checkpoints were established in western Aleppo?"
+    gen.enqueue("Seven checkpoints were established in western Aleppo [1].")
+    answer = answerer.ask(question)
+    assert not answer.refused
+    # The query (once, though retrieval and the reader both embed it), the new sentences of
+    # retrieval, the reader's quotations, the answer's claims: before the cache, 8 calls and
+    # 89 texts of which 29 were embedded again (the checker's and reader's own copies).
+    assert max(embedder.texts.values()) == 1 and embedder.texts[question] == 1
+    assert embedder.calls <= 4
+    embedder.reset()
+    # A second look (refused, retried over twice the passages) embeds only what is new.
+    second = answerer.ask("Why were checkpoints established in western Aleppo?")
+    assert second.trace.retried and max(embedder.texts.values(), default=1) == 1
+    embedder.reset()
+    gen.enqueue("Seven checkpoints were established in western Aleppo [1].")
+    assert answerer.ask(question).text == answer.text
+    assert embedder.calls == 0  # everything asked again is known
+
+
+def test_the_cache_forgets_the_least_recently_used_and_stands_in_for_its_embedder():
+    inner = CountingEmbedder()
+    cache = SentenceVectors(inner, capacity=2)
+    first = cache.embed(["a b", "c d", "a b"])
+    assert inner.texts == Counter({"a b": 1, "c d": 1}) and first.shape == (3, inner.dim)
+    assert np.array_equal(first[0], first[2]) and np.array_equal(
+        first, inner.embed(["a b", "c d", "a b"])
+    )
+    inner.reset()
+    cache.embed(["e f"])  # "a b" goes: the least recently used
+    cache.embed(["c d", "a b"])
+    assert inner.texts == Counter({"e f": 1, "a b": 1})
+    assert (cache.name, cache.dim, cache.count_tokens("a b")) == (inner.name, inner.dim, 2)
+    assert cache.token_spans("a b") == inner.token_spans("a b")
