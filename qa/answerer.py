@@ -19,7 +19,7 @@ from qa.pipeline.decide import Action, Look, decide, look, settle
 from qa.pipeline.generate import complete, generate
 from qa.pipeline.retrieve import focus, retrieve
 from qa.policy import Answers, LowRelevance, Policy
-from qa.reader import SentenceReader
+from qa.reader import Reading, SentenceReader
 from qa.retrieval import Retriever
 from qa.schema import Answer, Delta, Done, Passage, Trace, final_answer
 
@@ -127,37 +127,14 @@ class Answerer:
             context_tokens=draft.context_tokens,
             passages=len(found.passages),
         )
-        answers = self._answers()
-        first = look(
-            self.policy,
-            self.checker,
-            draft.text,
-            found.passages,
-            standalone,
-            part.kind,
-            reading,
-            answers,
-        )
+        first = self._look(draft.text, found.passages, standalone, part.kind, reading)
         trace = _counted(trace, first)
-        decision = decide(self.policy, first, standalone, answers)
+        decision = decide(self.policy, first, standalone, self._answers())
         final = first
         if decision.action is Action.RETRY:
             t3 = time.perf_counter()
-            wide = retrieve(self.retriever, part.query, 2 * self.k).passages or found.passages
-            wide_reading = self.reader.read(standalone, wide)
-            focused = focus(wide, wide_reading, self.policy.retry.sentences)
-            retry_raw = complete(self.generator, standalone, focused)
+            second = self._second_look(part, standalone, found.passages)
             trace = replace(trace, retry_ms=_ms(t3), retried=True)
-            second = look(
-                self.policy,
-                self.checker,
-                retry_raw,
-                wide,
-                standalone,
-                part.kind,
-                wide_reading,
-                answers,
-            )
             trace = replace(trace, checks=trace.checks + _fired(second))
             decision = settle(decision, second)
             if decision.action is Action.ACCEPT:
@@ -186,6 +163,26 @@ class Answerer:
         return compose.refusal(
             question, standalone, first.passages, decision.reason, trace, first.draft
         )
+
+    def _look(
+        self,
+        draft: str,
+        passages: Sequence[Passage],
+        standalone: str,
+        kind: str | None,
+        reading: Reading,
+    ) -> Look:
+        return look(
+            self.policy, self.checker, draft, passages, standalone, kind, reading, self._answers()
+        )
+
+    def _second_look(self, part: Part, standalone: str, passages: Sequence[Passage]) -> Look:
+        """The model asked once more, over the best sentences of twice as many passages."""
+        wide = retrieve(self.retriever, part.query, 2 * self.k).passages or tuple(passages)
+        reading = self.reader.read(standalone, wide)
+        focused = focus(wide, reading, self.policy.retry.sentences)
+        draft = complete(self.generator, standalone, focused)
+        return self._look(draft, wide, standalone, part.kind, reading)
 
     def answers(self, question: str, answer: str, quotes: Sequence[str]) -> bool:
         """Whether the judge says ``quotes`` give ``answer`` as the answer to ``question``."""
