@@ -78,6 +78,12 @@ ROOT = Path(__file__).resolve().parent.parent
     default=None,
     help="Folder of source files for --labelled (default: source_files/ beside it).",
 )
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Measure the citation check on labelled claim/passage pairs instead (eval/verify.jsonl, "
+    "or --set FILE): supported claims accepted, unsupported ones rejected, time per check.",
+)
 @click.option("--limit", type=int, default=None, help="Only the first N questions (of each set).")
 @click.option(
     "--check-floors",
@@ -95,12 +101,25 @@ def eval_command(
     compare,
     labelled,
     sources,
+    verify,
     limit,
     check_floors,
 ) -> None:
     """Measure retrieval, answers, citations, refusals and speed; write a report and plots."""
     from eval import runner
 
+    if verify:
+        from eval import verify as verify_set
+
+        ctx = click.get_current_context()
+        ctx.invoke(
+            verify_set.main,
+            set_path=set_path or verify_set.DEFAULT_SET,
+            json_out=(out_dir / "verify.json") if out_dir else None,
+            corpus=(),
+            max_errors=30,
+        )
+        return
     if compare:
         click.echo(runner.compare(*compare))
         return

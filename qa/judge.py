@@ -23,58 +23,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from qa import prompts
+
 log = logging.getLogger(__name__)
 
-JUDGE_SYSTEM = """You check citations. You are given a passage from a document and a claim. Reply Yes if the passage states the claim: everything the claim says is said in the passage, in the same or other words. Reply No if the passage says the opposite, attaches a number, date or name to something else, gives a different speaker or role, does not contain a name, option, value or detail that the claim gives, or only makes it plausible. When the claim is an answer to a question, reply Yes only if the passage gives that answer to that very question. Reply with one word: Yes or No."""
-
-# Worked examples over invented documents (none of the corpora qa is measured on).
-JUDGE_EXAMPLES: tuple[tuple[str, str, str], ...] = (
-    (
-        "The ferry service between Tarn and Ellis resumed on 3 May after repairs costing 2.4 million euros.",
-        "Repairs to the Tarn–Ellis ferry cost 2.4 million euros.",
-        "Yes",
-    ),
-    (
-        "The ferry service between Tarn and Ellis resumed on 3 May after repairs costing 2.4 million euros.",
-        "The ferry service between Tarn and Ellis was suspended on 3 May.",
-        "No",
-    ),
-    (
-        "Mayor Ana Ruiz declined to comment on reports that the council will close the harbour.",
-        "Mayor Ana Ruiz confirmed that the council will close the harbour.",
-        "No",
-    ),
-    (
-        "Use the --quiet option to suppress progress output; --verbose prints every request.",
-        "The --silent option suppresses progress output.",
-        "No",
-    ),
-    (
-        "About 120 residents attended the meeting, and 45 of them signed the petition.",
-        "45 residents signed the petition.",
-        "Yes",
-    ),
-    (
-        "About 120 residents attended the meeting, and 45 of them signed the petition.",
-        "120 residents signed the petition.",
-        "No",
-    ),
-    (
-        "The museum opened in 1921 in the old customs house. It moved to the harbour in 1978.",
-        "The answer to “Where did the museum open?” is: in the old customs house.",
-        "Yes",
-    ),
-    (
-        "The museum opened in 1921 in the old customs house. It moved to the harbour in 1978.",
-        "The answer to “When did the museum move to the customs house?” is: 1921.",
-        "No",
-    ),
-    (
-        "The museum opened in 1921 in the old customs house. It moved to the harbour in 1978.",
-        "The answer to “How many visitors does the museum have?” is: It moved in 1978.",
-        "No",
-    ),
-)
+# The judge's prompt is two package files (qa/prompt_files/, replaceable by QA_PROMPTS_DIR):
+# its rules, and worked examples over invented documents (none of the corpora qa is measured
+# on), each a rendered user turn and the verdict.
+SYSTEM_FILE = "judge_system.txt"
+EXAMPLES_FILE = "judge_examples.txt"
 
 
 @dataclass(frozen=True)
@@ -95,10 +52,8 @@ class Judge(Protocol):
 
 def judge_messages(item: Claim | None = None) -> list[dict[str, str]]:
     """The chat messages for ``item``: the fixed prefix (rules and examples), then the item."""
-    messages = [{"role": "system", "content": JUDGE_SYSTEM}]
-    for passage, claim, verdict in JUDGE_EXAMPLES:
-        messages.append({"role": "user", "content": _user(passage, claim)})
-        messages.append({"role": "assistant", "content": verdict})
+    messages = [{"role": "system", "content": prompts.load(SYSTEM_FILE)}]
+    messages += [{"role": role, "content": text} for role, text in prompts.turns(EXAMPLES_FILE)]
     if item is not None:
         messages.append({"role": "user", "content": _user(item.passage, item.claim)})
     return messages

@@ -110,9 +110,15 @@ def read_prompts(folder: Path | None = None) -> Prompts:
     return Prompts(system, example, rewrite)
 
 
-def _turns(text: str, folder: Path | None) -> tuple[tuple[str, str], ...]:
+def turns(name: str) -> tuple[tuple[str, str], ...]:
+    """Prompt file ``name`` read as (role, content) turns under "=== user ===" and
+    "=== assistant ===" lines (a worked example), from QA_PROMPTS_DIR when it has the file."""
+    return _turns(load(name), _folder, name)
+
+
+def _turns(text: str, folder: Path | None, name: str = EXAMPLE_FILE) -> tuple[tuple[str, str], ...]:
     heads = list(_TURN.finditer(text))
-    where = Path(folder) / EXAMPLE_FILE if folder else EXAMPLE_FILE
+    where = Path(folder) / name if folder else name
     if not heads or text[: heads[0].start()].strip():
         raise PromptError(f"{where} must start with a '=== user ===' line.")
     turns = []

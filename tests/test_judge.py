@@ -9,7 +9,6 @@ from types import SimpleNamespace
 import pytest
 
 from qa.judge import (
-    JUDGE_EXAMPLES,
     Claim,
     _openai_yes,
     _yes_probability,
@@ -23,7 +22,12 @@ def test_the_prompt_is_a_fixed_prefix_then_the_item():
     plain = judge_messages()
     item = judge_messages(Claim("The ferry  carries\n240 people.", "It carries 240 people."))
     assert item[: len(plain)] == plain
-    assert len(plain) == 1 + 2 * len(JUDGE_EXAMPLES)
+    assert [m["role"] for m in plain[1:3]] == ["user", "assistant"]
+    assert plain[-1]["content"] in ("Yes", "No")
+    # Every worked example is in the form the items are asked in.
+    for m in plain[1::2]:
+        assert m["content"].startswith("Passage: ")
+        assert m["content"].endswith("\nDoes the passage state the claim?")
     assert item[-1] == {
         "role": "user",
         "content": "Passage: The ferry carries 240 people.\nClaim: It carries 240 people.\n"
