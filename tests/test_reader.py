@@ -229,10 +229,9 @@ def test_a_bad_rewrite_keeps_the_follow_up_with_its_context(answerer, gen, retri
     history = [("Who said 80,000 Syrians were freed?", "Konashenkov said it [1].")]
     gen.enqueue("Konashenkov said that on a specific day of the week.", REFUSAL)
     answerer.ask("On what day of the week did he say it?", history)
-    # The search also holds the previous question (beside the rewrite, whatever it is).
+    # The rejected rewrite is replaced by the follow-up with its context, and searched for.
     assert retriever.queries[0] == (
-        "On what day of the week did he say it? (Follow-up to: Who said 80,000 Syrians were "
-        "freed?) Who said 80,000 Syrians were freed?"
+        "On what day of the week did he say it? (Follow-up to: Who said 80,000 Syrians were freed?)"
     )
 
 
