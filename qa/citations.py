@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -146,8 +146,7 @@ class CitationChecker:
         for sup in [w for w in windows if w.ok][:limit]:
             if self.states(quote_of(passage, sup), claim):
                 return sup
-        best = windows[0]
-        return Support(best.passage, best.score, best.quote_start, best.quote_end, False)
+        return replace(windows[0], ok=False)
 
     def windows(
         self,
@@ -236,7 +235,7 @@ class CitationChecker:
         self._memo.clear()
         calls = self.judge_calls
         claims = [parse_markers(s) for s in raw_sentences(answer)]
-        # A bare fragment ("99", "In Sochi.") only means something with its question: check
+        # A bare fragment ("99", "In Lyon.") only means something with its question: check
         # the two together, so the quote must be about the question too.
         checked = [
             f"{question} {c}" if question and len(content_terms(c)) < 3 else c for c, _ in claims
@@ -254,14 +253,12 @@ class CitationChecker:
             frag = claim if check != claim else None
             stated = judged_claim(check, question, frag)
             windows = {n: self.windows(check, p, vec, question, frag) for n, p in by_n.items()}
-            budget = [JUDGED_PER_SENTENCE]
-
-            def confirmed(
-                n: int, w: dict = windows, s: str = stated, b: list = budget
-            ) -> Support | None:
-                return self._confirmed(w, by_n, n, s, b)
-
-            keep = [sup for n in cited if (sup := confirmed(n)) is not None]
+            budget = [JUDGED_PER_SENTENCE]  # judge calls left for this sentence
+            keep = [
+                sup
+                for n in cited
+                if (sup := self._confirmed(windows, by_n, n, stated, budget)) is not None
+            ]
             bad = [n for n in cited if not any(k.passage == n for k in keep)]
             known = [n for n in cited if n in windows]
             if bad and len(known) >= 2:
@@ -278,7 +275,7 @@ class CitationChecker:
                         key=lambda n: -windows[n][0].score,
                     )
                     for n in others:
-                        sup = confirmed(n)
+                        sup = self._confirmed(windows, by_n, n, stated, budget)
                         if sup is not None:
                             keep = [sup]
                             if cited:
@@ -343,7 +340,7 @@ def quote_of(passage: Passage, sup: Support) -> str:
 
 
 def judged_claim(claim: str, question: str, fragment: str | None) -> str:
-    """What the judge is asked about: the claim, or for a bare fragment ("In Sochi.") the
+    """What the judge is asked about: the claim, or for a bare fragment ("In Lyon.") the
     fragment as the answer to its question."""
     if fragment is None or not question:
         return claim

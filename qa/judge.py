@@ -1,7 +1,7 @@
 """The entailment judge: does this passage state this claim?
 
 Word overlap and embedding cosine cannot see negation ("declined to comment" vs "confirmed"),
-a number attached to another quantity (3,179 who *left* as the population), a swapped
+a number attached to another quantity (the 45 who *signed* as the 120 who came), a swapped
 speaker, or an option the document never names. No entailment or cross-encoder model ships
 its weights in a package we can install, so the judge asks the generator's own model one
 yes/no question per (passage, claim) and reads the probability of "yes" from the logits of
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from qa import prompts
+from qa.llama_prefix import chat_tokens, common_length, warm_context
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +130,8 @@ class LlamaJudge:
         if not self._yes or not self._no:
             raise RuntimeError("the model's vocabulary has no single-token Yes/No")
         # The prefix: everything before the first item's passage (the template's fixed part).
-        self._prefix = _common_start(
-            self._prompt_tokens(Claim("alpha", "beta")), self._prompt_tokens(Claim("omega 7", "x"))
-        )
+        a = self._prompt_tokens(Claim("alpha", "beta"))
+        self._prefix = a[: common_length(a, self._prompt_tokens(Claim("omega 7", "x")))]
         self._warm()
 
     def _warm(self) -> None:
@@ -139,8 +139,6 @@ class LlamaJudge:
         if not self._cache_dir:
             return
         from pathlib import Path
-
-        from qa.llama_prefix import warm_context
 
         def evaluate(tokens: list[int]) -> None:
             self._ctx.kv_cache_clear()
@@ -167,8 +165,6 @@ class LlamaJudge:
         log.info("judge prefix %s tokens=%d", state, len(self._prefix))
 
     def _prompt_tokens(self, item: Claim | None) -> list[int]:
-        from qa.llama_prefix import chat_tokens
-
         return chat_tokens(self._llm, judge_messages(item), add_generation_prompt=item is not None)
 
     def score(self, items: Sequence[Claim]) -> list[float]:
@@ -191,12 +187,8 @@ class LlamaJudge:
             # (the claim and the question), cutting the passage's start.
             keep = self._n_ctx - 8
             tokens = self._prefix + tokens[len(tokens) - (keep - len(self._prefix)) :]
-        common = 0
-        for a, b in zip(self._tokens, tokens, strict=False):
-            if a != b:
-                break
-            common += 1
-        common = min(common, len(tokens) - 1)  # at least one token is evaluated, for logits
+        # at least one token is evaluated, for its logits
+        common = min(common_length(self._tokens, tokens), len(tokens) - 1)
         if common < len(self._tokens):
             self._ctx.kv_cache_seq_rm(0, common, -1)
             del self._tokens[common:]
@@ -211,15 +203,6 @@ class LlamaJudge:
             self._batch.set_batch(part, n_past=len(self._tokens), logits_all=False)
             self._ctx.decode(self._batch)
             self._tokens.extend(part)
-
-
-def _common_start(a: Sequence[int], b: Sequence[int]) -> list[int]:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return list(a[:n])
 
 
 def _word_tokens(llm: Any, words: Sequence[str]) -> list[int]:

@@ -64,12 +64,17 @@ def prefix_tokens(llm: Any, messages: Sequence[dict[str, str]]) -> list[int]:
         return []
     a = chat_tokens(llm, [*messages, {"role": "user", "content": "alpha"}])
     b = chat_tokens(llm, [*messages, {"role": "user", "content": "omega 7"}])
+    return a[: common_length(a, b)]
+
+
+def common_length(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many tokens ``a`` and ``b`` share at their start."""
     n = 0
     for x, y in zip(a, b, strict=False):
         if x != y:
             break
         n += 1
-    return a[:n]
+    return n
 
 
 def state_key(model_path: str, n_ctx: int, tokens: Sequence[int]) -> str:

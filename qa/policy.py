@@ -99,7 +99,7 @@ class Unsupported:
 @dataclass(frozen=True)
 class NotAnswered:
     """Every sentence is stated by its quote; do the quotes answer the question *asked*?
-    ("What is the population of Aleppo?" is not answered by "3,179 people left".)"""
+    ("What is the population of Tarn?" is not answered by "2,400 people left Tarn".)"""
 
     name: ClassVar[Reason] = Reason.NOT_ANSWERED
     before_verify: ClassVar[bool] = False
@@ -130,7 +130,7 @@ class AnswerType:
 @dataclass(frozen=True)
 class Contradicted:
     """The model cited elsewhere and wrote a different number/date/name than the one sentence
-    that plainly answers: trust the sentence (80,000 freed vs 3,179 left)."""
+    that plainly answers: trust the sentence (2,400 who left vs 120 who stayed)."""
 
     name: ClassVar[Reason] = Reason.CONTRADICTED
     before_verify: ClassVar[bool] = False
@@ -144,8 +144,9 @@ class Contradicted:
 
 @dataclass(frozen=True)
 class OffQuestion:
-    """The cited passages must be about what the question asks, not just near it. "How many servicemen were killed?" is not answered by a passage about fighters who
-    surrendered, however well it supports the sentence quoting it."""
+    """The cited passages must be about what the question asks, not just near it. "How many
+    passengers were injured?" is not answered by a passage about crew who were rescued,
+    however well it supports the sentence quoting it."""
 
     name: ClassVar[Reason] = Reason.OFF_QUESTION
     before_verify: ClassVar[bool] = False

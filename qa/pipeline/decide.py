@@ -67,7 +67,7 @@ def decide(policy: Policy, first: Look, question: str, answers: Answers | None) 
     if reason is None:
         return Decision(Action.ACCEPT)
     # The sentence that plainly answers, or the reader's best one that the model cited but
-    # whose answer it did not write (a role for the name: "The Kremlin spokesman said ...").
+    # whose answer it did not write (a role for the name: "The council's spokesman said ...").
     decisive = first.reading.decisive or first.verdict.agreed
     if policy.wants_retry(reason, decisive):
         return Decision(Action.RETRY, reason)
