@@ -84,7 +84,12 @@ ROOT = Path(__file__).resolve().parent.parent
     help="Measure the citation check on labelled claim/passage pairs instead (eval/verify.jsonl, "
     "or --set FILE): supported claims accepted, unsupported ones rejected, time per check.",
 )
-@click.option("--limit", type=int, default=None, help="Only the first N questions (of each set).")
+@click.option(
+    "--limit",
+    type=int,
+    default=None,
+    help="Only N questions of each set, spread evenly over it (keeps its mix of answerable and unanswerable questions).",
+)
 @click.option(
     "--check-floors",
     is_flag=True,
@@ -155,13 +160,13 @@ def eval_command(
         click.echo(json.dumps(result.get("aggregates", result), indent=2))
         return
 
-    from eval.dataset import load_records
+    from eval.dataset import load_records, spread
 
     if set_path is None:
         if docs is not None:
             raise click.UsageError("--docs needs the questions to ask: add --set FILE.")
         set_path, docs = ROOT / "eval" / "seeds.jsonl", ROOT / "seeds"
-    records = load_records(set_path)[:limit]
+    records = spread(load_records(set_path), limit)
     if docs is not None:
         workspaces = Workspaces(overrides, progress=progress)
         ws = workspaces.open(docs)

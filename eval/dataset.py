@@ -18,7 +18,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from qa.errors import QAError
 
@@ -45,6 +45,20 @@ class EvalRecord:
     @property
     def answerable(self) -> bool:
         return self.type != "unanswerable"
+
+
+T = TypeVar("T")
+
+
+def spread(items: list[T], limit: int | None) -> list[T]:
+    """``limit`` items spread evenly over ``items`` (the i-th of n is item ``i * len / n``),
+    so a slice keeps the set's mix: a set that lists its unanswerable questions last still
+    has them in a slice. ``None``, or a limit at least the set's size, keeps every item."""
+    if limit is None or limit >= len(items):
+        return list(items)
+    if limit <= 0:
+        return []
+    return [items[i * len(items) // limit] for i in range(limit)]
 
 
 def load_records(path: Path | str = DEFAULT_SEEDS) -> list[EvalRecord]:

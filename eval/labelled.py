@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from eval.dataset import DatasetError
+from eval.dataset import DatasetError, spread
 from eval.metrics import mean, percentile
 from eval.report import fmt, table
 from eval.runner import SupportsAsk
@@ -129,7 +129,7 @@ def run_labelled(
     generation) and the answerer has ``retrieve(question)``, those passages are used.
     Writes ``results.json`` and ``report.md`` in ``out_dir`` and returns the results dict.
     """
-    examples = load_labelled(dataset_path)[:limit]
+    examples = spread(load_labelled(dataset_path), limit)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

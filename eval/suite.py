@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from eval.dataset import load_records
+from eval.dataset import load_records, spread
 from eval.labelled import run_labelled
 from eval.metrics import aggregate
 from eval.runner import run_eval
@@ -124,7 +124,7 @@ def run_suite(
     """Run every set: ``prepare(set)`` indexes its documents and gives the answerer, then the
     set is evaluated into ``out_dir/<name>/``. After each set its row is added and
     ``suite.json`` and ``suite.md`` are rewritten (rows not run yet are "pending").
-    ``limit`` keeps the first N questions of every set. Returns the suite dict."""
+    ``limit`` keeps N questions of every set, spread evenly (``dataset.spread``). Returns the suite dict."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -198,7 +198,7 @@ def _run_one(
             )
             metrics = labelled_row(result)
         else:
-            records = load_records(s.set_path)[:limit]
+            records = spread(load_records(s.set_path), limit)
 
             def on_question(rows: Sequence[dict[str, Any]]) -> None:
                 if len(rows) % PARTIAL_EVERY == 0 and len(rows) < len(records):
