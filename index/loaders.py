@@ -344,13 +344,75 @@ def _clean_pdf_page(text: str) -> str:
 
 
 def _title(text: str, path: Path, suffix: str) -> str:
+    """The first Markdown heading of a Markdown file, else the first title candidate.
+
+    A candidate is a non-blank line of at least three characters (Markdown ``#`` marks
+    stripped). Site chrome that an export keeps above the headline (a section name, a
+    breadcrumb, "Home", "Alle Nachrichten") is passed over by its shape, not by its words:
+    a line of at most :data:`_NAV_WORDS` words without sentence punctuation is skipped when
+    the next candidate is a heading (no sentence end, not longer than a title) with more
+    words, the better title (see :func:`_is_chrome`). A short title followed by its body
+    text ("Normans" above a paragraph) stays the title; a short title above a longer
+    subtitle gives way to the subtitle, which names the document as well.
+    """
     if suffix in (".md", ".markdown"):
         for line in text.splitlines():
             m = re.match(r"\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", line)
             if m:
-                return m.group(1)[:200]
+                return m.group(1)[:_TITLE_CHARS]
+    candidates = _title_candidates(text)
+    start = 0
+    while start < _NAV_SKIP_MAX and _is_chrome(candidates, start):
+        start += 1
+    if start < len(candidates):
+        return candidates[start][:_TITLE_CHARS]
+    return display_path(path.stem)
+
+
+# A title is cut to this many characters; a longer line is body text, not a heading.
+_TITLE_CHARS = 200
+# At most this many words make a navigation-like line ("All news", "Home", "Sport > Tennis").
+_NAV_WORDS = 3
+# Leading candidates passed over at most (a banner, a breadcrumb, a section name).
+_NAV_SKIP_MAX = 3
+# Punctuation that a line of running text has and a navigation line has not.
+_SENTENCE_MARK = re.compile(r"[.!?;:,…。！？]")
+# A sentence end (or a colon that leads into a list): a line holding one is running text.
+_TEXT_END = re.compile(r"[.!?:;…。！？][\"'”’»)\]]*$")
+_WORD = re.compile(r"\w+")
+_SENTENCE_BREAK = re.compile(r"[.!?…。！？][\"'”’»)\]]*\s+(\w)")
+
+
+def _title_candidates(text: str, limit: int = _NAV_SKIP_MAX + 2) -> list[str]:
+    """The first ``limit`` non-blank lines of at least three characters, ``#`` marks stripped."""
+    found: list[str] = []
     for line in text.splitlines():
         line = line.strip().lstrip("#").strip()
-        if len(line) >= 3 and line.lower() not in {"all news", "news", "home", "menu"}:
-            return line[:200]
-    return display_path(path.stem)
+        if len(line) >= 3:
+            found.append(line)
+            if len(found) == limit:
+                break
+    return found
+
+
+def _is_heading(line: str) -> bool:
+    """A line that reads as a heading: no sentence end at its close and none inside it
+    (a full stop before a capital letter), so not a paragraph of body text."""
+    if len(line) > _TITLE_CHARS or _TEXT_END.search(line):
+        return False
+    return not any(m.group(1).isupper() for m in _SENTENCE_BREAK.finditer(line))
+
+
+def _is_chrome(candidates: list[str], i: int) -> bool:
+    """Whether candidate ``i`` looks like site navigation above a heading: it is short and
+    has no sentence punctuation, and the next candidate is a heading with more words (or
+    is navigation itself, as in a breadcrumb written one part a line)."""
+    if i + 1 >= len(candidates):
+        return False
+    line, following = candidates[i], candidates[i + 1]
+    words = len(_WORD.findall(line))
+    if not 0 < words <= _NAV_WORDS or _SENTENCE_MARK.search(line) or not _is_heading(following):
+        return False
+    return len(_WORD.findall(following)) > words or (
+        i + 1 < _NAV_SKIP_MAX and _is_chrome(candidates, i + 1)
+    )

@@ -107,6 +107,54 @@ def test_html_keeps_visible_text_only(tmp_path: Path) -> None:
     assert "first item" in lines and "second item" in lines  # block tags break lines
 
 
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        # a German news-site export: the banner repeats above every headline
+        (
+            "Alle Nachrichten\n\nSchnee in Kairo am Dienstag\n\nEs schneite.\n",
+            "Schnee in Kairo am Dienstag",
+        ),
+        (
+            "Startseite\n\nZürich baut eine neue Brücke\n\nDie Stadt plant.\n",
+            "Zürich baut eine neue Brücke",
+        ),
+        # a breadcrumb written one part a line
+        (
+            "Home\nSport\nTennis\nLocal player wins the final\nShe won in three sets.\n",
+            "Local player wins the final",
+        ),
+        (
+            "Accueil › Monde\n\nLa Seine déborde à Paris\n\nL'eau monte.\n",
+            "La Seine déborde à Paris",
+        ),
+        # a short title above its body text stays the title
+        ("Normans\n\nThe Normans were the people who gave their name to Normandy.\n", "Normans"),
+        (
+            "Huguenot\n\nA term used in derision. Its origins are unclear [citation needed]\n",
+            "Huguenot",
+        ),
+        ("Glossary\n\nThe terms used below:\n\nfoo bar\n", "Glossary"),
+        # a short line that is a sentence, or a long first line, is not navigation
+        ("Go now!\n\nWhy we left early on Monday\n", "Go now!"),
+        ("Quarterly report for the board\n\nApples rose\n", "Quarterly report for the board"),
+        # nothing better follows: the short line is all there is
+        ("Menu\n\n\n", "Menu"),
+    ],
+)
+def test_title_passes_over_navigation_lines_by_shape(tmp_path: Path, text: str, title: str) -> None:
+    path = tmp_path / "page.txt"
+    path.write_text(text, encoding="utf-8")
+    assert _load(path).title == title
+
+
+def test_title_rule_names_no_words(tmp_path: Path) -> None:
+    """The same banner is kept as the title when it stands above body text: no word list."""
+    path = tmp_path / "n.txt"
+    path.write_text("All news\n\nIt snowed in Cairo on Tuesday. Roads closed.\n")
+    assert _load(path).title == "All news"
+
+
 def test_html_without_title_uses_first_visible_line(tmp_path: Path) -> None:
     path = tmp_path / "x.htm"
     path.write_text("<body><h2>Ferry timetable</h2><p>Boats leave hourly.</p></body>")
