@@ -29,7 +29,11 @@ def _char_class(test: Callable[[str], bool]) -> str:
 _MARKS = _char_class(lambda c: unicodedata.category(c)[0] == "M")
 _UPPER = "A-Z" + _char_class(lambda c: c.isupper() or c.istitle())
 _WORD = re.compile(rf"[^\W_][\w{_MARKS}]*(?:['’\-]+[\w{_MARKS}]*)*")
-_NAME = re.compile(rf"(?<![.!?]\s)(?<!^)\b([{_UPPER}](?:[^\W\d_]|[{_MARKS}'’\-])+)")
+# A name: a capital, then letters and digits, joined by apostrophes and hyphens ("UTF-8",
+# "Wi-Fi", "COVID-19", "O'Neill"); a joiner at the end is not part of it.
+_NAME = re.compile(
+    rf"(?<![.!?]\s)(?<!^)\b([{_UPPER}](?:[^\W_]|[{_MARKS}])*(?:['’\-]+(?:[^\W_]|[{_MARKS}])+)*)"
+)
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 
 

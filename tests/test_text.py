@@ -102,6 +102,23 @@ def test_names_in_any_script_with_capitals():
     assert names("Il part à Genève.") == {"genève"}
 
 
+@pytest.mark.parametrize(
+    ("text", "whole"),
+    [
+        ("We save it as UTF-8 now.", {"utf-8"}),
+        ("Turn on the Wi-Fi first.", {"wi-fi"}),
+        ("Cases of COVID-19 fell.", {"covid-19"}),
+        ("Flights to São Paulo left.", {"são", "paulo"}),
+        ("We met in Zürich again.", {"zürich"}),
+    ],
+)
+def test_names_keep_digits_and_joined_parts(text: str, whole: set[str]) -> None:
+    found = names(text)
+    assert whole <= found
+    assert not any(n.endswith(("-", "'")) for n in found)  # no cut-off "utf-"
+    assert names("Is COVID-19 like COVID-20 here?") >= {"covid-19", "covid-20"}
+
+
 def test_content_terms_keep_non_ascii_words_whole():
     assert content_terms("The café in Zürich") == ["café", "zürich"]
     # the whole and its parts, as for ASCII ("mid-October")
