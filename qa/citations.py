@@ -16,7 +16,6 @@ the exact supporting sentence(s) of the passage with their offsets in the source
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -24,16 +23,12 @@ import numpy as np
 
 from index.chunking import split_sentences
 from index.embedder import Embedder
+from qa import markers
 from qa.judge import Claim, Judge
 from qa.prompts import is_instruction
 from qa.retrieval import FRAGMENT_CHARS
 from qa.schema import Citation, Passage, Sentence
 from qa.text import content_terms, names, numbers, words
-
-_MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-# "freed. [3]" -> "freed [3]." so a marker written after the full stop stays with its sentence
-_MARKER_AFTER_STOP = re.compile(r"([.!?])((?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+)")
-_MARKERS_ANYWHERE = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 
 SIMILARITY_MIN = 0.55  # sentence-to-quote cosine that counts as support on its own
 TERMS_MIN = 0.6  # share of the sentence's content words found in the quote
@@ -68,22 +63,12 @@ class Verified:
 
 def raw_sentences(answer: str) -> list[str]:
     """The sentences of a model's answer, each with its own [n] markers."""
-    answer = _MARKER_AFTER_STOP.sub(r"\2\1", answer)
+    answer = markers.before_stop(answer)
     return [answer[a:b] for a, b in split_sentences(answer)]
 
 
-def parse_markers(sentence: str) -> tuple[str, list[int]]:
-    """The sentence without its [n] markers, and the numbers it cited (in order, no repeats)."""
-    cited: list[int] = []
-    for m in _MARKERS_ANYWHERE.finditer(sentence):
-        for part in re.split(r"[,;]", m.group(1)):
-            n = int(part)
-            if n not in cited:
-                cited.append(n)
-    bare = _MARKER.sub("", sentence).strip()
-    bare = re.sub(r"\s+([.,;:!?])", r"\1", bare)
-    bare = re.sub(r"[,;]+([.!?]|$)", r"\1", bare)  # "December 7 [1], [2]." -> "December 7."
-    return bare, cited
+parse_markers = markers.parse  # the sentence without its markers, and the numbers it cited
+with_markers = markers.attach  # the sentence with markers [n] before its final stop
 
 
 class CitationChecker:
@@ -386,13 +371,3 @@ def _claim_facts(claim: str, given: str) -> tuple[set[str], set[str], set[str]]:
 def _is_claim(sentence: str) -> bool:
     """Sentences that state something (not a bare connective like 'In summary:')."""
     return len(content_terms(sentence)) >= 2
-
-
-def with_markers(claim: str, ns: Sequence[int]) -> str:
-    if not ns:
-        return claim
-    marks = "".join(f"[{n}]" for n in ns)
-    m = re.search(r"[.!?]+[\"'”’)]*$", claim)
-    if m:
-        return f"{claim[: m.start()]} {marks}{claim[m.start() :]}".replace("  ", " ")
-    return f"{claim} {marks}"

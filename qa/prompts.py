@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 from index.chunking import split_sentences
+from qa import markers
 from qa.errors import QAError
 from qa.language import active
 from qa.schema import Passage
@@ -206,9 +207,7 @@ def rewrite_messages(question: str, history: Sequence[tuple[str, str]]) -> list[
 
 
 def _strip_markers(text: str) -> str:
-    import re
-
-    return re.sub(r"\s*\[\d+\]", "", text)[:600]
+    return markers.remove(text)[:600]
 
 
 def is_refusal(text: str) -> bool:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from qa.language import LanguageProfile, active
+from qa.markers import MARKER
 
 
 def _char_class(test: Callable[[str], bool]) -> str:
@@ -157,7 +158,7 @@ def new_items(answer: str, question: str) -> set[str]:
     kind = expected_answer_type(question)
     if kind is None:
         return set()
-    answer = re.sub(r"\[\d+(?:\s*[,;]\s*\d+)*\]", "", answer)  # citation markers are not numbers
+    answer = MARKER.sub("", answer)  # citation markers are not numbers
     if kind == "number":
         return numbers(answer) - numbers(question)
     if kind in ("share", "date"):

@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Collection, Iterable
 
+from qa import markers
 from qa.schema import Answer, Citation, Sentence
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,6 @@ _ESCAPES = str.maketrans(
     {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
     | {c: f"&#{ord(c)};" for c in "[]()!*_`~$#|\\{}=:"}
 )
-_MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 _ANCHOR_PREFIX = re.compile(r"[a-z][a-z0-9-]*")
 
 
@@ -45,8 +45,8 @@ def split_markers(text: str, known: Iterable[int]) -> tuple[list[str], list[list
     """
     known = set(known)
     pieces, marks, pos = [], [], 0
-    for m in _MARKER.finditer(text):
-        numbers = [int(x) for x in m.group(1).split(",")]
+    for m in markers.SPACED.finditer(text):
+        numbers = markers.numbers(m)
         if not all(n in known for n in numbers):
             continue
         pieces.append(text[pos : m.start()])
@@ -127,7 +127,6 @@ def answer_html(answer: Answer, *, anchor: str = "qa-src", first: int = 1) -> st
 
 
 CHECKING = "Draft · checking…"
-_PARTIAL_MARKER = re.compile(r"\s*\[[\d,\s]*$")
 
 
 def streaming_html(text: str) -> str:
@@ -136,7 +135,7 @@ def streaming_html(text: str) -> str:
     The draft's ``[n]`` markers are left out: they count the model's passages, not the
     sources the checked answer will cite, so they would change when it replaces the draft.
     """
-    draft = _PARTIAL_MARKER.sub("", _MARKER.sub("", text))
+    draft = markers.PARTIAL.sub("", markers.remove(text))
     return (
         '<div class="qa-answer qa-streaming qa-draft" aria-busy="true">'
         f'<div class="qa-draft-label" role="status">{esc(CHECKING)}</div>'
