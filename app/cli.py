@@ -78,7 +78,13 @@ def index(paths: tuple[Path, ...], data_dir: Path | None) -> None:
     tty = sys.stderr.isatty()
     lines = None if tty else ProgressLines(lambda line: click.echo(line, err=True))
     try:
-        report = run_index(settings, list(paths), progress=tty, on_progress=lines)
+        report = run_index(
+            settings,
+            list(paths),
+            progress=tty,
+            on_progress=lines,
+            on_notice=lambda line: click.echo(line, err=True),
+        )
     except IndexBusyError as exc:
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:

@@ -373,12 +373,14 @@ class Indexer:
         targets: Sequence[Path],
         progress: bool = False,
         on_progress: ProgressFn | None = None,
+        on_notice: Callable[[str], None] | None = None,
     ) -> IndexReport:
         """Bring the index in line with ``targets`` (folders are walked recursively).
 
         ``progress`` shows a bar on the terminal; ``on_progress`` is called after each file
-        and each written batch (from either thread). Raises FileNotFoundError before writing
-        anything if a target does not exist.
+        and each written batch (from either thread); ``on_notice`` gets a line for the user
+        before long work that needs no action (files to re-chunk), logged at info without
+        it. Raises FileNotFoundError before writing anything if a target does not exist.
         """
         t0 = time.perf_counter()
         roots = [Path(t).expanduser() for t in targets]
@@ -398,7 +400,7 @@ class Indexer:
         ):
             report.orphans_purged = self.store.purge_orphans(keep)
         sources = [s for r in roots for s in walk(r, self.extensions, self._skipper(report))]
-        self._say_rechunking(committed, {s.doc_id for s in sources})
+        self._say_rechunking(committed, {s.doc_id for s in sources}, on_notice)
         sizes = [_size(s.path) for s in sources]
         sinks = [on_progress] if on_progress else []
         bar = _bar(sum(sizes)) if progress else None
@@ -480,9 +482,15 @@ class Indexer:
         report.seconds = time.perf_counter() - t0
         return report
 
-    def _say_rechunking(self, committed: dict[str, DocRecord], doc_ids: set[str]) -> None:
+    def _say_rechunking(
+        self,
+        committed: dict[str, DocRecord],
+        doc_ids: set[str],
+        on_notice: Callable[[str], None] | None = None,
+    ) -> None:
         """One line when files of this run were cut by another chunker: they are all cut
-        again (and embedded again), which takes about as long as indexing them anew."""
+        again (and embedded again), which takes about as long as indexing them anew. It is
+        progress, not a problem to fix: ``on_notice`` gets it, else it is logged at info."""
         stale = [r for r in stale_chunker(committed.values(), self.chunker) if r.doc_id in doc_ids]
         if not stale:
             return
@@ -492,12 +500,11 @@ class Indexer:
             if only_settings_differ({r.chunker for r in stale}, current)
             else "chunker"
         )
-        log.warning(
-            "re-chunking %d file%s: the %s changed",
-            len(stale),
-            "" if len(stale) == 1 else "s",
-            what,
-        )
+        line = f"re-chunking {len(stale)} file{'' if len(stale) == 1 else 's'}: the {what} changed"
+        if on_notice is not None:
+            on_notice(line)
+        else:
+            log.info("%s", line)
         for old in sorted({r.chunker for r in stale}):
             log.info("rechunk old=%r new=%r", old or "(none recorded)", self.chunker)
 

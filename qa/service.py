@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from index.embedder import Embedder, EmbedderError, MiniLMEmbedder, make_embedder
@@ -157,15 +157,17 @@ def run_index(
     embedder: Embedder | None = None,
     progress: bool = False,
     on_progress: ProgressFn | None = None,
+    on_notice: Callable[[str], None] | None = None,
 ) -> IndexReport:
     """Index ``targets``; ``progress`` shows a terminal bar, ``on_progress`` gets
-    :class:`~index.indexer.Progress` after each file and each written batch."""
+    :class:`~index.indexer.Progress` after each file and each written batch, ``on_notice``
+    a line for the user before long work (files to re-chunk)."""
     embedder = embedder or open_embedder(settings)
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     with index_lock(Path(settings.data_dir)):
         store = open_store(settings, create=True, embedder=embedder)
         return make_indexer(settings, store, embedder).run(
-            targets, progress=progress, on_progress=on_progress
+            targets, progress=progress, on_progress=on_progress, on_notice=on_notice
         )
 
 

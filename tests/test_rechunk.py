@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from index import chunking
 from index.chunking import chunk_document
+from index.indexer import Indexer
 from index.loaders import load, walk
 from index.store import (
     ChunkerRecord,
@@ -71,6 +72,12 @@ def cut(embedder, root: Path, chunk_tokens: int = 200, overlap: int = 1) -> dict
         )
         out[doc.doc_id] = sorted(c.text for c in chunks)
     return out
+
+
+@pytest.fixture(autouse=True)
+def _info_logs(caplog: pytest.LogCaptureFixture) -> None:
+    """The re-chunk line is logged at info when no notice sink is given (as in these runs)."""
+    caplog.set_level(logging.INFO, logger="index.indexer")
 
 
 def rechunk_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -160,6 +167,18 @@ def test_a_changed_chunker_rechunks_every_file_once(
     again = run(store, fake_embedder, seeds_dir)
     assert (again.unchanged, again.rechunked, again.chunks_written) == (5, 0, 0)
     assert rechunk_lines(caplog) == []
+
+
+def test_the_rechunk_line_is_a_notice_not_a_warning(
+    store: Store, fake_embedder, seeds_dir: Path, monkeypatch, caplog
+) -> None:
+    run(store, fake_embedder, seeds_dir)
+    bump(monkeypatch)
+    notices: list[str] = []
+    Indexer(store, fake_embedder).run([seeds_dir], on_notice=notices.append)
+    assert notices == ["re-chunking 5 files: the chunker changed"]
+    assert rechunk_lines(caplog) == []  # given to the sink, not logged as well
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 def test_other_chunk_settings_recut_to_what_the_chunker_cuts_now(
@@ -342,7 +361,9 @@ def test_status_of_an_index_from_before_chunker_keys(
         text=True,
         check=True,
     )
-    assert "re-chunking 5 files: the chunker changed" in done.stderr
+    # a progress line, as it is, not a WARNING log record: there is nothing to fix
+    assert "re-chunking 5 files: the chunker changed" in done.stderr.splitlines()
+    assert "WARNING" not in done.stderr
     assert "0 updated, 5 re-chunked" in done.stdout
     out = CliRunner().invoke(main, ["status", "--data-dir", str(data_dir)])
     assert "older chunker" not in out.output and "5 documents" in out.output
