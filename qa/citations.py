@@ -111,16 +111,11 @@ class CitationChecker:
         return np.stack([self._memo[t] for t in texts])
 
     def support(
-        self,
-        claim: str,
-        passage: Passage,
-        claim_vec: np.ndarray | None = None,
-        given: str = "",
-        fragment: str | None = None,
+        self, claim: str, passage: Passage, given: str = "", fragment: str | None = None
     ) -> Support:
         """How well ``passage`` supports ``claim``, and the exact sentence span that does:
         the best quote by the cheap checks, confirmed by the judge (see :meth:`confirm`)."""
-        windows = self.windows(claim, passage, claim_vec, given, fragment)
+        windows = self.windows(claim, passage, None, given, fragment)
         return self.confirm(windows, passage, judged_claim(claim, given, fragment))
 
     def confirm(
@@ -226,8 +221,7 @@ class CitationChecker:
             f"{question} {c}" if question and len(content_terms(c)) < 3 else c for c, _ in claims
         ]
         vecs = self.embedder.embed(checked) if claims else np.zeros((0, 1))
-        numbering: dict[tuple[int, int, int], int] = {}
-        citations: list[Citation] = []
+        numbering = Numbering()
         sentences: list[Sentence] = []
         parts: list[str] = []
         removed: list[str] = []
@@ -269,22 +263,8 @@ class CitationChecker:
                                 added += 1
                             break
                 dropped += max(0, len(bad) - (1 if keep and cited else 0))
-            numbers_out: list[int] = []
-            for sup in keep:
-                key = (sup.passage, sup.quote_start, sup.quote_end)
-                if key not in numbering:
-                    numbering[key] = len(citations) + 1
-                    citations.append(
-                        cite(
-                            by_n[sup.passage],
-                            numbering[key],
-                            sup.quote_start,
-                            sup.quote_end,
-                            sup.score,
-                        )
-                    )
-                if numbering[key] not in numbers_out:
-                    numbers_out.append(numbering[key])
+            found = [cite(by_n[s.passage], 0, s.quote_start, s.quote_end, s.score) for s in keep]
+            numbers_out = numbering.add(found)
             if not numbers_out and _is_claim(claim):
                 # No quote states it: it is left out of the answer, not shown with a badge.
                 removed.append(claim)
@@ -294,7 +274,7 @@ class CitationChecker:
         return Verified(
             " ".join(parts),
             sentences,
-            citations,
+            numbering.citations,
             repointed,
             dropped,
             added,
@@ -318,6 +298,29 @@ class CitationChecker:
         budget[0] -= 1
         sup = self.confirm(ws, by_n[n], claim, limit=1)
         return sup if sup.ok else None
+
+
+class Numbering:
+    """Citations numbered 1, 2, ... in the order they are first cited, one number for each
+    distinct quote (its document, offsets and text): the one renumbering, for the checker's
+    sentences and for the answers to a question's parts joined."""
+
+    def __init__(self) -> None:
+        self.citations: list[Citation] = []
+        self._numbers: dict[tuple[str, int, int, str], int] = {}
+
+    def add(self, cited: Sequence[Citation]) -> list[int]:
+        """The numbers of one sentence's citations (their own ``n`` ignored), in order, no
+        repeats; a quote not seen before gets the next number."""
+        out: list[int] = []
+        for c in cited:
+            key = (c.source, c.start, c.end, c.quote)
+            if key not in self._numbers:
+                self._numbers[key] = len(self.citations) + 1
+                self.citations.append(replace(c, n=self._numbers[key]))
+            if self._numbers[key] not in out:
+                out.append(self._numbers[key])
+        return out
 
 
 def quote_of(passage: Passage, sup: Support) -> str:

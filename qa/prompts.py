@@ -18,7 +18,18 @@ from qa.errors import QAError
 from qa.language import active
 from qa.schema import Passage
 
+# The refusal texts, all here. The model is told to write REFUSAL (its prompt calls the
+# passages "Sources"); the reader is shown REFUSED, and for one part of a two-part question
+# part_refused(). The language profile's refusal_phrases recognise the model's wordings.
 REFUSAL = "The sources do not contain the answer."
+REFUSED = "The documents do not contain the answer."
+_PART_REFUSED = "The documents do not answer “{question}”"
+
+
+def part_refused(question: str) -> str:
+    """What a joined answer says for a part of the question its documents do not answer."""
+    return _PART_REFUSED.format(question=question)
+
 
 # The prompt texts are files of this package (qa/prompt_files/); a folder named by
 # QA_PROMPTS_DIR replaces those of them it holds (see :func:`use`).

@@ -14,6 +14,8 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from qa.prompts import REFUSAL
+
 Message = dict[str, str]
 
 
@@ -22,9 +24,7 @@ class FakeGenerator:
 
     name = "fake"
 
-    def __init__(
-        self, replies: Sequence[str] = (), default: str = "The sources do not contain the answer."
-    ) -> None:
+    def __init__(self, replies: Sequence[str] = (), default: str = REFUSAL) -> None:
         self.replies: deque[str] = deque(replies)
         self.history: list[list[Message]] = []
         self.default = default

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,14 +16,15 @@ from eval.dataset import EvalRecord
 from eval.metrics import aggregate, score_answer
 from eval.report import render_report
 from qa.answerer import Answerer
-from qa.citations import CitationChecker
+from qa.citations import CitationChecker, Numbering
 from qa.errors import QAError
 from qa.judge import Claim
+from qa.pipeline import compose
 from qa.pipeline.vectors import SentenceVectors
 from qa.policy import CHECKS, Policy
-from qa.prompts import REFUSAL
+from qa.prompts import REFUSAL, REFUSED, part_refused
 from qa.reader import Reading
-from qa.schema import Answer, Origin, Reason, Trace
+from qa.schema import Answer, Citation, Origin, Reason, Sentence, Trace
 from qa.service import build_answerer, run_index
 from qa.settings import load_settings
 from qa.testing import FakeGenerator, HashEmbedder
@@ -173,6 +175,38 @@ def test_the_parts_of_a_two_part_question_are_joined():
     assert answer.stats["refused_model"] == 1 and answer.stats["passages"] == 6
     assert answer.trace.passages == 6 and answer.trace.retried
     assert answer.timings["total_ms"] >= answer.timings["retrieve_ms"]
+
+
+def _cite(n: int, source: str, start: int) -> Citation:
+    return Citation(n, source, source, f"quote {source} {start}", start, start + 12, 1, None, 0.5)
+
+
+def test_joined_parts_share_one_renumbering_with_the_checker():
+    """compose.joined numbers citations as the checker does (qa.citations.Numbering): in the
+    order first cited, one number per quote, a refused part said in words."""
+    a, b = _cite(1, "a.txt", 0), _cite(2, "b.txt", 40)
+    first = Answer.create(
+        "q1",
+        Origin.MODEL,
+        Trace(),
+        text="X [2]. Y [1][2].",
+        citations=[a, b],
+        sentences=[Sentence("X.", (2,)), Sentence("Y.", (1, 2))],
+    )
+    second = Answer.create(
+        "q2", Origin.MODEL, Trace(), text="Z [1].", citations=[replace(b, n=1)],
+        sentences=[Sentence("Z.", (1,))],
+    )  # fmt: skip
+    third = Answer.create("q3", Origin.REFUSAL, Trace(), reason=Reason.MODEL_REFUSED, text="-")
+    joined = compose.joined("q", "q", [first, second, third], Trace())
+    assert [(c.n, c.source) for c in joined.citations] == [(1, "b.txt"), (2, "a.txt")]
+    assert [s.citations for s in joined.sentences] == [(1,), (2, 1), (1,), ()]
+    assert joined.text == f"X [1]. Y [2][1]. Z [1]. {part_refused('q3')}"
+    numbering = Numbering()
+    assert numbering.add([a, b, a]) == [1, 2] and numbering.add([replace(b, n=7)]) == [2]
+    assert [c.n for c in numbering.citations] == [1, 2]
+    everything_refused = compose.joined("q", "q", [third], Trace())
+    assert everything_refused.refused and everything_refused.text == REFUSED
 
 
 def test_a_follow_up_is_rewritten_and_searched_for_as_rewritten():

@@ -6,12 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from qa.citations import Verified, cite, with_markers
-from qa.prompts import REFUSAL
+from qa.citations import Numbering, Verified, cite, with_markers
+from qa.prompts import REFUSED, part_refused
 from qa.reader import Span
 from qa.schema import Answer, Citation, Origin, Passage, Reason, Sentence, Trace
-
-REFUSED = REFUSAL.replace("sources", "documents")  # what the reader is shown
 
 
 def accepted(
@@ -22,17 +20,9 @@ def accepted(
     trace: Trace,
     raw: str,
 ) -> Answer:
-    return Answer.create(
-        question,
-        Origin.MODEL,
-        trace,
-        text=verified.text,
-        citations=verified.citations,
-        sentences=verified.sentences,
-        standalone=standalone,
-        passages=passages,
-        raw_text=raw,
-    )
+    """The model's answer: its verified sentences and their citations."""
+    said = (verified.text, verified.citations, verified.sentences)
+    return _answer(question, standalone, passages, trace, raw, Origin.MODEL, None, *said)
 
 
 def extractive(
@@ -47,18 +37,12 @@ def extractive(
     """The answer as the one source sentence that holds it, quoted verbatim and cited."""
     passage = next(p for p in passages if p.n == span.passage)
     quoted = f"“{' '.join(span.text.split())}”"
-    return Answer.create(
-        question,
-        Origin.EXTRACTIVE,
-        trace,
-        reason=reason,
-        text=f"{quoted} [1]",
-        citations=[cite(passage, 1, span.start, span.end, span.score)],
-        sentences=[Sentence(text=quoted, citations=(1,), supported=True)],
-        standalone=standalone,
-        passages=passages,
-        raw_text=raw,
+    said = (
+        f"{quoted} [1]",
+        [cite(passage, 1, span.start, span.end, span.score)],
+        [Sentence(text=quoted, citations=(1,), supported=True)],
     )
+    return _answer(question, standalone, passages, trace, raw, Origin.EXTRACTIVE, reason, *said)
 
 
 def refusal(
@@ -71,12 +55,29 @@ def refusal(
 ) -> Answer:
     if trace.first_token_ms is None:  # the refusal is the first (and only) output
         trace = replace(trace, first_token_ms=trace.total_ms)
+    return _answer(question, standalone, passages, trace, raw, Origin.REFUSAL, reason, REFUSED)
+
+
+def _answer(
+    question: str,
+    standalone: str,
+    passages: Sequence[Passage],
+    trace: Trace,
+    raw: str,
+    origin: Origin,
+    reason: Reason | None,
+    text: str,
+    citations: Sequence[Citation] = (),
+    sentences: Sequence[Sentence] = (),
+) -> Answer:
     return Answer.create(
         question,
-        Origin.REFUSAL,
+        origin,
         trace,
         reason=reason,
-        text=REFUSED,
+        text=text,
+        citations=citations,
+        sentences=sentences,
         standalone=standalone,
         passages=passages,
         raw_text=raw,
@@ -85,27 +86,17 @@ def refusal(
 
 def joined(question: str, standalone: str, answers: Sequence[Answer], trace: Trace) -> Answer:
     """One answer from the answers to the parts of a question, citations renumbered."""
-    citations: list[Citation] = []
-    numbering: dict[tuple[str, int, int], int] = {}
+    numbering = Numbering()
     sentences: list[Sentence] = []
     passages: list[Passage] = []
     for answer in answers:
         passages += [replace(p, n=len(passages) + i) for i, p in enumerate(answer.passages, 1)]
         if answer.refused:
-            sentences.append(
-                Sentence(f"The documents do not answer “{answer.question}”", (), supported=True)
-            )
+            sentences.append(Sentence(part_refused(answer.question), (), supported=True))
             continue
         local = {c.n: c for c in answer.citations}
         for sentence in answer.sentences:
-            ns = []
-            for n in sentence.citations:
-                c = local[n]
-                key = (c.source, c.start, c.end)
-                if key not in numbering:
-                    numbering[key] = len(citations) + 1
-                    citations.append(replace(c, n=numbering[key]))
-                ns.append(numbering[key])
+            ns = numbering.add([local[n] for n in sentence.citations])
             sentences.append(replace(sentence, citations=tuple(ns)))
     refused = all(a.refused for a in answers)
     return Answer.create(
@@ -113,7 +104,7 @@ def joined(question: str, standalone: str, answers: Sequence[Answer], trace: Tra
         Origin.JOINED,
         trace,
         text=REFUSED if refused else " ".join(with_markers(s.text, s.citations) for s in sentences),
-        citations=citations,
+        citations=numbering.citations,
         sentences=[] if refused else sentences,
         standalone=standalone,
         passages=passages,

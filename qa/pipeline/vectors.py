@@ -9,13 +9,30 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 import numpy as np
 
 from index.embedder import Embedder
 
+T = TypeVar("T")
+
 CAPACITY = 8192  # vectors kept (384 floats each: 12.6 MB for MiniLM)
+
+
+class _Inner(Generic[T]):
+    """An attribute of the wrapped embedder, read and written through the wrapper."""
+
+    def __set_name__(self, owner: type, attr: str) -> None:
+        self.attr = attr
+
+    def __get__(self, obj: SentenceVectors | None, owner: type | None = None) -> T:
+        if obj is None:  # on the class: the wrapped embedder's, not known yet
+            raise AttributeError(self.attr)
+        return cast(T, getattr(obj.inner, self.attr))
+
+    def __set__(self, obj: SentenceVectors, value: T) -> None:
+        setattr(obj.inner, self.attr, value)
 
 
 class SentenceVectors:
@@ -32,21 +49,8 @@ class SentenceVectors:
         self.calls = 0  # calls that reached the wrapped embedder
         self.embedded = 0  # texts it embedded
 
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @name.setter
-    def name(self, value: str) -> None:
-        self.inner.name = value
-
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    @dim.setter
-    def dim(self, value: int) -> None:
-        self.inner.dim = value
+    name = _Inner[str]()
+    dim = _Inner[int]()
 
     def __getattr__(self, attr: str) -> Any:
         if attr == "inner":  # not set yet (copying, unpickling): no recursion
