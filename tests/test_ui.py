@@ -15,6 +15,7 @@ from qa.schema import Answer, Citation, Delta, Done
 from tests.netutil import free_port
 from tests.ui_fakes import (
     CORPUS,
+    XSS,
     FakeAnswerer,
     FakeDocuments,
     RecordingAnswerer,
@@ -388,6 +389,29 @@ def test_reindex_reports_progress_then_refreshes_the_collection() -> None:
     assert [c[1] for c in calls] == ["Reading files", "Chunking", "Embedding", "Done"]
     assert f"Indexed {len(CORPUS)} documents" in collection and "kettles/descaling.md" in collection
     assert collection.index("qa-note") < collection.index("qa-stats")
+
+
+def test_collection_shows_the_status_notes_as_text() -> None:
+    from ui import collection as tab
+
+    class NotedDocuments(FakeDocuments):
+        def __init__(self, notes: list[str]) -> None:
+            super().__init__()
+            self.notes = notes
+
+        def status(self) -> dict:
+            return {**super().status(), "notes": self.notes}
+
+    note = "5 of 5 documents chunked with an older chunker; run qa index to refresh"
+    page = tab.view(NotedDocuments([note, f"evil {XSS}"]))
+    assert_inert(page)
+    assert note in text_of(page) and f"evil {XSS}" in text_of(page)  # escaped, shown whole
+    assert page.count("qa-status-note") == 2
+    assert page.index("qa-status-note") < page.index("qa-stats")
+    # after a re-index the notes of the index as it is now are shown, below the summary
+    done = tab.reindex(NotedDocuments([]), lambda f, desc=None: None)
+    assert "qa-status-note" not in done and "Indexed" in done
+    assert "qa-status-note" not in tab.view(FakeDocuments())
 
 
 def test_launch_binds_locally_never_shares_and_uses_local_fonts() -> None:

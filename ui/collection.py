@@ -40,6 +40,16 @@ def note_html(message: str) -> str:
     return f'<div class="qa-note">{render.esc(message)}</div>'
 
 
+def status_notes_html(status: dict) -> str:
+    """The status notes that ``qa status`` prints (documents cut by an older chunker...),
+    one escaped line each: they come from the index, so they are text, never markup."""
+    notes = status.get("notes") or []
+    return "".join(
+        f'<div class="qa-note qa-status-note" role="status">{render.esc(str(n))}</div>'
+        for n in notes
+    )
+
+
 def uploads(documents: Documents) -> Library | None:
     """``documents`` when they take uploads, else None."""
     return documents if isinstance(documents, Library) else None
@@ -57,9 +67,11 @@ def uploaded(documents: Documents) -> list[str]:
 
 
 def view(documents: Documents, note: str = "") -> str:
-    """The collection HTML (counts and documents, uploads tagged) below ``note`` (trusted)."""
+    """The collection HTML (counts and documents, uploads tagged) below ``note`` (trusted)
+    and the status notes (see :func:`status_notes_html`)."""
     try:
         status = security.public_status(documents.status())  # no absolute paths to the page
+        note += status_notes_html(status)
         return render.collection_html(status, note=note, uploaded=uploaded(documents))
     except QAError as e:
         return note + render.error_html(str(e))
