@@ -594,6 +594,54 @@ def test_open_document_highlights_the_quote_in_the_whole_document() -> None:
     assert_inert(chat.open_document(docs, "t0-1", evil))
 
 
+def test_a_quote_across_a_line_break_is_marked_at_its_offsets_everywhere() -> None:
+    from ui import docview
+
+    c = tank_answer("q").citations[1]  # "...spraying on a\nmedium-sized garden..."
+    title, text = CORPUS[c.source]
+    assert "\n" in c.quote and text[c.start : c.end] == c.quote
+    flowed = reflow(text)
+    # the open document: the mark is the cited span, at its offsets, the wrap a space
+    out = docview.document_html(c.source, (title, text), (c.start, c.end), c.quote)
+    assert_inert(out)
+    before, mark = re.search(
+        r'<div class="qa-doc-text">(.*?)<mark id="qa-doc-mark" class="qa-doc-mark">(.*?)</mark>',
+        out,
+        re.S,
+    ).groups()
+    assert text_of(mark) == flowed[c.start : c.end] and "<br>" not in mark
+    assert len(text_of(before)) == c.start  # everything before it, no character lost
+    # the source list (the hover popover copies its entry): the same span, no <br> in it
+    entry = sources.sources_html(tank_answer("q"), CORPUS.get).split('id="qa-src-2"')[1]
+    assert text_of(re.search(r"<mark>(.*?)</mark>", entry).group(1)) == flowed[c.start : c.end]
+    # a quote across a paragraph break keeps the break inside the mark
+    t = CORPUS["kettles/descaling.md"][1]
+    q = "before using it again.\n\nLemon juice works too"
+    out = docview.document_html("d", ("D", t), (t.index(q), t.index(q) + len(q)), q)
+    assert "<mark" in out and "again.<br><br>Lemon" in out
+
+
+def test_a_wrapped_quote_is_found_again_in_a_rewrapped_document() -> None:
+    from ui import docview
+
+    c = tank_answer("q").citations[1]
+    title, text = CORPUS[c.source]
+    rewrapped = "Preface added.\n" + text.replace("on a\nmedium", "on a medium")
+    out = docview.document_html(c.source, (title, rewrapped), (c.start, c.end), c.quote)
+    mark = re.search(r'<mark id="qa-doc-mark" class="qa-doc-mark">(.*?)</mark>', out, re.S)
+    assert mark and text_of(mark.group(1)) == " ".join(c.quote.split())
+    assert "no longer in this document" not in out
+    before, shown, _ = quote_context(rewrapped, c.start, c.end, c.quote)
+    assert shown == " ".join(c.quote.split()) and before.endswith("The Kestrel 200 is the larger ")
+    # not in the document at all, or no document: the quote alone, reflowed (no <br>)
+    assert quote_context("Other text.", c.start, c.end, c.quote) == ("", reflow(c.quote), "")
+    assert quote_context(None, c.start, c.end, c.quote)[1] == reflow(c.quote)
+    gone = sources.sources_html(tank_answer("q"), {}.get).split('id="qa-src-2"')[1]
+    assert "<br>" not in re.search(r"<mark>(.*?)</mark>", gone).group(1)
+    out = docview.document_html(c.source, (title, "Other text."), (c.start, c.end), c.quote)
+    assert "no longer in this document" in out and "<mark" not in out
+
+
 def test_open_document_reads_only_the_index_and_says_what_is_not_indexed() -> None:
     fake, docs = FakeAnswerer(), FakeDocuments()
     turns = run(fake, "How do I descale?", documents=docs)[-1].turns

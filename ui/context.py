@@ -87,11 +87,20 @@ def sentence_start(text: str, pos: int, reach: int = SENTENCE_REACH) -> int | No
     return start
 
 
-def _locate(text: str, start: int, end: int, quote: str) -> tuple[int, int] | None:
-    if 0 <= start < end <= len(text) and text[start:end] == quote:
+def locate(text: str, start: int, end: int, quote: str) -> tuple[int, int] | None:
+    """Where ``quote`` lies in ``text``: at ``start:end`` when it is there (or there is no
+    quote to check), else where it first occurs, else where it first occurs with its line
+    breaks and spaces wrapped differently (a file wrapped again since it was indexed: the
+    span found is that of the text as it is now); ``None`` when it is not in the text."""
+    if 0 <= start < end <= len(text) and (not quote or text[start:end] == quote):
         return start, end
-    found = text.find(quote) if quote else -1
-    return (found, found + len(quote)) if found >= 0 else None
+    if not quote.strip():
+        return None
+    found = text.find(quote)
+    if found >= 0:
+        return found, found + len(quote)
+    m = re.search(r"\s+".join(re.escape(part) for part in quote.split()), text)
+    return (m.start(), m.end()) if m else None
 
 
 def quote_context(
@@ -104,13 +113,14 @@ def quote_context(
     reach further back to a sentence end; else it is cut at a word with an ellipsis. When
     ``text[start:end]`` is not the quote (the document changed since it was indexed) the
     quote is looked up in the text; failing that, it stands alone. The returned quote is
-    ``reflow(text)[start:end]``: the cited characters, with line wraps shown as spaces.
+    ``reflow(text)[start:end]``: the cited characters, with line wraps shown as spaces (a
+    quote that stands alone is reflowed on its own).
     """
     if not text:
-        return "", quote, ""
-    span = _locate(text, start, end, quote)
+        return "", reflow(quote), ""
+    span = locate(text, start, end, quote)
     if span is None:
-        return "", quote, ""
+        return "", reflow(quote), ""
     start, end = span
     # Only the part around the quote is reflowed (a 20 MB file would take seconds).
     off = max(0, start - SENTENCE_REACH - chars)
@@ -176,7 +186,7 @@ def table_context(text: str | None, start: int, end: int, quote: str) -> TableCo
     """
     if not text:
         return None
-    span = _locate(text, start, end, quote)
+    span = locate(text, start, end, quote)
     if span is None:
         return None
     start, end = span

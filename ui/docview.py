@@ -6,7 +6,7 @@ document that is not indexed gets a message saying so.
 
 from __future__ import annotations
 
-from ui.context import reflow_span
+from ui.context import locate, reflow_span
 from ui.render import error_html, esc
 
 # A document longer than this shows the part around the highlight (the page stays light).
@@ -31,13 +31,6 @@ def _frame(title_html: str, body: str, meta: str = "") -> str:
     )
 
 
-def _locate(text: str, start: int, end: int, quote: str) -> tuple[int, int] | None:
-    if 0 <= start < end <= len(text) and (not quote or text[start:end] == quote):
-        return start, end
-    found = text.find(quote) if quote else -1
-    return (found, found + len(quote)) if found >= 0 else None
-
-
 def document_html(
     doc_id: str,
     doc: tuple[str, str] | None,
@@ -54,7 +47,7 @@ def document_html(
     if doc is None:
         return not_indexed_html(doc_id)
     title, text = doc
-    where = _locate(text, *span, quote) if span else None
+    where = locate(text, *span, quote) if span else None
     meta_parts = [f'<code class="qa-file">{esc(doc_id)}</code>', f"{len(text):,} characters"]
     if span and where is None:
         meta_parts.append("the quoted passage is no longer in this document; re-index it")
