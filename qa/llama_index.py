@@ -212,8 +212,10 @@ def verify_response(
     from 1. ``source_nodes[n - 1]`` is the exact quote that ``[n]`` cites, with
     ``metadata["node_start"/"node_end"]`` its offsets in the cited node's text,
     ``metadata["quote_of"]`` that node's id, and ``start_char_idx``/``end_char_idx`` its
-    offsets in the document where the node said where it lies. ``metadata`` has each
-    sentence's verdict, the sentences left out and the counts."""
+    offsets in the document where the node said where it lies. ``metadata`` has each quote
+    node's metadata by node id (as llama-index's synthesizers give it), each sentence's
+    verdict, the sentences left out, the counts and the response's own text
+    (``raw_response``). No sentence left: the text is qa's refusal, ``metadata["refused"]``."""
     if isinstance(response, StreamingResponse | PydanticResponse):
         response = response.get_response()
     if not isinstance(response, Response):
@@ -241,8 +243,7 @@ def verify_response(
         node = _node(f"{nws.node.node_id}#{c.start}-{c.end}", c.quote, p.doc_id, *doc, **meta)
         quotes.append(NodeWithScore(node=node, score=c.score))
     refused = not verified.sentences
-    metadata = dict(response.metadata or {})
-    metadata |= {
+    metadata = _by_node(quotes) | {
         "sentences": [
             {"text": s.text, "citations": list(s.citations), "supported": s.supported}
             for s in verified.sentences
@@ -275,8 +276,15 @@ class VerifiedQueryEngine(CustomQueryEngine):
 
 def to_response(answer: Answer) -> Response:
     """qa's answer as a ``Response``: its text with ``[n]``, ``source_nodes[n - 1]`` the quote
-    ``[n]`` cites, and its origin, reason, refusal, sentences and trace as ``metadata``."""
-    return Response(answer.text, [citation_node(c) for c in answer.citations], _metadata(answer))
+    ``[n]`` cites; ``metadata`` has their metadata by node id, the answer's origin, reason,
+    refusal, sentences, timings and trace, and the passages the model read, as nodes."""
+    nodes = [citation_node(c) for c in answer.citations]
+    return Response(answer.text, nodes, _by_node(nodes) | _metadata(answer))
+
+
+def _by_node(nodes: Sequence[NodeWithScore]) -> dict[str, Any]:
+    """Each source node's metadata by its id, as llama-index's synthesizers give it."""
+    return {n.node.node_id: n.node.metadata for n in nodes}
 
 
 def _metadata(answer: Answer) -> dict[str, Any]:
@@ -363,7 +371,7 @@ def _pieces(
             into.answer = event.answer
             into.response_txt = event.answer.text
             into.source_nodes[:] = [citation_node(c) for c in event.answer.citations]
-            into.metadata = _metadata(event.answer)
+            into.metadata = _by_node(into.source_nodes) | _metadata(event.answer)
 
 
 class QALLM(CustomLLM):
