@@ -110,17 +110,31 @@ def wrapper_only(
     passages: list[Passage], answer: Answer, question: str, reps: int
 ) -> dict[str, float]:
     """Median ms that ``QARetriever.retrieve`` and ``QAQueryEngine.query`` add to a search and
-    an answer that cost nothing (llama-index's spans and callbacks, the node conversions)."""
-    from qa.llama_index import QAQueryEngine, QARetriever
+    an answer that cost nothing (llama-index's spans and callbacks, the node conversions), and
+    that ``QALLM.chat`` adds to a generator's reply."""
+    from llama_index.core.base.llms.types import ChatMessage, MessageRole
+
+    from qa.llama_index import QALLM, QAQueryEngine, QARetriever
+    from qa.testing import FakeGenerator
 
     fixed = _Fixed(passages, answer)
     retriever = QARetriever(fixed, fixed.k)
     engine = QAQueryEngine(answerer=fixed)
-    retrieve = [_ms(lambda: retriever.retrieve(question)) for _ in range(reps)]
-    query = [_ms(lambda: engine.query(question)) for _ in range(reps)]
+    gen = FakeGenerator(default=REPLY)
+    llm = QALLM(gen)
+    turns = [{"role": "user", "content": question}]
+    messages = [ChatMessage(role=MessageRole.USER, content=question)]
+    times: dict[str, list[float]] = {k: [] for k in ("retrieve", "query", "stream", "chat")}
+    for _ in range(reps):
+        times["retrieve"].append(_ms(lambda: retriever.retrieve(question)))
+        times["query"].append(_ms(lambda: engine.query(question)))
+        times["stream"].append(_ms(lambda: "".join(gen.stream(turns))))
+        times["chat"].append(_ms(lambda: llm.chat(messages)))
+    med = {k: statistics.median(v) for k, v in times.items()}
     return {
-        "retrieve": round(statistics.median(retrieve), 4),
-        "query": round(statistics.median(query), 4),
+        "retrieve": round(med["retrieve"], 4),
+        "query": round(med["query"], 4),
+        "llm": round(med["chat"] - med["stream"], 4),
     }
 
 
@@ -159,7 +173,8 @@ def main(reps: int) -> None:
     w = result["wrapper_ms"]
     click.echo(
         f"the wrappers alone (over a search and an answer that cost nothing): "
-        f"retrieve {w['retrieve']:.4f} ms, query {w['query']:.4f} ms a call"
+        f"retrieve {w['retrieve']:.4f} ms, query {w['query']:.4f} ms a call; "
+        f"QALLM.chat adds {w['llm']:.4f} ms to a reply"
     )
 
 

@@ -25,17 +25,21 @@ Not built on llama-index, and why:
   and llama-index's callback and instrumentation spans on every step, for nothing the
   answer uses.
 - qa's OpenAI-compatible path stays :class:`qa.generator.OpenAIGenerator`, on the ``openai``
-  client directly. llama-index's integration for it (``llama-index-llms-openai``, whose
-  ``OpenAILike`` serves any compatible server) is not installed with qa and cannot be
-  installed on an offline machine; it would call the same ``openai`` client under more layers
-  (message conversion, tiktoken counts, its own retries). :class:`QALLM` goes the other way:
-  it hands qa's client (and the local model) to llama-index, with no new dependency.
+  client directly. llama-index's integration for such servers (``OpenAILike`` of
+  ``llama-index-llms-openai-like``, a subclass of ``llama-index-llms-openai``'s ``OpenAI``)
+  is neither in qa's dependencies (requirements.lock) nor installed, and qa installs nothing
+  at run time, so it was not measured; it calls the same ``openai`` client under more layers
+  (its message conversion, its own retries). :class:`QALLM` goes the other way: it hands
+  qa's client (and the local model) to llama-index, with no new dependency.
 
-Measured (``python -m eval.bench_llama_index``: the fakes over a temporary index of seeds/,
-2 shared cores, median of 200 calls): ``QARetriever.retrieve`` 2.75 ms vs
-``Retriever.passages`` 2.67 ms (+0.08 ms a call, mostly llama-index's span and callback
-events); ``QAQueryEngine.query`` 7.36 ms vs ``Answerer.ask`` 7.25 ms (+0.11 ms). With the
-real models a question takes seconds, so the wrappers cost nothing measurable there.
+Measured (``python -m eval.bench_llama_index --reps 200``: the fakes over a temporary index
+of seeds/, medians, on 2 cores shared with other work, load about 3.8):
+``QARetriever.retrieve`` 15.59 ms vs ``Retriever.passages`` 15.35 ms (+0.24 ms, x1.016);
+``QAQueryEngine.query`` 34.36 ms vs ``Answerer.ask`` 33.39 ms (+0.98 ms, x1.029). Over a
+search and an answer that cost nothing, the wrappers alone take 0.23 ms (retrieve: six
+``TextNode`` objects at about 0.04 ms each, the rest llama-index's span and callback events)
+and 0.22 ms (query) a call, and ``QALLM.chat`` adds 0.15 ms to a reply. With the real models
+a question takes seconds, so none of it is measurable there.
 """
 
 from __future__ import annotations
