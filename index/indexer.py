@@ -196,6 +196,9 @@ class _Writer:
     :meth:`submit` or :meth:`close` raises it on the calling thread.
     """
 
+    QUEUED = 2  # jobs waiting for the worker while the next file is read and chunked
+    POLL_S = 0.2  # seconds between looks at the worker's error while the queue is full
+
     def __init__(
         self,
         store: Store,
@@ -217,7 +220,7 @@ class _Writer:
         self._queue: queue.Queue[Callable[[], None] | None] | None = None
         self._thread: threading.Thread | None = None
         if threaded:
-            self._queue = queue.Queue(maxsize=2)
+            self._queue = queue.Queue(maxsize=self.QUEUED)
             self._thread = threading.Thread(target=self._loop, name="qa-index-writer", daemon=True)
             self._thread.start()
 
@@ -230,7 +233,7 @@ class _Writer:
         while True:
             self._raise()
             try:
-                self._queue.put(job, timeout=0.2)
+                self._queue.put(job, timeout=self.POLL_S)
                 return
             except queue.Full:
                 continue
@@ -258,7 +261,7 @@ class _Writer:
             self._stop = abandon
             while self._thread.is_alive():
                 try:
-                    self._queue.put(None, timeout=0.2)
+                    self._queue.put(None, timeout=self.POLL_S)
                     break
                 except queue.Full:
                     continue

@@ -96,6 +96,9 @@ def _client(data_dir: Path, host: str | None, port: int) -> Any:
 
 class Store:
     PAGE = 5000  # records read per get when reading a whole collection
+    QUERY_SLACK = 8  # nearest chunks asked for beyond n (invisible orphans may be among them)
+    QUERY_WIDEN = 4  # and, while too few are visible, times as many again
+    DELETE_BATCH = 100  # documents' deletions joined into one delete call
 
     def __init__(
         self, client: Any, prefix: str = "qa", remote: bool = False, data_dir: Path | None = None
@@ -194,7 +197,7 @@ class Store:
             return []
         # Invisible chunks (orphans of an interrupted run) can crowd the nearest ones out,
         # so ask for more until n visible hits are found or every chunk was considered.
-        want = min(total, n + 8)
+        want = min(total, n + self.QUERY_SLACK)
         while True:
             got = self.chunks.query(
                 query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
@@ -213,12 +216,11 @@ class Store:
                     hits.append(Hit(_chunk(cid, text, meta), 1.0 - float(dist)))
             if len(hits) >= n or want >= total:
                 return hits[:n]
-            want = min(total, want * 4)
+            want = min(total, want * self.QUERY_WIDEN)
 
     def iter_chunks(self, committed: dict[str, DocRecord]) -> Iterator[Chunk]:
         """Every visible chunk, in pages (for building the BM25 side)."""
-        offset = 0
-        page = 5000
+        offset, page = 0, self.PAGE
         while True:
             got = self.chunks.get(include=["documents", "metadatas"], limit=page, offset=offset)
             if not got["ids"]:
@@ -354,8 +356,9 @@ class Store:
                 wheres.append({"doc_id": doc_id})
             else:
                 wheres.append({"$and": [{"doc_id": doc_id}, {"hash": {"$ne": keep_hash[:16]}}]})
-        for lo in range(0, len(wheres), 100):
-            part = wheres[lo : lo + 100]
+        step = self.DELETE_BATCH
+        for lo in range(0, len(wheres), step):
+            part = wheres[lo : lo + step]
             self.chunks.delete(where=part[0] if len(part) == 1 else {"$or": part})
 
     def delete_version(self, doc_id: str, content_hash: str) -> None:
@@ -390,7 +393,7 @@ class Store:
         committed = self.committed()
         kept = {(doc_id, h[:16]) for doc_id, h in keep}
         stale: list[str] = []
-        offset, page = 0, 5000
+        offset, page = 0, self.PAGE
         while True:
             got = self.chunks.get(include=["metadatas"], limit=page, offset=offset)
             if not got["ids"]:

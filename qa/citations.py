@@ -26,18 +26,41 @@ from index.embedder import Embedder
 from qa import markers
 from qa.judge import Claim, Judge
 from qa.prompts import is_instruction
-from qa.retrieval import FRAGMENT_CHARS
+from qa.retrieval import SENTENCES, SentenceRules
 from qa.schema import Citation, Passage, Sentence
 from qa.text import content_terms, names, numbers, words
 
-SIMILARITY_MIN = 0.55  # sentence-to-quote cosine that counts as support on its own
-TERMS_MIN = 0.6  # share of the sentence's content words found in the quote
-# The judge's P(the quote states the claim) for a citation to stand. Chosen on all 431 pairs
-# of eval/verify.jsonl (four corpora): at 0.6 as many supported claims pass as with no judge
-# (0.96) and 0.71 of the unsupported ones are rejected (0.21 with no judge); at 0.8, 0.89
-# and 0.81. Every corpus has its knee at 0.6-0.7.
-ENTAIL_MIN = 0.6
-JUDGED_PER_SENTENCE = 3  # candidate quotes put to the judge for one sentence, best first
+
+@dataclass(frozen=True)
+class CheckTuning:
+    """The citation checker's numbers. Those a user may change are also in
+    :class:`qa.settings.CheckSettings` (``QA_CHECK_*``), with these defaults."""
+
+    similarity_min: float = 0.55  # sentence-to-quote cosine that counts as support on its own
+    terms_min: float = 0.6  # or: share of the sentence's content words found in the quote
+    names_min: float = 0.5  # share of the sentence's names (not the question's) in the quote
+    own_terms_min: float = 0.5  # share of a fragment's own words (beyond its question) in it
+    # The judge's P(the quote states the claim) for a citation to stand. Chosen on all 431
+    # pairs of eval/verify.jsonl (four corpora): at 0.6 as many supported claims pass as with
+    # no judge (0.96) and 0.71 of the unsupported ones are rejected (0.21 with no judge); at
+    # 0.8, 0.89 and 0.81. Every corpus has its knee at 0.6-0.7.
+    entail_min: float = 0.6
+    judged_per_sentence: int = 3  # candidate quotes put to the judge for one sentence
+    judged_per_passage: int = 1  # of those, from one cited passage (its best quote)
+    support_quotes: int = 2  # quotes of one passage that :meth:`support` puts to the judge
+    quote_sentences: int = 3  # most neighbouring sentences one quote joins
+    fragment_terms: int = 3  # a sentence with fewer content words is checked with its question
+    claim_terms: int = 2  # a sentence with this many content words states something
+    copy_words: int = 4  # a verbatim run of this many words of the claim needs no judge
+    # A quote's score (to rank the quotes that pass): its cosine, plus these times its share of
+    # the claim's words, names and numbers, less span_cost per sentence beyond the first.
+    terms_weight: float = 0.5
+    names_weight: float = 0.3
+    numbers_weight: float = 0.5
+    span_cost: float = 0.02
+
+
+TUNING = CheckTuning()
 
 
 @dataclass(frozen=True)
@@ -75,16 +98,14 @@ class CitationChecker:
     def __init__(
         self,
         embedder: Embedder,
-        similarity_min: float = SIMILARITY_MIN,
-        terms_min: float = TERMS_MIN,
         judge: Judge | None = None,
-        entail_min: float = ENTAIL_MIN,
+        tuning: CheckTuning = TUNING,
+        sentences: SentenceRules = SENTENCES,
     ) -> None:
         self.embedder = embedder
-        self.similarity_min = similarity_min
-        self.terms_min = terms_min
         self.judge = judge
-        self.entail_min = entail_min
+        self.tuning = tuning
+        self.sentences = sentences  # how passages are cut into sentences, as in retrieval
         self._memo: dict[str, np.ndarray] = {}
         self._judged: dict[tuple[str, str], float] = {}
         self.judge_calls = 0
@@ -92,7 +113,7 @@ class CitationChecker:
     def entailment(self, quote: str, claim: str) -> float:
         """P(``quote`` states ``claim``): 1.0 for a word-for-word copy, else the judge's
         (1.0 without a judge: the cheap checks decide alone)."""
-        if self.judge is None or _copied(claim, quote):
+        if self.judge is None or _copied(claim, quote, self.tuning.copy_words):
             return 1.0
         key = (quote, claim)
         if key not in self._judged:
@@ -101,7 +122,7 @@ class CitationChecker:
         return self._judged[key]
 
     def states(self, quote: str, claim: str) -> bool:
-        return self.entailment(quote, claim) >= self.entail_min
+        return self.entailment(quote, claim) >= self.tuning.entail_min
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         todo = [t for t in dict.fromkeys(texts) if t not in self._memo]
@@ -119,10 +140,12 @@ class CitationChecker:
         return self.confirm(windows, passage, judged_claim(claim, given, fragment))
 
     def confirm(
-        self, windows: Sequence[Support], passage: Passage, claim: str, limit: int = 2
+        self, windows: Sequence[Support], passage: Passage, claim: str, limit: int | None = None
     ) -> Support:
-        """The first of the best ``limit`` quotes that pass the cheap checks and that the
-        judge says state ``claim``; else the best quote, not ok."""
+        """The first of the best ``limit`` quotes (default: ``tuning.support_quotes``) that
+        pass the cheap checks and that the judge says state ``claim``; else the best quote,
+        not ok."""
+        limit = self.tuning.support_quotes if limit is None else limit
         for sup in [w for w in windows if w.ok][:limit]:
             if self.states(quote_of(passage, sup), claim):
                 return sup
@@ -136,10 +159,11 @@ class CitationChecker:
         given: str = "",
         fragment: str | None = None,
     ) -> list[Support]:
-        """Every quote of ``passage`` (one to three neighbouring sentences) by the cheap
-        checks, best first (those that pass before those that do not)."""
+        """Every quote of ``passage`` (one to ``tuning.quote_sentences`` neighbouring
+        sentences) by the cheap checks, best first (those that pass before those that do not)."""
+        t = self.tuning
         # Datelines ("MOSCOW, October 22. /TASS/.") stay with their sentence, as in retrieval.
-        spans = split_sentences(passage.text, min_chars=FRAGMENT_CHARS) or [(0, len(passage.text))]
+        spans = self.sentences.split(passage.text) or [(0, len(passage.text))]
         quotes = [passage.text[a:b] for a, b in spans]
         if claim_vec is None:
             claim_vec = self.embedder.embed([claim])[0]
@@ -152,8 +176,8 @@ class CitationChecker:
         # the quote itself.
         p_terms = set(content_terms(passage.text)) if fragment else set()
         found: list[Support] = []
-        # A claim may draw on up to three neighbouring sentences (a quote, then "..., X said").
-        options = [(i, i + d) for d in range(3) for i in range(len(spans) - d)]
+        # A claim may draw on neighbouring sentences (a quote, then "..., X said").
+        options = [(i, i + d) for d in range(t.quote_sentences) for i in range(len(spans) - d)]
         for lo, hi in options:
             a, b = spans[lo][0], spans[hi][1]
             quote = passage.text[a:b]
@@ -164,14 +188,20 @@ class CitationChecker:
             sim = float(max(sims[lo : hi + 1]))
             ok = (
                 nums_ok
-                and name_cov >= 0.5
-                and (sim >= self.similarity_min or term_cov >= self.terms_min)
+                and name_cov >= t.names_min
+                and (sim >= t.similarity_min or term_cov >= t.terms_min)
             )
             ok = ok and not is_instruction(quote)  # withheld from the model, never quoted
             if own:
-                ok = ok and len(own & q_terms) / len(own) >= 0.5
+                ok = ok and len(own & q_terms) / len(own) >= t.own_terms_min
             num_cov = len(c_nums & numbers(quote)) / len(c_nums) if c_nums else 1.0
-            score = sim + 0.5 * term_cov + 0.3 * name_cov + 0.5 * num_cov - 0.02 * (hi - lo)
+            score = (
+                sim
+                + t.terms_weight * term_cov
+                + t.names_weight * name_cov
+                + t.numbers_weight * num_cov
+                - t.span_cost * (hi - lo)
+            )
             found.append(Support(passage.n, score, passage.start + a, passage.start + b, ok))
         found.sort(key=lambda s: (s.ok, s.score), reverse=True)
         return found
@@ -202,15 +232,17 @@ class CitationChecker:
         u_terms = set(content_terms(union))
         if not c_nums <= numbers(union):
             return []
-        if c_names and len(c_names & u_terms) / len(c_names) < 0.5:
+        t = self.tuning
+        if c_names and len(c_names & u_terms) / len(c_names) < t.names_min:
             return []
         sim = float(max(self._embed(quotes) @ claim_vec))
         term_cov = len(c_terms & u_terms) / len(c_terms) if c_terms else 0.0
-        if sim < self.similarity_min and term_cov < self.terms_min:
+        if sim < t.similarity_min and term_cov < t.terms_min:
             return []
         return kept if self.states(" … ".join(quotes), claim) else []
 
     def verify(self, answer: str, passages: Sequence[Passage], question: str = "") -> Verified:
+        t = self.tuning
         by_n = {p.n: p for p in passages}
         self._memo.clear()
         calls = self.judge_calls
@@ -218,7 +250,8 @@ class CitationChecker:
         # A bare fragment ("99", "In Lyon.") only means something with its question: check
         # the two together, so the quote must be about the question too.
         checked = [
-            f"{question} {c}" if question and len(content_terms(c)) < 3 else c for c, _ in claims
+            f"{question} {c}" if question and len(content_terms(c)) < t.fragment_terms else c
+            for c, _ in claims
         ]
         vecs = self.embedder.embed(checked) if claims else np.zeros((0, 1))
         numbering = Numbering()
@@ -232,7 +265,7 @@ class CitationChecker:
             frag = claim if check != claim else None
             stated = judged_claim(check, question, frag)
             windows = {n: self.windows(check, p, vec, question, frag) for n, p in by_n.items()}
-            budget = [JUDGED_PER_SENTENCE]  # judge calls left for this sentence
+            budget = [t.judged_per_sentence]  # judge calls left for this sentence
             keep = [
                 sup
                 for n in cited
@@ -246,7 +279,7 @@ class CitationChecker:
                 if joint:
                     dropped += len(known) - len(joint)
                     keep, bad = joint, []
-            if bad or (not cited and _is_claim(claim)):
+            if bad or (not cited and _is_claim(claim, t.claim_terms)):
                 if not keep:
                     # Another passage that states it, best by the cheap checks first.
                     others = sorted(
@@ -265,7 +298,7 @@ class CitationChecker:
                 dropped += max(0, len(bad) - (1 if keep and cited else 0))
             found = [cite(by_n[s.passage], 0, s.quote_start, s.quote_end, s.score) for s in keep]
             numbers_out = numbering.add(found)
-            if not numbers_out and _is_claim(claim):
+            if not numbers_out and _is_claim(claim, t.claim_terms):
                 # No quote states it: it is left out of the answer, not shown with a badge.
                 removed.append(claim)
                 continue
@@ -291,12 +324,12 @@ class CitationChecker:
         budget: list[int],
     ) -> Support | None:
         """The cheap checks' best quote of passage ``n``, if the judge says it states the
-        claim; each sentence puts at most JUDGED_PER_SENTENCE quotes to the judge."""
+        claim; each sentence puts at most ``tuning.judged_per_sentence`` quotes to the judge."""
         ws = windows.get(n)
         if not ws or not ws[0].ok or budget[0] <= 0:
             return None
         budget[0] -= 1
-        sup = self.confirm(ws, by_n[n], claim, limit=1)
+        sup = self.confirm(ws, by_n[n], claim, limit=self.tuning.judged_per_passage)
         return sup if sup.ok else None
 
 
@@ -335,10 +368,11 @@ def judged_claim(claim: str, question: str, fragment: str | None) -> str:
     return f"The answer to “{question}” is: {fragment}"
 
 
-def _copied(claim: str, quote: str) -> bool:
-    """Whether the claim's words appear in the quote as one unbroken run (a verbatim copy)."""
+def _copied(claim: str, quote: str, min_words: int) -> bool:
+    """Whether the claim's words (at least ``min_words``) appear in the quote as one unbroken
+    run (a verbatim copy)."""
     c = words(claim)
-    if len(c) < 4:
+    if len(c) < min_words:
         return False
     q = words(quote)
     n = len(c)
@@ -371,6 +405,6 @@ def _claim_facts(claim: str, given: str) -> tuple[set[str], set[str], set[str]]:
     return c_nums, c_names, set(content_terms(claim))
 
 
-def _is_claim(sentence: str) -> bool:
+def _is_claim(sentence: str, min_terms: int) -> bool:
     """Sentences that state something (not a bare connective like 'In summary:')."""
-    return len(content_terms(sentence)) >= 2
+    return len(content_terms(sentence)) >= min_terms

@@ -91,7 +91,9 @@ class LocalGenerator:
         temperature: float,
         max_tokens: int,
         prompt_lookup: int = 0,
+        batch: int = 512,
     ) -> None:
+        """``batch``: prompt tokens llama.cpp processes per call (n_batch)."""
         try:
             from llama_cpp import Llama
         except ImportError as exc:
@@ -115,7 +117,7 @@ class LocalGenerator:
                 model_path=model_path,
                 n_ctx=n_ctx,
                 n_threads=threads or (os.cpu_count() or 1),
-                n_batch=512,
+                n_batch=batch,
                 verbose=False,
                 seed=0,
                 **draft,
@@ -172,7 +174,10 @@ class OpenAIGenerator:
         temperature: float,
         max_tokens: int,
         timeout: float,
+        chars_per_token: int = 4,
     ) -> None:
+        """``chars_per_token``: how :meth:`count_tokens` estimates (servers do not share
+        their tokenizer)."""
         try:
             import openai
         except ImportError as exc:
@@ -187,9 +192,10 @@ class OpenAIGenerator:
         self.base_url = base_url
         self.temperature = temperature
         self.max_tokens = max_tokens
+        self.chars_per_token = chars_per_token
 
     def count_tokens(self, text: str) -> int:
-        return max(1, len(text) // 4)  # servers do not share their tokenizer; an estimate
+        return max(1, len(text) // self.chars_per_token)  # an estimate
 
     def stream(self, messages: Sequence[Message], max_tokens: int | None = None) -> Iterator[str]:
         try:

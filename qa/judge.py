@@ -93,11 +93,15 @@ class LlamaJudge:
         n_ctx: int = 1536,
         threads: int = 0,
         cache_dir: str | None = None,
+        batch: int = 512,
+        reserve: int = 8,
     ) -> None:
         self._model = model
         self._cache_dir = cache_dir
-        self._n_ctx = n_ctx
+        self._n_ctx = n_ctx  # QA_CHECK_JUDGE_CTX
         self._threads = threads
+        self._batch_size = batch  # tokens decoded per llama.cpp call
+        self._reserve = reserve  # context tokens left free when a long passage is cut
         self._lock = threading.Lock()
         self._ctx: Any = None
         self._batch: Any = None
@@ -116,14 +120,16 @@ class LlamaJudge:
         llm = self._model()
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = self._n_ctx
-        params.n_batch = 512
-        params.n_ubatch = 512
+        params.n_batch = self._batch_size
+        params.n_ubatch = self._batch_size
         threads = self._threads or (os.cpu_count() or 1)
         params.n_threads = threads
         params.n_threads_batch = threads
         params.no_perf = True
         self._ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
-        self._batch = _internals.LlamaBatch(n_tokens=512, embd=0, n_seq_max=1, verbose=False)
+        self._batch = _internals.LlamaBatch(
+            n_tokens=self._batch_size, embd=0, n_seq_max=1, verbose=False
+        )
         self._llm = llm
         self._yes = _word_tokens(llm, ("Yes", "yes", " Yes", " yes", "YES"))
         self._no = _word_tokens(llm, ("No", "no", " No", " no", "NO"))
@@ -185,7 +191,7 @@ class LlamaJudge:
         if len(tokens) >= self._n_ctx:
             # A passage longer than the judge's context: keep the fixed prefix and the end
             # (the claim and the question), cutting the passage's start.
-            keep = self._n_ctx - 8
+            keep = self._n_ctx - self._reserve
             tokens = self._prefix + tokens[len(tokens) - (keep - len(self._prefix)) :]
         # at least one token is evaluated, for its logits
         common = min(common_length(self._tokens, tokens), len(tokens) - 1)
@@ -198,8 +204,9 @@ class LlamaJudge:
         return _yes_probability(picked, self._yes, self._no)
 
     def _decode(self, tokens: Sequence[int]) -> None:
-        for at in range(0, len(tokens), 512):
-            part = list(tokens[at : at + 512])
+        step = self._batch_size
+        for at in range(0, len(tokens), step):
+            part = list(tokens[at : at + step])
             self._batch.set_batch(part, n_past=len(self._tokens), logits_all=False)
             self._ctx.decode(self._batch)
             self._tokens.extend(part)
@@ -219,9 +226,10 @@ class OpenAIJudge:
 
     name = "openai"
 
-    def __init__(self, client: Callable[[], Any], model: str) -> None:
+    def __init__(self, client: Callable[[], Any], model: str, alternatives: int = 10) -> None:
         self._client = client
         self._model = model
+        self._alternatives = alternatives  # top log-probabilities read for yes and no
 
     def score(self, items: Sequence[Claim]) -> list[float]:
         out = []
@@ -233,7 +241,7 @@ class OpenAIJudge:
                 temperature=0.0,
                 max_tokens=1,
                 logprobs=True,
-                top_logprobs=10,
+                top_logprobs=self._alternatives,
             )
             out.append(_openai_yes(response))
         return out

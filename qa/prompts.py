@@ -84,6 +84,9 @@ class Prompts:
     system: str
     example: tuple[tuple[str, str], ...]  # (role, content) turns of the worked example
     rewrite: str
+    title_words: int = 10  # words of a source's title shown before its text
+    history_turns: int = 2  # earlier turns the rewrite prompt shows
+    history_chars: int = 600  # characters of each earlier answer it shows
 
     def prefix(self) -> list[dict[str, str]]:
         """The fixed prefix of every prompt: the rules and the worked example, so llama.cpp
@@ -198,27 +201,25 @@ def shown_text(text: str) -> str:
     return " ".join(" ".join(parts).split())
 
 
-def _short(title: str, words: int = 10) -> str:
+def _short(title: str, words: int) -> str:
     parts = title.split()
     return " ".join(parts[:words]) + ("…" if len(parts) > words else "")
 
 
 def answer_messages(question: str, passages: Sequence[Passage]) -> list[dict[str, str]]:
     sources = "\n".join(
-        f"[{p.n}] ({_short(shown_text(p.title))}) {shown_text(p.text)}" for p in passages
+        f"[{p.n}] ({_short(shown_text(p.title), _active.title_words)}) {shown_text(p.text)}"
+        for p in passages
     )
     user = f"Sources:\n{sources}\n\nQuestion: {question}"
     return [*prefix(), {"role": "user", "content": user}]
 
 
 def rewrite_messages(question: str, history: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
-    turns = "\n".join(f"Q: {q}\nA: {_strip_markers(a)}" for q, a in history[-2:])
+    shown = history[-_active.history_turns :] if _active.history_turns else []
+    turns = "\n".join(f"Q: {q}\nA: {markers.remove(a)[: _active.history_chars]}" for q, a in shown)
     user = _active.rewrite.format(history=turns, question=question)
     return [*prefix(), {"role": "user", "content": user}]
-
-
-def _strip_markers(text: str) -> str:
-    return markers.remove(text)[:600]
 
 
 def is_refusal(text: str) -> bool:

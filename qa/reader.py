@@ -22,20 +22,29 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from index.chunking import split_sentences
 from index.embedder import Embedder
 from qa.prompts import is_instruction
-from qa.retrieval import FRAGMENT_CHARS, QUOTATION_SENTENCES
+from qa.retrieval import SENTENCES, SentenceRules
 from qa.schema import Citation, Passage
 from qa.text import answers_type, content_terms, expected_answer_type, open_quotation
 
-COVERAGE_WEIGHT = 0.6
-TYPE_WEIGHT = 0.4
-# Calibrated on eval/seeds.jsonl: when the best sentence is the right one it wins by 0.3-0.9,
-# when it is wrong by 0.0-0.2; unanswerable questions stay below these coverages.
-DECISIVE_MARGIN = 0.25
-DECISIVE_COVERAGE = 0.4
-DECISIVE_SIMILARITY = 0.45
+
+@dataclass(frozen=True)
+class ReaderTuning:
+    """How the reader scores sentences, and when its best one is decisive."""
+
+    # A sentence's score: its cosine to the question, plus these times its weighted share of
+    # the question's words and whether it holds the asked-for kind.
+    coverage_weight: float = 0.6
+    type_weight: float = 0.4
+    # Calibrated on eval/seeds.jsonl: when the best sentence is the right one it wins by
+    # 0.3-0.9, when it is wrong by 0.0-0.2; unanswerable questions stay below these coverages.
+    decisive_margin: float = 0.25  # the best beats the best one not overlapping it by this
+    decisive_coverage: float = 0.4  # and holds this weighted share of the question's words
+    decisive_similarity: float = 0.45  # and is this close to the question (cosine)
+
+
+TUNING = ReaderTuning()
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,7 @@ class Span:
 class Reading:
     kind: str | None  # what the question asks for (number, date, name) or None
     spans: list[Span]  # best first
+    tuning: ReaderTuning = TUNING  # the reader's, for when a span is decisive
 
     @property
     def best(self) -> Span | None:
@@ -87,15 +97,16 @@ class Reading:
             span is not None
             and self.kind is not None
             and span.typed
-            and span.coverage >= DECISIVE_COVERAGE
-            and span.similarity >= DECISIVE_SIMILARITY
+            and span.coverage >= self.tuning.decisive_coverage
+            and span.similarity >= self.tuning.decisive_similarity
         )
 
     @property
     def decisive(self) -> Span | None:
         """The best sentence, if it answers the question on its own beyond reasonable doubt."""
         best = self.best
-        return best if self._answers(best) and self.margin >= DECISIVE_MARGIN else None
+        decisive = self._answers(best) and self.margin >= self.tuning.decisive_margin
+        return best if decisive else None
 
     def agreed(self, citations: Sequence[Citation], cited: Sequence[int] = ()) -> Span | None:
         """The best sentence, if it answers the question and the model chose it: a verified
@@ -109,20 +120,28 @@ class Reading:
 
 
 class SentenceReader:
-    def __init__(self, embedder: Embedder) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        tuning: ReaderTuning = TUNING,
+        sentences: SentenceRules = SENTENCES,
+    ) -> None:
         self.embedder = embedder
+        self.tuning = tuning
+        self.sentences = sentences  # as retrieval and the checker cut passages
 
     def read(self, question: str, passages: Sequence[Passage]) -> Reading:
         kind = expected_answer_type(question)
         found: list[tuple[Passage, int, int, str]] = []
         for p in passages:
-            sentences = split_sentences(p.text, min_chars=FRAGMENT_CHARS)
-            for a, b in sentences + _quotations(p.text, sentences):
+            sentences = self.sentences.split(p.text)
+            reach = self.sentences.quotation_sentences
+            for a, b in sentences + _quotations(p.text, sentences, reach):
                 text = p.text[a:b]
                 if not is_instruction(text):  # withheld from the model, never an answer
                     found.append((p, a, b, text))
         if not found:
-            return Reading(kind, [])
+            return Reading(kind, [], self.tuning)
         texts = [t for *_, t in found]
         vecs = self.embedder.embed([question, *texts])
         sims = vecs[1:] @ vecs[0]
@@ -130,15 +149,18 @@ class SentenceReader:
         spans = []
         for (p, a, b, text), sim, cov in zip(found, sims, coverages, strict=True):
             typed = kind is not None and answers_type(text, question)
-            score = float(sim) + COVERAGE_WEIGHT * cov + TYPE_WEIGHT * typed
+            t = self.tuning
+            score = float(sim) + t.coverage_weight * cov + t.type_weight * typed
             spans.append(
                 Span(p.n, p.doc_id, p.start + a, p.start + b, text, float(sim), cov, typed, score)
             )
         spans.sort(key=lambda s: -s.score)
-        return Reading(kind, spans)
+        return Reading(kind, spans, self.tuning)
 
 
-def _quotations(text: str, sentences: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+def _quotations(
+    text: str, sentences: Sequence[tuple[int, int]], reach: int
+) -> list[tuple[int, int]]:
     """Spans of quotations that run over several sentences up to their attribution
     (“... freed. ... Those Syrians had been human shields,” Konashenkov said on Tuesday.): who
     said it and when are only in the last sentence, what was said only in the first."""
@@ -146,7 +168,7 @@ def _quotations(text: str, sentences: Sequence[tuple[int, int]]) -> list[tuple[i
     for i, (a, b) in enumerate(sentences):
         if not open_quotation(text[a:b]):
             continue
-        for j in range(i + 1, min(i + QUOTATION_SENTENCES, len(sentences))):
+        for j in range(i + 1, min(i + reach, len(sentences))):
             if not open_quotation(text[a : sentences[j][1]]):
                 out.append((a, sentences[j][1]))
                 break

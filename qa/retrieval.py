@@ -26,8 +26,34 @@ from qa.text import content_terms, open_quotation
 log = logging.getLogger(__name__)
 
 
-QUOTATION_SENTENCES = 3  # how far a window follows an open quotation to its close
-FRAGMENT_CHARS = 30  # shorter pieces (datelines, "/TASS/.") travel with the next sentence
+@dataclass(frozen=True)
+class SentenceRules:
+    """How qa cuts passages into sentences: the same for retrieval, the reader and the
+    citation checker, so a quote is always a span the retriever also saw."""
+
+    fragment_chars: int = 30  # shorter pieces (datelines, "/TASS/.") join the next sentence
+    quotation_sentences: int = 3  # how far an open quotation is followed to its close
+
+    def split(self, text: str) -> list[tuple[int, int]]:
+        return split_sentences(text, min_chars=self.fragment_chars)
+
+
+SENTENCES = SentenceRules()
+
+
+@dataclass(frozen=True)
+class RetrieverTuning:
+    """How the retriever scores the sentences of the fused chunks (the counts and the fusion
+    constant are :class:`qa.settings.RetrievalSettings`)."""
+
+    extra_chunks: int = 2  # best fused chunks read beyond the k passages asked for
+    min_chunks: int = 6  # and never fewer
+    overlap_weight: float = 0.35  # times the share of the query's words in the sentence
+    fused_weight: float = 0.15  # times the chunk's fused score over the best chunk's
+    max_gap_chars: int = 4  # neighbouring sentences further apart are not joined in a window
+
+
+TUNING = RetrieverTuning()
 
 
 TOKENS_VERSION = "t2"  # bump when content_terms changes: cached BM25 indexes are rebuilt
@@ -129,7 +155,7 @@ class Candidate:
     fused: float  # reciprocal-rank-fusion score
 
 
-def rrf(rankings: Sequence[Sequence[str]], k: int = 60) -> dict[str, float]:
+def rrf(rankings: Sequence[Sequence[str]], k: int) -> dict[str, float]:
     """Reciprocal rank fusion: sum of 1 / (k + rank) over the rankings an id appears in."""
     scores: dict[str, float] = {}
     for ranking in rankings:
@@ -140,11 +166,19 @@ def rrf(rankings: Sequence[Sequence[str]], k: int = 60) -> dict[str, float]:
 
 class Retriever:
     def __init__(
-        self, store: Store, embedder: Embedder, settings: RetrievalSettings, cache_dir: Path | None
+        self,
+        store: Store,
+        embedder: Embedder,
+        settings: RetrievalSettings,
+        cache_dir: Path | None,
+        tuning: RetrieverTuning = TUNING,
+        sentences: SentenceRules = SENTENCES,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.settings = settings
+        self.tuning = tuning
+        self.sentences = sentences
         self.bm25 = BM25Side(cache_dir)
         self._marker: str | None = None
         self._committed: dict[str, DocRecord] = {}
@@ -199,7 +233,7 @@ class Retriever:
         texts and metadata, a count and a second read. When invisible chunks (orphans of an
         interrupted run) leave fewer than ``n``, the store's own widening query is used.
         """
-        want = min(self._total, n + 8)
+        want = min(self._total, n + Store.QUERY_SLACK)
         try:
             got = self.store.chunks.query(
                 query_embeddings=[np.asarray(qvec, dtype=np.float32).tolist()],
@@ -224,8 +258,9 @@ class Retriever:
     def passages(self, query: str, k: int | None = None) -> list[Passage]:
         """The best ``k`` sentence windows for ``query``, numbered 1..k, best first."""
         k = k or self.settings.k
+        t = self.tuning
         qvec = self.embedder.embed([query])[0]
-        cands = self.candidates(query, qvec)[: max(k + 2, 6)]
+        cands = self.candidates(query, qvec)[: max(k + t.extra_chunks, t.min_chunks)]
         if not cands:
             return []
         sents = self._sentences(cands)
@@ -236,7 +271,8 @@ class Retriever:
         scores = []
         for i, s in enumerate(sents):
             overlap = len(qterms & set(content_terms(s.text))) / max(1, len(qterms))
-            scores.append(float(sims[i]) + 0.35 * overlap + 0.15 * (s.fused / best_fused))
+            fused = s.fused / best_fused
+            scores.append(float(sims[i]) + t.overlap_weight * overlap + t.fused_weight * fused)
         chosen: list[tuple[int, int, int]] = []  # (doc index lo, hi, best sentence)
         for i in np.argsort(scores)[::-1]:
             if len(chosen) >= k:
@@ -246,10 +282,11 @@ class Retriever:
             lo, hi = self._window(sents, int(i), chosen)
             chosen.append((lo, hi, int(i)))
         out = []
-        for n, (lo, hi, best) in enumerate(_merge_adjacent(sents, chosen, scores), start=1):
+        merged = _merge_adjacent(sents, chosen, scores, t.max_gap_chars)
+        for n, (lo, hi, best) in enumerate(merged, start=1):
             first, last = sents[lo], sents[hi]
             start, end = first.start, last.end
-            text = _span_text(sents, lo, hi)
+            text = _span_text(sents, lo, hi, t.max_gap_chars)
             out.append(
                 Passage(
                     n=n,
@@ -274,7 +311,7 @@ class Retriever:
         for cand in cands:
             c = cand.chunk
             base_line = int(c.metadata.get("line") or 1)
-            for a, b in split_sentences(c.text, min_chars=FRAGMENT_CHARS):
+            for a, b in self.sentences.split(c.text):
                 key = (c.doc_id, c.start + a)
                 if key in seen:
                     continue
@@ -301,6 +338,7 @@ class Retriever:
     def _window(self, sents: Sequence[_Sentence], i: int, chosen) -> tuple[int, int]:
         """Grow sentence i by up to ``window`` neighbours each side within the token budget."""
         budget = self.settings.passage_tokens
+        gap = self.tuning.max_gap_chars
         lo = hi = i
         used = self.embedder.count_tokens(sents[i].text)
         taken = {j for a, b, _ in chosen for j in range(a, b + 1)}
@@ -309,7 +347,7 @@ class Retriever:
                 if not 0 <= j < len(sents) or j in taken:
                     continue
                 if sents[j].chunk.doc_id != sents[i].chunk.doc_id or not _adjacent(
-                    sents, min(j, lo), max(j, hi)
+                    sents, min(j, lo), max(j, hi), gap
                 ):
                     continue
                 cost = self.embedder.count_tokens(sents[j].text)
@@ -319,14 +357,14 @@ class Retriever:
                 lo, hi = min(lo, j), max(hi, j)
         # A quotation runs on to its attribution ("..., Konashenkov said on Tuesday."): who
         # said it and when are only there. Follow it, past the budget, for a few sentences.
-        for _ in range(QUOTATION_SENTENCES):
+        for _ in range(self.sentences.quotation_sentences):
             j = hi + 1
             if (
                 not open_quotation(" ".join(s.text for s in sents[lo : hi + 1]))
                 or j >= len(sents)
                 or j in taken
                 or sents[j].chunk.doc_id != sents[i].chunk.doc_id
-                or not _adjacent(sents, lo, j)
+                or not _adjacent(sents, lo, j, gap)
             ):
                 break
             hi = j
@@ -353,14 +391,14 @@ class _Sentence:
     fused: float
 
 
-def _merge_adjacent(sents, chosen, scores):
+def _merge_adjacent(sents, chosen, scores, gap: int):
     """Join windows that touch in the same document, so a fact and its attribution stay together.
 
     Keeps the order of the best window of each merged group (best first).
     """
     groups: list[list[int]] = []
     for lo, hi, best in sorted(chosen):
-        if groups and groups[-1][1] + 1 == lo and _adjacent(sents, groups[-1][1], lo):
+        if groups and groups[-1][1] + 1 == lo and _adjacent(sents, groups[-1][1], lo, gap):
             g = groups[-1]
             g[1] = hi
             if scores[best] > scores[g[2]]:
@@ -370,10 +408,11 @@ def _merge_adjacent(sents, chosen, scores):
     return [tuple(g) for g in sorted(groups, key=lambda g: -scores[g[2]])]
 
 
-def _gap(sents: Sequence[_Sentence], j: int) -> str | None:
-    """The exact text between sentence j-1 and sentence j, if a chunk holds it and it is short."""
+def _gap(sents: Sequence[_Sentence], j: int, most: int) -> str | None:
+    """The exact text between sentence j-1 and sentence j, if a chunk holds it and it is no
+    longer than ``most`` characters."""
     a, b = sents[j - 1], sents[j]
-    if a.chunk.doc_id != b.chunk.doc_id or not 0 <= b.start - a.end <= 4:
+    if a.chunk.doc_id != b.chunk.doc_id or not 0 <= b.start - a.end <= most:
         return None
     for chunk in (b.chunk, a.chunk):
         if chunk.start <= a.end and b.start <= chunk.end:
@@ -381,15 +420,16 @@ def _gap(sents: Sequence[_Sentence], j: int) -> str | None:
     return None
 
 
-def _adjacent(sents: Sequence[_Sentence], lo: int, hi: int) -> bool:
-    """True when sentences lo..hi are consecutive in their document (no unseen text between)."""
-    return all(_gap(sents, j) is not None for j in range(lo + 1, hi + 1))
+def _adjacent(sents: Sequence[_Sentence], lo: int, hi: int, gap: int) -> bool:
+    """True when sentences lo..hi are consecutive in their document (no unseen text between,
+    at most ``gap`` characters of seen text)."""
+    return all(_gap(sents, j, gap) is not None for j in range(lo + 1, hi + 1))
 
 
-def _span_text(sents: Sequence[_Sentence], lo: int, hi: int) -> str:
+def _span_text(sents: Sequence[_Sentence], lo: int, hi: int, gap: int) -> str:
     """The exact document text from sentence lo's start to sentence hi's end."""
     parts = [sents[lo].text]
     for j in range(lo + 1, hi + 1):
-        parts.append(_gap(sents, j) or "")
+        parts.append(_gap(sents, j, gap) or "")
         parts.append(sents[j].text)
     return "".join(parts)

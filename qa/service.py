@@ -13,7 +13,7 @@ from index.indexer import Indexer, IndexReport, ProgressFn, index_lock
 from index.store import EmbedderRecord, Store, StoreError, check_embedder
 from qa import prompts
 from qa.answerer import Answerer
-from qa.citations import CitationChecker
+from qa.citations import CheckTuning, CitationChecker
 from qa.errors import IndexMissingError, ModelError, QAError
 from qa.generator import Generator, make_generator
 from qa.judge import make_judge
@@ -179,11 +179,14 @@ def make_checker(
     first needs it."""
     if generator is None:
         generator = LazyGenerator(settings)
-    return CitationChecker(
-        embedder,
-        judge=make_judge(settings, generator),
-        entail_min=settings.check.entail_min,
+    c = settings.check
+    tuning = CheckTuning(
+        similarity_min=c.similarity_min,
+        terms_min=c.terms_min,
+        entail_min=c.entail_min,
+        judged_per_sentence=c.judge_calls,
     )
+    return CitationChecker(embedder, judge=make_judge(settings, generator), tuning=tuning)
 
 
 def build_answerer(
@@ -206,7 +209,7 @@ def build_answerer(
     # One sentence-vector cache for retrieval, the reader and the citation checker.
     embedder = embedder or open_embedder(settings)
     if not isinstance(embedder, SentenceVectors):
-        embedder = SentenceVectors(embedder)
+        embedder = SentenceVectors(embedder, settings.retrieval.vector_cache)
     store = open_store(settings, embedder=embedder)
     r = settings.retrieval
     retriever = Retriever(store, embedder, r, Path(settings.data_dir) / "bm25")

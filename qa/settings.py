@@ -102,6 +102,12 @@ class RetrievalSettings(BaseModel):
         description="When the model refuses or is not supported by the sources, ask it once more "
         "over only this many best sentences (0: never ask again).",
     )
+    vector_cache: int = Field(
+        8192,
+        ge=0,
+        description="Sentence vectors kept in memory across questions, shared by retrieval, the "
+        "reader and the citation checker (384 floats each for MiniLM: 12.6 MB at 8192).",
+    )
 
 
 class LLMSettings(BaseModel):
@@ -156,6 +162,26 @@ class CheckSettings(BaseModel):
     )
     judge_ctx: int = Field(
         1536, ge=512, description="Local mode: the judge's own context size in tokens."
+    )
+    judge_calls: int = Field(
+        3,
+        ge=1,
+        description="Most candidate quotes put to the judge for one sentence of an answer, "
+        "best first (each one a model call); a sentence none of them states is left out.",
+    )
+    similarity_min: float = Field(
+        0.55,
+        ge=-1.0,
+        le=1.0,
+        description="A quote supports a sentence when their cosine similarity is at least "
+        "this (or terms_min of its words are in it), and its numbers and most names are in it.",
+    )
+    terms_min: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="Or when at least this share of the sentence's content words is in the "
+        "quote (see similarity_min).",
     )
 
 

@@ -58,3 +58,31 @@ def test_errors_are_printed_while_the_model_loads_in_the_background(tmp_path: Pa
         done = subprocess.run([*cmd, *extra], env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 1
         assert "No index at" in getattr(done, stream), (done.stdout, done.stderr)
+
+
+def test_the_checks_numbers_come_from_settings_with_the_same_defaults(monkeypatch) -> None:
+    import inspect
+
+    from qa.citations import CheckTuning
+    from qa.pipeline.vectors import SentenceVectors
+    from qa.service import make_checker
+    from qa.testing import HashEmbedder
+
+    default = make_checker(load_settings(check__judge="off"), HashEmbedder())
+    assert default.tuning == CheckTuning()  # the settings' defaults are the checker's
+    capacity = inspect.signature(SentenceVectors).parameters["capacity"].default
+    assert load_settings().retrieval.vector_cache == capacity
+    monkeypatch.setenv("QA_CHECK_SIMILARITY_MIN", "0.7")
+    monkeypatch.setenv("QA_CHECK_TERMS_MIN", "0.8")
+    monkeypatch.setenv("QA_CHECK_JUDGE_CALLS", "2")
+    monkeypatch.setenv("QA_CHECK_ENTAIL_MIN", "0.9")
+    monkeypatch.setenv("QA_RETRIEVAL_VECTOR_CACHE", "10")
+    settings = load_settings(check__judge="off")
+    t = make_checker(settings, HashEmbedder()).tuning
+    assert (t.similarity_min, t.terms_min, t.judged_per_sentence, t.entail_min) == (
+        0.7,
+        0.8,
+        2,
+        0.9,
+    )
+    assert settings.retrieval.vector_cache == 10

@@ -20,6 +20,21 @@ History = Sequence[tuple[str, str]]
 
 
 @dataclass(frozen=True)
+class CondenseTuning:
+    """When a follow-up is rewritten, which rewrite is kept, and when a question is split."""
+
+    rewrite_tokens: int = 48  # most tokens of the model's rewrite
+    leaning_terms: int = 4  # a question with fewer content words may lean on earlier turns
+    kept_terms: float = 0.75  # share of the follow-up's own words a rewrite must keep
+    rewrite_length: int = 3  # a rewrite longer than this times the question ...
+    rewrite_slack: int = 200  # ... plus this many characters is rejected
+    part_terms: int = 2  # each part of a split question has at least this many content words
+
+
+TUNING = CondenseTuning()
+
+
+@dataclass(frozen=True)
 class Part:
     """One thing the question asks: its text, what retrieval searches for, and the kind of
     answer it asks for (number, share, date, name; None: anything)."""
@@ -38,19 +53,24 @@ class Condensed:
     rewrite_ms: float | None  # the model rewrote a follow-up in this long
 
 
-def condense(question: str, history: History, rewrite: Callable[[str, History], str]) -> Condensed:
+def condense(
+    question: str,
+    history: History,
+    rewrite: Callable[[str, History], str],
+    tuning: CondenseTuning = TUNING,
+) -> Condensed:
     """``question`` made standalone (``rewrite``: a follow-up, by the model) and split."""
     t0 = time.perf_counter()
     standalone = query = question
     rewrite_ms = None
-    if history and needs_rewrite(question):
+    if history and needs_rewrite(question, tuning):
         standalone = rewrite(question, history)
         rewrite_ms = (time.perf_counter() - t0) * 1000.0
         # The search is for the standalone question alone. Searching with the previous
         # question beside it was tried and measured worse: on seeds two of the eight
         # follow-ups were refused (their passages moved), against none.
         query = standalone
-    texts = split_question(standalone)
+    texts = split_question(standalone, tuning)
     if len(texts) == 1:
         parts: tuple[Part, ...] = (Part(standalone, query, expected_answer_type(standalone)),)
     else:
@@ -60,13 +80,16 @@ def condense(question: str, history: History, rewrite: Callable[[str, History], 
     return Condensed(question, standalone, query, parts, rewrite_ms)
 
 
-def rewrite(generator: Generator, question: str, history: History) -> str:
+def rewrite(
+    generator: Generator, question: str, history: History, tuning: CondenseTuning = TUNING
+) -> str:
     """A standalone version of a follow-up question, written by the model from the history."""
     profile = active()
-    reply = "".join(generator.stream(rewrite_messages(question, history), max_tokens=48)).strip()
+    messages = rewrite_messages(question, history)
+    reply = "".join(generator.stream(messages, max_tokens=tuning.rewrite_tokens)).strip()
     line = reply.splitlines()[0].strip() if reply else ""
     line = re.sub(profile.rewrite_label_pattern, "", line, flags=re.I).strip().strip('"“”')
-    if not good_rewrite(line, question):
+    if not good_rewrite(line, question, tuning):
         # The model wrote a statement, a template ("[insert ...]") or dropped words of the
         # follow-up ("pardoned"): keep the follow-up as asked, with its context.
         log.info("rewrite rejected question=%r reply=%r", question, line)
@@ -75,24 +98,25 @@ def rewrite(generator: Generator, question: str, history: History) -> str:
     return line
 
 
-def good_rewrite(line: str, question: str) -> bool:
+def good_rewrite(line: str, question: str, tuning: CondenseTuning = TUNING) -> bool:
     """A standalone question that keeps what the follow-up itself asks about."""
-    if not line or len(line) > 3 * len(question) + 200 or is_refusal(line):
+    longest = tuning.rewrite_length * len(question) + tuning.rewrite_slack
+    if not line or len(line) > longest or is_refusal(line):
         return False
     if not line.endswith("?") or re.search(r"[\[\]{}<>]", line):
         return False
     own = set(content_terms(question))
-    return not own or len(own & set(content_terms(line))) / len(own) >= 0.75
+    return not own or len(own & set(content_terms(line))) / len(own) >= tuning.kept_terms
 
 
-def needs_rewrite(question: str) -> bool:
+def needs_rewrite(question: str, tuning: CondenseTuning = TUNING) -> bool:
     """Whether a question in a conversation may lean on earlier turns (pronouns, 'and ...?',
     very short). Self-contained questions skip the rewrite and its model call."""
     leans = re.search(active().follow_up_pattern, question, re.IGNORECASE)
-    return bool(leans) or len(content_terms(question)) < 4
+    return bool(leans) or len(content_terms(question)) < tuning.leaning_terms
 
 
-def split_question(question: str) -> list[str]:
+def split_question(question: str, tuning: CondenseTuning = TUNING) -> list[str]:
     """A question that asks two things ("How many X, and how many Y?", "Name the X who ...,
     and the Y who ...") as two questions; any other question as itself."""
     profile = active()
@@ -107,6 +131,6 @@ def split_question(question: str) -> list[str]:
         if not m:
             return [question]
         parts = [f"{m['verb']} {m['a']}", f"{m['verb']} {m['b']}"]
-    if any(len(content_terms(p)) < 2 for p in parts):
+    if any(len(content_terms(p)) < tuning.part_terms for p in parts):
         return [question]
     return [p[0].upper() + p[1:].rstrip(",;: ") + end for p in parts]

@@ -17,8 +17,6 @@ from index.embedder import Embedder
 
 T = TypeVar("T")
 
-CAPACITY = 8192  # vectors kept (384 floats each: 12.6 MB for MiniLM)
-
 
 class _Inner(Generic[T]):
     """An attribute of the wrapped embedder, read and written through the wrapper."""
@@ -41,9 +39,9 @@ class SentenceVectors:
     Every other attribute (``mode``, ``count_tokens``...) is the wrapped embedder's, so it
     stands in for it anywhere (the store's embedder record, re-indexing)."""
 
-    def __init__(self, embedder: Embedder, capacity: int = CAPACITY) -> None:
+    def __init__(self, embedder: Embedder, capacity: int = 8192) -> None:
         self.inner = embedder
-        self.capacity = capacity
+        self.capacity = capacity  # vectors kept (QA_RETRIEVAL_VECTOR_CACHE), oldest out first
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         self.calls = 0  # calls that reached the wrapped embedder
