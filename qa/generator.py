@@ -146,6 +146,10 @@ class LocalGenerator:
             )
         return self.prefix_state
 
+    def llama(self) -> Any:
+        """The loaded ``llama_cpp.Llama`` (the judge runs a context of its own over it)."""
+        return self._llm
+
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
@@ -193,6 +197,10 @@ class OpenAIGenerator:
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.chars_per_token = chars_per_token
+
+    def chat_client(self) -> Any:
+        """The ``openai.OpenAI`` client (the judge asks its yes/no questions through it)."""
+        return self._client
 
     def count_tokens(self, text: str) -> int:
         return max(1, len(text) // self.chars_per_token)  # an estimate

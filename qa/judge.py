@@ -273,23 +273,23 @@ def _openai_yes(response: Any) -> float:
 def make_judge(settings: Any, generator: Any) -> Judge | None:
     """The judge that ``settings`` ask for, on ``generator``'s model; None when citations are
     checked by the cheap checks alone (``QA_CHECK_JUDGE=off``, or a generator with no model
-    to ask, such as the fake)."""
+    to ask, such as the fake).
+
+    The generator says what it can be asked through: ``llama()`` returns its loaded
+    ``llama_cpp.Llama`` (:class:`~qa.generator.LocalGenerator`), ``chat_client()`` its
+    OpenAI client (:class:`~qa.generator.OpenAIGenerator`). Either is called only when the
+    judge first scores, so a lazily loaded generator loads then, not at start-up."""
     if settings.check.judge == "off":
         return None
-    load: Callable[[], Any] = getattr(generator, "load", None) or (lambda: generator)
-    mode = settings.llm.mode if hasattr(generator, "load") else _mode_of(generator)
-    if mode == "local":
+    llama = getattr(generator, "llama", None)
+    if callable(llama):
         return LlamaJudge(
-            lambda: load()._llm,
+            llama,
             n_ctx=settings.check.judge_ctx,
             threads=settings.llm.threads,
             cache_dir=str(settings.model_cache) if settings.llm.prefix_cache else None,
         )
-    if mode == "openai":
-        return OpenAIJudge(lambda: load()._client, settings.llm.model)
+    chat_client = getattr(generator, "chat_client", None)
+    if callable(chat_client):
+        return OpenAIJudge(chat_client, settings.llm.model)
     return None
-
-
-def _mode_of(generator: Any) -> str:
-    name = type(generator).__name__
-    return {"LocalGenerator": "local", "OpenAIGenerator": "openai"}.get(name, "other")

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from index.embedder import Embedder, EmbedderError, MiniLMEmbedder, make_embedder
 from index.indexer import Indexer, IndexReport, ProgressFn, index_lock
@@ -43,6 +44,17 @@ class LazyGenerator:
         self.name = {"openai": settings.llm.model, "fake": "fake"}.get(mode) or str(
             settings.llm.model_path or "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
         )
+        # What the generator of this mode can be asked through (see qa.judge.make_judge),
+        # loading it on the first call: local mode its llama.cpp model, openai its client.
+        self.llama: Callable[[], Any] | None = None
+        self.chat_client: Callable[[], Any] | None = None
+        if mode == "local":
+            self.llama = lambda: self._loaded("llama")
+        elif mode == "openai":
+            self.chat_client = lambda: self._loaded("chat_client")
+
+    def _loaded(self, capability: str) -> Any:
+        return getattr(self.load(), capability)()
 
     def preload(self) -> None:
         """Start loading now, in the background; :meth:`load` waits for it."""

@@ -71,6 +71,34 @@ def test_no_judge_when_it_is_off_or_the_generator_has_no_model():
     assert make_judge(load_settings(llm__mode="fake"), FakeGenerator()) is None
 
 
+def test_the_backend_follows_what_the_generator_can_be_asked_through():
+    from qa.judge import LlamaJudge, OpenAIJudge
+    from qa.service import LazyGenerator
+
+    settings = load_settings()
+    model, client = object(), object()
+
+    class WithModel:  # as qa.generator.LocalGenerator
+        def llama(self):
+            return model
+
+    class WithClient:  # as qa.generator.OpenAIGenerator
+        def chat_client(self):
+            return client
+
+    judge = make_judge(settings, WithModel())
+    assert isinstance(judge, LlamaJudge) and judge._model() is model
+    judge = make_judge(settings, WithClient())
+    assert isinstance(judge, OpenAIJudge) and judge._client() is client
+    assert judge._model == settings.llm.model
+    # A lazily loaded generator offers what its mode will load, and loads nothing yet.
+    lazy = LazyGenerator(load_settings(llm__mode="local"))
+    assert isinstance(make_judge(settings, lazy), LlamaJudge) and lazy._inner is None
+    lazy = LazyGenerator(load_settings(llm__mode="openai"))
+    assert isinstance(make_judge(settings, lazy), OpenAIJudge) and lazy._inner is None
+    assert make_judge(settings, LazyGenerator(load_settings(llm__mode="fake"))) is None
+
+
 @pytest.mark.real
 def test_the_real_judge_tells_a_stated_claim_from_a_reversed_one(tmp_path: Path) -> None:
     from qa.generator import make_generator
@@ -78,7 +106,7 @@ def test_the_real_judge_tells_a_stated_claim_from_a_reversed_one(tmp_path: Path)
 
     settings = load_settings(llm__mode="local", llm__threads=2)
     gen = make_generator(settings)
-    judge = LlamaJudge(lambda: gen._llm, cache_dir=str(tmp_path))  # type: ignore[attr-defined]
+    judge = LlamaJudge(gen.llama, cache_dir=str(tmp_path))  # type: ignore[attr-defined]
     passage = (
         "The harbour office said the night ferry will not run in January, because its engine "
         "is being replaced."
@@ -94,7 +122,7 @@ def test_the_real_judge_tells_a_stated_claim_from_a_reversed_one(tmp_path: Path)
     assert invented < 0.85
     assert len(list(tmp_path.glob("judge-*.state"))) == 1
     # A second judge restores the saved prefix and gives the same verdicts.
-    again = LlamaJudge(lambda: gen._llm, cache_dir=str(tmp_path))  # type: ignore[attr-defined]
+    again = LlamaJudge(gen.llama, cache_dir=str(tmp_path))  # type: ignore[attr-defined]
     s2, r2, _ = again.score(
         [
             Claim(passage, "The night ferry will not run in January."),
