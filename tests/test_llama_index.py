@@ -5,6 +5,7 @@ answer, and a llama-index user's own pipeline can use qa's retriever, model and 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import subprocess
 import sys
@@ -181,6 +182,7 @@ def test_the_query_engine_gives_the_answerers_answer(answerer, gen, indexed):
     assert meta["trace"]["passages"] == len(answer.passages) == len(meta["passages"])
     assert meta["sentences"][0]["citations"] == [1]
     assert response.source_nodes[0].node.node_id in meta
+    assert json.loads(json.dumps(meta))["passages"][0]["text"] == answer.passages[0].text
 
 
 def test_a_refusal_has_no_sources_and_says_why(answerer, gen):

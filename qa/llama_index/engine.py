@@ -12,14 +12,15 @@ from llama_index.core.base.response.schema import Response, StreamingResponse
 from llama_index.core.query_engine import CustomQueryEngine
 from pydantic import Field
 
-from qa.llama_index.nodes import by_node, citation_node, passage_node
+from qa.llama_index.nodes import by_node, citation_node
 from qa.schema import Answer, Delta, Done
 
 
 def to_response(answer: Answer) -> Response:
     """qa's answer as a ``Response``: its text with ``[n]``, ``source_nodes[n - 1]`` the quote
     ``[n]`` cites; ``metadata`` has their metadata by node id, the answer's origin, reason,
-    refusal, sentences, timings and trace, and the passages the model read, as nodes."""
+    refusal, sentences, timings and trace, and the passages the model read (plain values:
+    ``metadata`` dumps to JSON as it is)."""
     nodes = [citation_node(c) for c in answer.citations]
     return Response(answer.text, nodes, by_node(nodes) | _metadata(answer))
 
@@ -36,7 +37,7 @@ def _metadata(answer: Answer) -> dict[str, Any]:
         ],
         "timings": dict(answer.timings),
         "trace": asdict(answer.trace),
-        "passages": [passage_node(p) for p in answer.passages],
+        "passages": [asdict(p) for p in answer.passages],
     }
 
 
