@@ -58,6 +58,7 @@ class CheckTuning:
     names_weight: float = 0.3
     numbers_weight: float = 0.5
     span_cost: float = 0.02
+    sentences: SentenceRules = SENTENCES  # how passages are cut, as retrieval cuts them
 
 
 TUNING = CheckTuning()
@@ -100,12 +101,10 @@ class CitationChecker:
         embedder: Embedder,
         judge: Judge | None = None,
         tuning: CheckTuning = TUNING,
-        sentences: SentenceRules = SENTENCES,
     ) -> None:
         self.embedder = embedder
         self.judge = judge
         self.tuning = tuning
-        self.sentences = sentences  # how passages are cut into sentences, as in retrieval
         self._memo: dict[str, np.ndarray] = {}
         self._judged: dict[tuple[str, str], float] = {}
         self.judge_calls = 0
@@ -163,7 +162,7 @@ class CitationChecker:
         sentences) by the cheap checks, best first (those that pass before those that do not)."""
         t = self.tuning
         # Datelines ("MOSCOW, October 22. /TASS/.") stay with their sentence, as in retrieval.
-        spans = self.sentences.split(passage.text) or [(0, len(passage.text))]
+        spans = t.sentences.split(passage.text) or [(0, len(passage.text))]
         quotes = [passage.text[a:b] for a, b in spans]
         if claim_vec is None:
             claim_vec = self.embedder.embed([claim])[0]

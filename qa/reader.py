@@ -42,6 +42,7 @@ class ReaderTuning:
     decisive_margin: float = 0.25  # the best beats the best one not overlapping it by this
     decisive_coverage: float = 0.4  # and holds this weighted share of the question's words
     decisive_similarity: float = 0.45  # and is this close to the question (cosine)
+    sentences: SentenceRules = SENTENCES  # how passages are cut, as retrieval cuts them
 
 
 TUNING = ReaderTuning()
@@ -120,22 +121,16 @@ class Reading:
 
 
 class SentenceReader:
-    def __init__(
-        self,
-        embedder: Embedder,
-        tuning: ReaderTuning = TUNING,
-        sentences: SentenceRules = SENTENCES,
-    ) -> None:
+    def __init__(self, embedder: Embedder, tuning: ReaderTuning = TUNING) -> None:
         self.embedder = embedder
         self.tuning = tuning
-        self.sentences = sentences  # as retrieval and the checker cut passages
 
     def read(self, question: str, passages: Sequence[Passage]) -> Reading:
         kind = expected_answer_type(question)
         found: list[tuple[Passage, int, int, str]] = []
         for p in passages:
-            sentences = self.sentences.split(p.text)
-            reach = self.sentences.quotation_sentences
+            sentences = self.tuning.sentences.split(p.text)
+            reach = self.tuning.sentences.quotation_sentences
             for a, b in sentences + _quotations(p.text, sentences, reach):
                 text = p.text[a:b]
                 if not is_instruction(text):  # withheld from the model, never an answer

@@ -51,6 +51,7 @@ class RetrieverTuning:
     overlap_weight: float = 0.35  # times the share of the query's words in the sentence
     fused_weight: float = 0.15  # times the chunk's fused score over the best chunk's
     max_gap_chars: int = 4  # neighbouring sentences further apart are not joined in a window
+    sentences: SentenceRules = SENTENCES  # how chunks are cut (the reader and checker agree)
 
 
 TUNING = RetrieverTuning()
@@ -172,13 +173,11 @@ class Retriever:
         settings: RetrievalSettings,
         cache_dir: Path | None,
         tuning: RetrieverTuning = TUNING,
-        sentences: SentenceRules = SENTENCES,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.settings = settings
         self.tuning = tuning
-        self.sentences = sentences
         self.bm25 = BM25Side(cache_dir)
         self._marker: str | None = None
         self._committed: dict[str, DocRecord] = {}
@@ -311,7 +310,7 @@ class Retriever:
         for cand in cands:
             c = cand.chunk
             base_line = int(c.metadata.get("line") or 1)
-            for a, b in self.sentences.split(c.text):
+            for a, b in self.tuning.sentences.split(c.text):
                 key = (c.doc_id, c.start + a)
                 if key in seen:
                     continue
@@ -357,7 +356,7 @@ class Retriever:
                 lo, hi = min(lo, j), max(hi, j)
         # A quotation runs on to its attribution ("..., Konashenkov said on Tuesday."): who
         # said it and when are only there. Follow it, past the budget, for a few sentences.
-        for _ in range(self.sentences.quotation_sentences):
+        for _ in range(self.tuning.sentences.quotation_sentences):
             j = hi + 1
             if (
                 not open_quotation(" ".join(s.text for s in sents[lo : hi + 1]))

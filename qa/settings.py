@@ -95,18 +95,18 @@ class RetrievalSettings(BaseModel):
         description="Refuse without asking the model when the best passage's cosine similarity "
         "to the question is below this (calibrated on eval/seeds.jsonl).",
     )
+    vector_cache: int = Field(
+        8192,
+        ge=0,
+        description="Sentence vectors kept in memory across questions, shared by retrieval, the "
+        "reader and the citation checker (384 floats each for MiniLM: 12.6 MB at 8192).",
+    )
     retry_sentences: int = Field(
         3,
         ge=0,
         le=10,
         description="When the model refuses or is not supported by the sources, ask it once more "
         "over only this many best sentences (0: never ask again).",
-    )
-    vector_cache: int = Field(
-        8192,
-        ge=0,
-        description="Sentence vectors kept in memory across questions, shared by retrieval, the "
-        "reader and the citation checker (384 floats each for MiniLM: 12.6 MB at 8192).",
     )
 
 
