@@ -249,6 +249,27 @@ def test_a_rejected_citation_is_repointed_to_a_passage_the_judge_accepts():
     assert len(judge.asked) == 2
 
 
+def test_the_judge_calls_per_sentence_are_the_checkers_tuning():
+    """QA_CHECK_JUDGE_CALLS: with one call, the rejected citation cannot be re-pointed."""
+    from qa.citations import CheckTuning
+
+    class ByPassage(ScriptedJudge):
+        def score(self, items):
+            self.asked += [(i.passage, i.claim) for i in items]
+            return [0.95 if "pardoned" in i.passage else 0.05 for i in items]
+
+    ps = [
+        passage(1, "a.txt", "Some 484 militants who are local residents were arrested."),
+        passage(2, "b.txt", DOC_B, start=0),
+    ]
+    judge = ByPassage()
+    checker = CitationChecker(
+        HashEmbedder(), judge=judge, tuning=CheckTuning(judged_per_sentence=1)
+    )
+    v = checker.verify("484 militants who are local residents were freed [1].", ps)
+    assert v.citations == [] and v.removed and len(judge.asked) == 1
+
+
 def test_a_word_for_word_copy_needs_no_judge(passages):
     judge = ScriptedJudge("Seven")  # would reject it, if it were asked
     checker = CitationChecker(HashEmbedder(), judge=judge)

@@ -81,6 +81,16 @@ def test_reader_finds_the_one_sentence_that_answers():
     assert CENTER[reading.decisive.start - 40 : reading.decisive.end - 40] == reading.decisive.text
 
 
+def test_when_a_sentence_is_decisive_is_the_readers_tuning():
+    from qa.reader import ReaderTuning
+
+    default = SentenceReader(HashEmbedder()).read(LEFT, PASSAGES)
+    assert default.decisive is not None and default.tuning == ReaderTuning()
+    strict = SentenceReader(HashEmbedder(), ReaderTuning(decisive_margin=default.margin + 0.01))
+    reading = strict.read(LEFT, PASSAGES)
+    assert reading.best == default.best and reading.decisive is None
+
+
 def test_reader_is_never_decisive_without_a_kind_of_answer_to_look_for():
     reading = SentenceReader(HashEmbedder()).read(
         "Why did people leave eastern Aleppo through the humanitarian corridors?", PASSAGES
