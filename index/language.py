@@ -81,6 +81,12 @@ class LanguageProfile:
             "question: a str.format template with {question} and {previous}"
         }
     )
+    polarity_pattern: str = field(
+        metadata={
+            "doc": "Regex for the words by which an answer says yes or no ('not', 'never', "
+            "\"isn't\"): such an answer says something of its own even in the question's words"
+        }
+    )
 
 
 _NAME_NOUNS = (
@@ -173,6 +179,7 @@ ENGLISH = LanguageProfile(
     split_list_pattern=r"^(?P<verb>name|list|give)\s+(?P<a>the\b.+?),?\s+and\s+(?P<b>the\b.+)$",
     rewrite_label_pattern=r"^(rewritten question|question)\s*:\s*",
     follow_up_context="{question} (Follow-up to: {previous})",
+    polarity_pattern=r"\b(yes|no|not|nor|never|none|neither|nobody|nothing|cannot)\b|n['’]t\b",
 )
 
 PROFILES: Mapping[str, LanguageProfile] = MappingProxyType({ENGLISH.code: ENGLISH})

@@ -7,12 +7,14 @@ when it fires, its thresholds are its fields. :class:`Policy` holds one of each,
 1. ``low_relevance``: no passage is close enough to the question; the model is not asked.
 2. ``model_refused``: the model said the sources hold no answer, or wrote nothing.
 3. ``unsupported``: no sentence of the answer is supported by a source (cannot be turned off).
-4. ``answer_type``: the asked-for kind (the number for "how many") is in no supported
-   sentence.
-5. ``contradicted``: the answer cites none of the one sentence that plainly answers and none
+4. ``restated``: the answer only restates the question, with no word of its own.
+5. ``answer_type``: the asked-for kind (the number for "how many") is in no supported
+   sentence; with a judge, only for a number or a share (a time, a place, a person or a role
+   is left to the judge's question).
+6. ``contradicted``: the answer cites none of the one sentence that plainly answers and none
    of its asked-for items.
-6. ``off_question``: the cited passages are about something else.
-7. ``not_answered`` (with the entailment judge; last, as it costs a model call): the judge
+7. ``off_question``: the cited passages are about something else.
+8. ``not_answered`` (with the entailment judge; last, as it costs a model call): the judge
    says the quotes do not answer the question asked.
 
 Then what happens to an answer a check fired on: ``retry`` asks the model once more over the
@@ -22,19 +24,28 @@ answer is a refusal.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from qa.errors import QAError
+from qa.language import active
 from qa.pipeline.verify import Checked
 from qa.prompts import is_refusal
 from qa.reader import Reading, Span
 from qa.schema import Citation, Passage, Reason
-from qa.text import answers_type, asked_noun, content_terms, new_items
+from qa.text import answers_type, asked_noun, content_terms, expected_answer_type, new_items
 
 # The judge's "do ``quotes`` give ``answer`` as the answer to ``question``?"
 Answers = Callable[[str, str, Sequence[str]], bool]
+
+
+# The kinds of answer left to the judge's question when there is a judge: a time or a place,
+# a person or a role is often answered in words no rule recognises ("every two weeks",
+# "behind the boiler", "customer support"). A number or a share is not.
+JUDGED_KINDS = frozenset({"date", "name"})
 
 
 @dataclass(frozen=True)
@@ -113,6 +124,28 @@ class NotAnswered:
 
 
 @dataclass(frozen=True)
+class Restated:
+    """The answer only restates the question: "Which action makes X a flag?" answered by "The
+    action makes X a flag [1]" is verified, and says nothing. Every meaningful word of it is
+    the question's, counted with repeats ("What do you type to deactivate it?" is answered by
+    "type: deactivate"). A yes or a no says something of its own."""
+
+    name: ClassVar[Reason] = Reason.RESTATED
+    before_verify: ClassVar[bool] = False
+    lends: ClassVar[bool] = True
+
+    def fires(self, e: Evidence) -> bool:
+        return restates(e.verified.supported, e.question)
+
+
+def restates(answer: str, question: str) -> bool:
+    """Whether ``answer`` holds no meaningful word beyond those of ``question``, and no yes/no."""
+    if not answer.strip() or re.search(active().polarity_pattern, answer.lower()):
+        return False
+    return not Counter(content_terms(answer)) - Counter(content_terms(question))
+
+
+@dataclass(frozen=True)
 class AnswerType:
     """ "How many ...?" answered without a number (and so on), or only in a sentence the
     sources do not support. Kept beside the judge's question: on seeds, with only the judge,
@@ -122,9 +155,17 @@ class AnswerType:
     name: ClassVar[Reason] = Reason.ANSWER_TYPE
     before_verify: ClassVar[bool] = False
     lends: ClassVar[bool] = True
+    judged_kinds: frozenset[str] = JUDGED_KINDS
 
     def fires(self, e: Evidence) -> bool:
-        return not answers_type(e.verified.supported, e.question)
+        answered = answers_type(e.verified.supported, e.question)
+        if e.answers is not None and expected_answer_type(e.question) in self.judged_kinds:
+            # Left to the judge, unless the cited quotes hold a name (a date) of their own
+            # that the answer leaves out: "Who said it?" answered "the spokesman" when the
+            # quote names him.
+            quotes = " ".join(c.quote for c in e.verified.citations)
+            return not answered and answers_type(quotes, e.question)
+        return not answered
 
 
 @dataclass(frozen=True)
@@ -152,16 +193,20 @@ class OffQuestion:
     before_verify: ClassVar[bool] = False
     lends: ClassVar[bool] = False
     focus_min: float = 0.3  # weighted share of the question's words in a cited passage
+    judged_kinds: frozenset[str] = JUDGED_KINDS  # kinds whose focus the judge checks instead
 
     def fires(self, e: Evidence) -> bool:
         return not self.on_question(e)
 
     def on_question(self, e: Evidence) -> bool:
         cited = cited_passages(e.verified.citations, e.passages)
+        # Kept with the judge: on SQuAD 2.0 it refuses "What religion was X?" answered from a
+        # passage that names none, which the judge accepted ("What colour ...?" answered by
+        # "painted green" is refused too: a passage must say "colour").
         noun = asked_noun(e.question)
         if noun and not any(noun in content_terms(p.text) for p in cited):
             return False  # "What resolution did ...?" and no cited passage mentions one
-        if e.kind is None:
+        if e.kind is None or (e.answers is not None and e.kind in self.judged_kinds):
             return True
         numbers = {p.n for p in cited}
         spans = e.reading.spans
@@ -180,6 +225,7 @@ class Retry:
         {
             Reason.MODEL_REFUSED,
             Reason.UNSUPPORTED,
+            Reason.RESTATED,
             Reason.ANSWER_TYPE,
             Reason.OFF_QUESTION,
             Reason.NOT_ANSWERED,
@@ -202,7 +248,9 @@ class Extractive:
         return span is not None and (answers is None or answers(question, span.text, [span.text]))
 
 
-AnswerCheck = ModelRefused | Unsupported | NotAnswered | AnswerType | Contradicted | OffQuestion
+AnswerCheck = (
+    ModelRefused | Unsupported | Restated | NotAnswered | AnswerType | Contradicted | OffQuestion
+)
 CHECKS: tuple[str, ...] = (
     *(r.value for r in Reason),
     Retry.name,
@@ -216,6 +264,7 @@ class Policy:
     low_relevance: LowRelevance = LowRelevance()
     model_refused: ModelRefused = ModelRefused()
     unsupported: Unsupported = Unsupported()
+    restated: Restated = Restated()
     not_answered: NotAnswered = NotAnswered()
     answer_type: AnswerType = AnswerType()
     contradicted: Contradicted = Contradicted()
@@ -257,6 +306,7 @@ class Policy:
         every = (
             self.model_refused,
             self.unsupported,
+            self.restated,
             self.answer_type,
             self.contradicted,
             self.off_question,

@@ -102,9 +102,10 @@ class Reason(StrEnum):
     MODEL_REFUSED = "model_refused"  # the model said the sources hold no answer (or nothing)
     UNSUPPORTED = "unsupported"  # no sentence of the answer is supported by a source
     NOT_ANSWERED = "not_answered"  # the judge: the quotes do not answer the question asked
-    ANSWER_TYPE = "answer_type"  # no judge: the asked-for kind (a number...) is not in it
+    RESTATED = "restated"  # the answer only restates the question, with no word of its own
+    ANSWER_TYPE = "answer_type"  # the asked-for kind (a number...) is not in it
     CONTRADICTED = "contradicted"  # another item than the one sentence that plainly answers
-    OFF_QUESTION = "off_question"  # no judge: the cited passages are about something else
+    OFF_QUESTION = "off_question"  # the cited passages are about something else
 
     @property
     def stat(self) -> str:

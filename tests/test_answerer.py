@@ -150,7 +150,7 @@ def test_self_contained_question_skips_the_rewrite(answerer, gen):
 
 
 def test_answer_without_the_asked_for_kind_is_refused(answerer, gen):
-    gen.enqueue("Checkpoints were established in western Aleppo [1].")
+    gen.enqueue("Checkpoints were established in western Aleppo by the army [1].")
     answerer.retry_sentences = 0
     answerer.reader.read = lambda q, ps: Reading("number", [])  # no sentence to stand in
     answer = answerer.ask("How many checkpoints were established in western Aleppo?")

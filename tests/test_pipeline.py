@@ -85,7 +85,8 @@ def test_a_citation_to_the_wrong_passage_is_repointed_and_the_answer_stands():
         (REFUSAL, Reason.MODEL_REFUSED),
         ("", Reason.MODEL_REFUSED),
         ("Over 80,000 Syrians have been freed [1].", Reason.CONTRADICTED),
-        ("People left eastern Aleppo through the humanitarian corridors [1].", Reason.ANSWER_TYPE),
+        ("People left eastern Aleppo through the humanitarian corridors [1].", Reason.RESTATED),
+        ("Families left eastern Aleppo through the humanitarian corridors [1].", Reason.ANSWER_TYPE),
     ],
 )
 def test_a_doubted_answer_gives_way_to_the_sentence_that_plainly_answers(reply, reason):
@@ -141,7 +142,7 @@ def test_an_answer_no_source_supports_is_refused_after_a_second_look():
 
 
 def test_an_answer_without_the_asked_for_kind_is_refused():
-    answerer, _ = make("People left eastern Aleppo through the humanitarian corridors [1].")
+    answerer, _ = make("Families left eastern Aleppo through the humanitarian corridors [1].")
     answerer.retry_sentences = 0
     answerer.reader.read = lambda q, ps: Reading("number", [])  # type: ignore[method-assign]
     answer = answerer.ask(LEFT)
@@ -252,7 +253,8 @@ def test_policy_names_are_checked_and_unsupported_stays_on(monkeypatch):
     policy = Policy.build(min_relevance=0.4, retry_sentences=5)
     assert (policy.low_relevance.min_similarity, policy.retry.sentences) == (0.4, 5)
     assert [c.name.value for c in Policy.build("contradicted").checks] == [
-        "model_refused", "unsupported", "answer_type", "off_question", "not_answered",
+        "model_refused", "unsupported", "restated", "answer_type", "off_question",
+        "not_answered",
     ]  # fmt: skip
 
 

@@ -1,0 +1,126 @@
+"""The acceptance checks of qa/policy.py on hand-made evidence: with a judge, a time, a place,
+a person or a role is left to the judge's question; without one, the answer-type rules hold."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from qa.citations import Verified
+from qa.pipeline.verify import Checked
+from qa.policy import Evidence, Policy
+from qa.reader import Reading
+from qa.schema import Citation, Passage, Reason, Sentence
+from qa.text import expected_answer_type
+
+MANUAL = (
+    "The water filter sits behind the boiler in the basement. Replace it every two weeks. "
+    "Questions go to customer support. The casing is painted green. "
+    "Maria Lopez, the engineer, said the casing is green."
+)
+
+
+def evidence(question: str, answer: str, quote: str, judge_says: bool | None) -> Evidence:
+    start = MANUAL.index(quote)
+    passage = Passage(1, "manual.txt", "Manual", MANUAL, 0, len(MANUAL), 1, None, 1.0, 0.8)
+    citation = Citation(1, "manual.txt", "Manual", quote, start, start + len(quote), 1, None, 1.0)
+    verified = Verified(
+        text=f"{answer} [1]",
+        sentences=[Sentence(answer, (1,), True)],
+        citations=[citation],
+        repointed=0,
+        dropped=0,
+        added=0,
+    )
+
+    def answers(q: str, a: str, quotes: Sequence[str]) -> bool:
+        assert judge_says is not None
+        return judge_says
+
+    return Evidence(
+        question=question,
+        kind=expected_answer_type(question),
+        draft=f"{answer} [1]",
+        passages=[passage],
+        reading=Reading(None, []),
+        checked=Checked(f"{answer} [1]", verified, (1,)),
+        answers=None if judge_says is None else answers,
+    )
+
+
+CASES = [
+    (
+        "Where is the water filter?",
+        "It is behind the boiler in the basement.",
+        "The water filter sits behind the boiler in the basement.",
+    ),
+    ("When should the filter be replaced?", "Every two weeks.", "Replace it every two weeks."),
+    ("Who answers questions?", "Customer support.", "Questions go to customer support."),
+]
+
+
+@pytest.mark.parametrize("question,answer,quote", CASES)
+def test_with_a_judge_the_answer_in_plain_words_stands(question, answer, quote):
+    assert Policy().review(evidence(question, answer, quote, judge_says=True)).reason is None
+
+
+@pytest.mark.parametrize("question,answer,quote", CASES)
+def test_the_judge_still_refuses_what_the_quotes_do_not_answer(question, answer, quote):
+    verdict = Policy().review(evidence(question, answer, quote, judge_says=False))
+    assert verdict.reason is Reason.NOT_ANSWERED
+
+
+def test_without_a_judge_the_type_rules_hold():
+    where = evidence(*CASES[0], judge_says=None)
+    assert Policy().review(where).reason is Reason.ANSWER_TYPE
+
+
+def test_a_number_question_needs_a_number_even_with_a_judge():
+    e = evidence(
+        "How many filters are there?", "It is painted green.", "The casing is painted green.", True
+    )
+    assert Policy().review(e).reason is Reason.ANSWER_TYPE
+
+
+@pytest.mark.parametrize(
+    "question,answer,restated",
+    [
+        (
+            "Which action makes an optional argument a flag?",
+            "The action makes an optional argument a flag.",
+            True,
+        ),
+        ("Which problem has both effects?", "The problem has both effects.", True),
+        ("Which action makes an optional argument a flag?", "store_true does.", False),
+        ("What do you type to deactivate it?", "To deactivate it, type: deactivate", False),
+        ("Does the casing come in green?", "The casing does not come in green.", False),
+        ("Is the casing green?", "Yes, the casing is green.", False),
+        ("Is the casing green?", "The casing isn't green.", False),
+    ],
+)
+def test_an_answer_that_only_restates_the_question(question, answer, restated):
+    from qa.policy import restates
+
+    assert restates(answer, question) is restated
+
+
+def test_a_restated_answer_is_not_accepted():
+    quote = "The casing is painted green."
+    e = evidence("Which casing is painted green?", "The casing is painted green.", quote, True)
+    assert Policy().review(e).reason is Reason.RESTATED
+    off = Policy.build(off="restated")
+    assert off.review(e).reason is None
+
+
+def test_what_noun_needs_the_noun_in_a_cited_passage_even_with_a_judge():
+    e = evidence(
+        "What religion is the casing?", "It is painted green.", "The casing is painted green.", True
+    )
+    assert Policy().review(e).reason is Reason.OFF_QUESTION
+
+
+def test_a_role_for_a_who_question_is_refused_when_the_quote_names_the_person():
+    quote = "Maria Lopez, the engineer, said the casing is green."
+    e = evidence("Who said the casing is green?", "The engineer said it.", quote, True)
+    assert Policy().review(e).reason is Reason.ANSWER_TYPE
