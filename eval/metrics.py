@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from eval.dataset import EvalRecord
+from qa.markers import MARKER
 from qa.schema import Answer, Citation, Passage, Reason
 
 _PUNCT = str.maketrans(
@@ -28,7 +29,7 @@ _PUNCT = str.maketrans(
     }
 )
 _THOUSANDS = re.compile(r"(?<=\d)[,\u00a0\u202f\u2009](?=\d{3}(?!\d))")
-_CITE_MARK = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\]")
+_CITE_MARK = MARKER  # the answer's [n] markers, as qa writes them
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _NAME = re.compile(r"\b[A-Z][\w'\-]*")
 _WORD = re.compile(r"[a-z][a-z'\-]{3,}")

@@ -124,3 +124,22 @@ def test_a_role_for_a_who_question_is_refused_when_the_quote_names_the_person():
     quote = "Maria Lopez, the engineer, said the casing is green."
     e = evidence("Who said the casing is green?", "The engineer said it.", quote, True)
     assert Policy().review(e).reason is Reason.ANSWER_TYPE
+
+
+@pytest.mark.parametrize(
+    "sentence,shown",
+    [
+        ("The casing is painted green.", "“The casing is painted green.”"),
+        ("“It is green,” she said.", "“It is green,” she said."),
+    ],
+)
+def test_an_extractive_answer_is_quoted_once(sentence, shown):
+    from qa.pipeline.compose import extractive
+    from qa.reader import Span
+    from qa.schema import Trace
+
+    text = f"Intro. {sentence}"
+    passage = Passage(1, "m.txt", "M", text, 0, len(text), 1, None, 1.0, 0.8)
+    span = Span(1, "m.txt", 7, len(text), sentence, 0.9, 1.0, True, 1.0)
+    answer = extractive("q", "q", [passage], span, Reason.ANSWER_TYPE, Trace(), "")
+    assert answer.text == f"{shown} [1]" and answer.citations[0].quote == sentence

@@ -22,7 +22,7 @@ from pydantic import Field
 
 from qa.citations import CitationChecker
 from qa.llama_index.nodes import PLACE_KEYS, by_node, make_node, passages_of
-from qa.pipeline.compose import REFUSED
+from qa.prompts import REFUSED
 
 
 def verify_response(

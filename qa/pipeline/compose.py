@@ -36,7 +36,10 @@ def extractive(
 ) -> Answer:
     """The answer as the one source sentence that holds it, quoted verbatim and cited."""
     passage = next(p for p in passages if p.n == span.passage)
-    quoted = f"“{' '.join(span.text.split())}”"
+    text = " ".join(span.text.split())
+    # A sentence that holds a quotation of its own ("“Seven checkpoints…” he said.") is shown
+    # as it is: wrapped in quotes again it would read ““Seven…” he said.”
+    quoted = text if any(q in text for q in '"“”') else f"“{text}”"
     said = (
         f"{quoted} [1]",
         [cite(passage, 1, span.start, span.end, span.score)],
