@@ -288,7 +288,11 @@ class Policy:
 
     @classmethod
     def build(
-        cls, off: str | Iterable[str] = "", *, min_relevance: float = 0.3, retry_sentences: int = 3
+        cls,
+        off: str | Iterable[str] = "",
+        *,
+        min_relevance: float = LowRelevance.min_similarity,
+        retry_sentences: int = Retry.sentences,
     ) -> Policy:
         """The policy with the settings' thresholds; ``off``: names, or "a,b" as in
         QA_POLICY_OFF."""
