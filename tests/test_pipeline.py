@@ -86,7 +86,10 @@ def test_a_citation_to_the_wrong_passage_is_repointed_and_the_answer_stands():
         ("", Reason.MODEL_REFUSED),
         ("Over 80,000 Syrians have been freed [1].", Reason.CONTRADICTED),
         ("People left eastern Aleppo through the humanitarian corridors [1].", Reason.RESTATED),
-        ("Families left eastern Aleppo through the humanitarian corridors [1].", Reason.ANSWER_TYPE),
+        (
+            "Families left eastern Aleppo through the humanitarian corridors [1].",
+            Reason.ANSWER_TYPE,
+        ),
     ],
 )
 def test_a_doubted_answer_gives_way_to_the_sentence_that_plainly_answers(reply, reason):
