@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from eval import runner
-from eval.dataset import load_records
+from eval.dataset import load_records, spread
 from qa.service import build_answerer, run_index
 from qa.settings import load_settings
 
@@ -40,6 +40,47 @@ def test_seeds_eval_meets_the_issue_floors(tmp_path, real_embedder):
     assert agg["errors"] == 0
     assert runner.check_floors(agg) == []
     for key, (op, bar) in GUARDS.items():
+        value = agg[key]
+        assert value is not None, key
+        assert (value >= bar) if op == ">=" else (value <= bar), (
+            f"{key} = {value:.3f}, guard {op} {bar}"
+        )
+
+
+SQUAD = ROOT.parent / "shared" / "datasets" / "squad2_dev"
+SQUAD_SLICE = 45  # of the 225-question sample, spread evenly: 30 answerable, 15 unanswerable
+# Measured on the slice on 2026-12-01 with the packaged model and the judge: key facts 0.667
+# (20/30), citation precision 1.00, unanswerable refused 0.733 (11/15), false refusals 0.267
+# (8/30), hit@k 1.00. Each guard sits about three questions below: they catch a regression,
+# they are not the issue's floors (which the slice does not meet yet). Never raise a guard by
+# tuning to these questions.
+SQUAD_GUARDS = {
+    "key_fact_accuracy": (">=", 0.55),
+    "citation_precision": (">=", 0.90),
+    "refusal_recall": (">=", 0.53),
+    "false_refusal_rate": ("<=", 0.37),
+    "hit_at_k": (">=", 0.95),
+}
+
+
+@pytest.mark.real
+@pytest.mark.timeout(2400)  # 45 questions with the judge: 13 min on 2 idle cores
+def test_squad_slice_holds_its_guards(tmp_path, real_embedder):
+    """Wikipedia paragraphs and SQuAD 2.0 questions, half of the unanswerable ones adversarial:
+    a second corpus in the gate, so that a change fitted to the news seeds shows here."""
+    if not (SQUAD / "sample.jsonl").is_file():
+        pytest.skip(f"the SQuAD 2.0 dataset is not beside the checkout ({SQUAD})")
+    settings = load_settings(data_dir=tmp_path / "data")
+    run_index(settings, [SQUAD / "docs"], real_embedder)
+    answerer = build_answerer(settings, embedder=real_embedder)
+    records = spread(load_records(SQUAD / "sample.jsonl"), SQUAD_SLICE)
+    result = runner.run_eval(
+        answerer, records, tmp_path / "eval", k=settings.retrieval.k, progress=False
+    )
+    agg = result["aggregates"]
+    print(json.dumps(agg, indent=2))
+    assert agg["errors"] == 0 and agg["n"] == SQUAD_SLICE
+    for key, (op, bar) in SQUAD_GUARDS.items():
         value = agg[key]
         assert value is not None, key
         assert (value >= bar) if op == ">=" else (value <= bar), (
