@@ -51,7 +51,7 @@ def split_sentences(
     row. Other line breaks (hard-wrapped text, PDF lines) do not end a sentence.
 
     With ``min_chars``, a fragment shorter than that on the same line as the next sentence
-    (a dateline such as "SOCHI, October 28. /TASS/.") is joined to it.
+    (a dateline such as "LYON, May 3. /AP/.") is joined to it.
     """
     end = len(text) if end is None else end
     profile = active()

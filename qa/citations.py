@@ -161,7 +161,7 @@ class CitationChecker:
         """Every quote of ``passage`` (one to ``tuning.quote_sentences`` neighbouring
         sentences) by the cheap checks, best first (those that pass before those that do not)."""
         t = self.tuning
-        # Datelines ("MOSCOW, October 22. /TASS/.") stay with their sentence, as in retrieval.
+        # Datelines ("LYON, May 3. /AP/.") stay with their sentence, as in retrieval.
         spans = t.sentences.split(passage.text) or [(0, len(passage.text))]
         quotes = [passage.text[a:b] for a, b in spans]
         if claim_vec is None:

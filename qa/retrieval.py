@@ -31,7 +31,7 @@ class SentenceRules:
     """How qa cuts passages into sentences: the same for retrieval, the reader and the
     citation checker, so a quote is always a span the retriever also saw."""
 
-    fragment_chars: int = 30  # shorter pieces (datelines, "/TASS/.") join the next sentence
+    fragment_chars: int = 30  # shorter pieces (datelines, "/AP/.") join the next sentence
     quotation_sentences: int = 3  # how far an open quotation is followed to its close
 
     def split(self, text: str) -> list[tuple[int, int]]:

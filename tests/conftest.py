@@ -116,3 +116,34 @@ def store(data_dir: Path):
     s = Store.open(data_dir)
     yield s
     s.close()
+
+
+# The answerer over a fresh index of seeds/ with the fake models (FakeGenerator ``gen`` to
+# enqueue replies on); a test module may override any of these.
+@pytest.fixture
+def settings(data_dir: Path):
+    from qa.settings import load_settings
+
+    return load_settings(data_dir=data_dir, embed__mode="fake", llm__mode="fake")
+
+
+@pytest.fixture
+def indexed(settings, seeds_dir, fake_embedder):
+    from qa.service import run_index
+
+    run_index(settings, [seeds_dir], fake_embedder)
+    return seeds_dir
+
+
+@pytest.fixture
+def gen():
+    from qa.testing import FakeGenerator
+
+    return FakeGenerator()
+
+
+@pytest.fixture
+def answerer(settings, indexed, fake_embedder, gen):
+    from qa.service import build_answerer
+
+    return build_answerer(settings, embedder=fake_embedder, generator=gen)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from qa.errors import IndexMissingError, InputError
@@ -12,30 +10,8 @@ from qa.reader import Reading
 from qa.schema import Delta, Done
 from qa.service import build_answerer, run_index
 from qa.settings import load_settings
-from qa.testing import FakeGenerator
 
 SEEDS_004 = "seeds/004_2498656e7b287085.txt"
-
-
-@pytest.fixture
-def settings(tmp_path: Path):
-    return load_settings(data_dir=tmp_path / "data", embed__mode="fake", llm__mode="fake")
-
-
-@pytest.fixture
-def indexed(settings, seeds_dir, fake_embedder):
-    run_index(settings, [seeds_dir], fake_embedder)
-    return seeds_dir
-
-
-@pytest.fixture
-def gen() -> FakeGenerator:
-    return FakeGenerator()
-
-
-@pytest.fixture
-def answerer(settings, indexed, fake_embedder, gen):
-    return build_answerer(settings, embedder=fake_embedder, generator=gen)
 
 
 def test_answer_streams_then_verifies(answerer, gen, indexed):

@@ -28,7 +28,7 @@ from qa.llama_index import (
     verify_response,
 )
 from qa.pipeline.compose import REFUSED
-from qa.service import build_answerer, make_checker, run_index
+from qa.service import make_checker, run_index
 from qa.settings import load_settings
 from qa.testing import FakeGenerator
 
@@ -37,27 +37,6 @@ CHECKPOINTS_Q = "How many checkpoints were established in western Aleppo?"
 CHECKPOINTS_A = "Seven checkpoints were established in western Aleppo [1]."
 OFF_CLAIM = "Paris is the capital of France"
 OFF = f"{OFF_CLAIM}."
-
-
-@pytest.fixture
-def settings(data_dir: Path):
-    return load_settings(data_dir=data_dir, embed__mode="fake", llm__mode="fake")
-
-
-@pytest.fixture
-def indexed(settings, seeds_dir, fake_embedder):
-    run_index(settings, [seeds_dir], fake_embedder)
-    return seeds_dir
-
-
-@pytest.fixture
-def gen() -> FakeGenerator:
-    return FakeGenerator()
-
-
-@pytest.fixture
-def answerer(settings, indexed, fake_embedder, gen):
-    return build_answerer(settings, embedder=fake_embedder, generator=gen)
 
 
 @pytest.fixture

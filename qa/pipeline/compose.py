@@ -37,8 +37,8 @@ def extractive(
     """The answer as the one source sentence that holds it, quoted verbatim and cited."""
     passage = next(p for p in passages if p.n == span.passage)
     text = " ".join(span.text.split())
-    # A sentence that holds a quotation of its own ("“Seven checkpoints…” he said.") is shown
-    # as it is: wrapped in quotes again it would read ““Seven…” he said.”
+    # A sentence that holds a quotation of its own ("“It is open,” she said.") is shown
+    # as it is: wrapped in quotes again it would read ““It is open,” she said.”
     quoted = text if any(q in text for q in '"“”') else f"“{text}”"
     said = (
         f"{quoted} [1]",
