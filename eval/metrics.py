@@ -316,6 +316,10 @@ def check_counts(scores: Sequence[dict[str, Any]]) -> dict[str, dict[str, int]]:
         "fired": sum(s.get("retried", 0) for s in scores),
         "answered": sum(s.get("retry_answered", 0) for s in scores),
     }
+    # the judge's sentence quoted instead (also counted above as its reason's "extractive")
+    out["judged_sentence"] = {
+        "quoted": sum("judged_sentence" in s.get("checks", ()) for s in scores)
+    }
     return out
 
 

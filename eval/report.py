@@ -142,10 +142,11 @@ def _checks_table(checks: dict[str, dict[str, int]] | None) -> list[str]:
     if not checks:
         return []
     retry = checks.get("retry", {})
+    judged = checks.get("judged_sentence", {}).get("quoted", 0)
     rows = [
         (name, c.get("fired", 0), c.get("refused", 0), c.get("extractive", 0))
         for name, c in checks.items()
-        if name != "retry"
+        if name not in ("retry", "judged_sentence")
     ]
     return [
         "",
@@ -153,7 +154,8 @@ def _checks_table(checks: dict[str, dict[str, int]] | None) -> list[str]:
         "",
         *table(["check", "fired", "refused", "quoted a sentence instead"], rows),
         "",
-        f"Second looks: {retry.get('fired', 0)}, answered: {retry.get('answered', 0)}.",
+        f"Second looks: {retry.get('fired', 0)}, answered: {retry.get('answered', 0)}. "
+        f"Sentences the judge chose, quoted instead: {judged}.",
     ]
 
 

@@ -18,7 +18,7 @@ from qa.pipeline.condense import good_rewrite as _good_rewrite
 from qa.pipeline.decide import Action, Look, decide, look, settle
 from qa.pipeline.generate import complete, generate
 from qa.pipeline.retrieve import focus, retrieve
-from qa.policy import Answers, LowRelevance, Policy
+from qa.policy import Answers, Judged, JudgedSentence, LowRelevance, Policy
 from qa.reader import Reading, SentenceReader
 from qa.retrieval import Retriever
 from qa.schema import Answer, Delta, Done, Passage, Trace, final_answer
@@ -48,6 +48,7 @@ class Answerer:
         min_relevance: float = 0.3,
         max_question_chars: int = 2000,
         policy_off: str | Iterable[str] = "",
+        judged_min: float = JudgedSentence.min_yes,
     ) -> None:
         self.retriever = retriever
         self.generator = generator
@@ -56,7 +57,10 @@ class Answerer:
         self.k = k
         self.max_question_chars = max_question_chars
         self.policy = Policy.build(
-            policy_off, min_relevance=min_relevance, retry_sentences=retry_sentences
+            policy_off,
+            min_relevance=min_relevance,
+            retry_sentences=retry_sentences,
+            judged_min=judged_min,
         )
 
     @property
@@ -129,7 +133,7 @@ class Answerer:
         )
         first = self._look(draft.text, found.passages, standalone, part.kind, reading)
         trace = _counted(trace, first)
-        decision = decide(self.policy, first, standalone, self._answers())
+        decision = decide(self.policy, first, standalone, self._answers(), self._judged())
         final = first
         if decision.action is Action.RETRY:
             t3 = time.perf_counter()
@@ -151,6 +155,8 @@ class Answerer:
         log.info("%s reason=%s question=%r", decision.action, decision.reason, standalone)
         if decision.action is Action.EXTRACT:
             assert decision.span is not None
+            if decision.judged:
+                trace = replace(trace, checks=trace.checks + (JudgedSentence.name,))
             return compose.extractive(
                 question,
                 standalone,
@@ -186,11 +192,19 @@ class Answerer:
 
     def answers(self, question: str, answer: str, quotes: Sequence[str]) -> bool:
         """Whether the judge says ``quotes`` give ``answer`` as the answer to ``question``."""
+        return self.answered(question, answer, quotes) >= self.checker.tuning.entail_min
+
+    def answered(self, question: str, answer: str, quotes: Sequence[str]) -> float:
+        """The judge's probability that ``quotes`` give ``answer`` as the answer to
+        ``question``."""
         claim = judged_claim(answer, question, answer)
-        return self.checker.states(" … ".join(dict.fromkeys(quotes)), claim)
+        return self.checker.entailment(" … ".join(dict.fromkeys(quotes)), claim)
 
     def _answers(self) -> Answers | None:
         return self.answers if self.checker.judge is not None else None
+
+    def _judged(self) -> Judged | None:
+        return self.answered if self.checker.judge is not None else None
 
     # -- steps ---------------------------------------------------------------------------------
 

@@ -17,9 +17,10 @@ when it fires, its thresholds are its fields. :class:`Policy` holds one of each,
 8. ``not_answered`` (with the entailment judge; last, as it costs a model call): the judge
    says the quotes do not answer the question asked.
 
-Then what happens to an answer a check fired on: ``retry`` asks the model once more over the
-best few sentences; ``extractive`` quotes the sentence that plainly answers instead; else the
-answer is a refusal.
+Then what happens to an answer a check fired on: ``extractive`` quotes the sentence that
+plainly answers instead; with a judge, ``judged_sentence`` quotes the reader's best sentence
+when the judge is sure it answers the question; else ``retry`` asks the model once more over
+the best few sentences; else the answer is a refusal.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from qa.text import answers_type, asked_noun, content_terms, expected_answer_typ
 
 # The judge's "do ``quotes`` give ``answer`` as the answer to ``question``?"
 Answers = Callable[[str, str, Sequence[str]], bool]
+# The same question, as the judge's probability of yes.
+Judged = Callable[[str, str, Sequence[str]], float]
 
 
 # The kinds of answer left to the judge's question when there is a judge: a time or a place,
@@ -248,6 +251,28 @@ class Extractive:
         return span is not None and (answers is None or answers(question, span.text, [span.text]))
 
 
+@dataclass(frozen=True)
+class JudgedSentence:
+    """With a judge, when no sentence plainly answers: the reader's best sentence, quoted
+    verbatim, when the judge is sure that it answers the question asked. The small model often
+    says "the sources do not contain the answer" with the answer in its first passage, or words
+    a right answer that a rule turns down; one judge call settles it where a second look would
+    cost a whole answer. ``min_yes`` (QA_CHECK_EXTRACT_MIN) sits above the citation judge's
+    threshold: a sentence that is about the question is easily judged to answer it."""
+
+    name: ClassVar[str] = "judged_sentence"
+    reasons: frozenset[Reason] = Retry.reasons
+    min_yes: float = 0.9
+
+    def pick(
+        self, reason: Reason, reading: Reading, question: str, judged: Judged | None
+    ) -> Span | None:
+        best = reading.best
+        if judged is None or best is None or reason not in self.reasons:
+            return None
+        return best if judged(question, best.text, [best.text]) >= self.min_yes else None
+
+
 AnswerCheck = (
     ModelRefused | Unsupported | Restated | NotAnswered | AnswerType | Contradicted | OffQuestion
 )
@@ -255,6 +280,7 @@ CHECKS: tuple[str, ...] = (
     *(r.value for r in Reason),
     Retry.name,
     Extractive.name,
+    JudgedSentence.name,
 )
 REQUIRED = frozenset({Reason.UNSUPPORTED.value})  # answers show verified text only
 
@@ -271,6 +297,7 @@ class Policy:
     off_question: OffQuestion = OffQuestion()
     retry: Retry = Retry()
     extractive: Extractive = Extractive()
+    judged_sentence: JudgedSentence = JudgedSentence()
     off: frozenset[str] = field(default_factory=frozenset)  # names of checks turned off
 
     def __post_init__(self) -> None:
@@ -293,6 +320,7 @@ class Policy:
         *,
         min_relevance: float = LowRelevance.min_similarity,
         retry_sentences: int = Retry.sentences,
+        judged_min: float = JudgedSentence.min_yes,
     ) -> Policy:
         """The policy with the settings' thresholds; ``off``: names, or "a,b" as in
         QA_POLICY_OFF."""
@@ -300,6 +328,7 @@ class Policy:
         return cls(
             low_relevance=LowRelevance(min_relevance),
             retry=replace(Retry(), sentences=retry_sentences),
+            judged_sentence=JudgedSentence(min_yes=judged_min),
             off=frozenset(n.strip() for n in names if n.strip()),
         )
 
@@ -342,6 +371,13 @@ class Policy:
 
     def wants_retry(self, reason: Reason, decisive: Span | None) -> bool:
         return self.retry.name not in self.off and self.retry.wants(reason, decisive)
+
+    def judged_span(
+        self, reason: Reason, reading: Reading, question: str, judged: Judged | None
+    ) -> Span | None:
+        if self.judged_sentence.name in self.off or self.extractive.name in self.off:
+            return None
+        return self.judged_sentence.pick(reason, reading, question, judged)
 
     def allows_extract(self, span: Span | None, question: str, answers: Answers | None) -> bool:
         return self.extractive.name not in self.off and self.extractive.allows(

@@ -239,4 +239,5 @@ def build_answerer(
         retry_sentences=r.retry_sentences,
         max_question_chars=settings.max_question_chars,
         policy_off=settings.policy_off,
+        judged_min=settings.check.extract_min,
     )

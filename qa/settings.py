@@ -160,6 +160,15 @@ class CheckSettings(BaseModel):
         "which the citation stands (chosen on all 431 pairs of eval/verify.jsonl, four corpora: "
         "0.6 keeps supported claims accepted at 0.96 and rejects 0.71 of unsupported ones).",
     )
+    extract_min: float = Field(
+        0.9,
+        ge=0.0,
+        le=1.0,
+        description="With the judge, when an answer is turned down and no sentence plainly "
+        "answers: the judge's probability that the reader's best sentence answers the question, "
+        "at or above which that sentence is quoted instead (chosen on the development suite: "
+        "seeds, SQuAD, python_docs, SQuAD follow-ups).",
+    )
     judge_ctx: int = Field(
         1536, ge=512, description="Local mode: the judge's own context size in tokens."
     )
@@ -248,7 +257,7 @@ class Settings(BaseSettings):
         "",
         description="Acceptance checks to turn off, comma-separated (qa/policy.py): "
         "low_relevance, model_refused, not_answered, answer_type, contradicted, off_question, "
-        "retry, extractive. Every answer may change with them; 'unsupported' stays on.",
+        "retry, extractive, judged_sentence. Every answer may change with them; 'unsupported' stays on.",
     )
     index: IndexSettings = Field(default_factory=IndexSettings, description="Loading and chunking.")
     chroma: ChromaSettings = Field(default_factory=ChromaSettings, description="The vector store.")

@@ -1,5 +1,6 @@
 """Decide: a draft, verified, put to the checks of :mod:`qa.policy` → accept it, quote the
-sentence that plainly answers instead (extract), ask once more (retry), or refuse."""
+sentence that plainly answers (or that the judge is sure answers) instead (extract), ask once
+more (retry), or refuse."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from enum import StrEnum
 
 from qa.citations import CitationChecker
 from qa.pipeline.verify import Checked, verify
-from qa.policy import Answers, Evidence, Policy, Verdict
+from qa.policy import Answers, Evidence, Judged, Policy, Verdict
 from qa.reader import Reading, Span
 from qa.schema import Passage, Reason
 
@@ -37,6 +38,7 @@ class Decision:
     action: Action
     reason: Reason | None = None  # the check that fired (None: accepted)
     span: Span | None = None  # extract: the sentence to quote
+    judged: bool = False  # extract: the judge chose the sentence (judged_sentence)
 
 
 def look(
@@ -62,13 +64,24 @@ def look(
     return Look(draft, tuple(passages), reading, checked, verdict)
 
 
-def decide(policy: Policy, first: Look, question: str, answers: Answers | None) -> Decision:
+def decide(
+    policy: Policy,
+    first: Look,
+    question: str,
+    answers: Answers | None,
+    judged: Judged | None = None,
+) -> Decision:
     reason = first.verdict.reason
     if reason is None:
         return Decision(Action.ACCEPT)
     # The sentence that plainly answers, or the reader's best one that the model cited but
     # whose answer it did not write (a role for the name: "The council's spokesman said ...").
     decisive = first.reading.decisive or first.verdict.agreed
+    if decisive is None:
+        # Else the reader's best sentence, when the judge is sure that it answers.
+        span = policy.judged_span(reason, first.reading, question, judged)
+        if span is not None:
+            return Decision(Action.EXTRACT, reason, span, judged=True)
     if policy.wants_retry(reason, decisive):
         return Decision(Action.RETRY, reason)
     if policy.allows_extract(decisive, question, answers):
