@@ -376,3 +376,47 @@ def test_the_cache_forgets_the_least_recently_used_and_stands_in_for_its_embedde
     assert inner.texts == Counter({"e f": 1, "a b": 1})
     assert (cache.name, cache.dim, cache.count_tokens("a b")) == (inner.name, inner.dim, 2)
     assert cache.token_spans("a b") == inner.token_spans("a b")
+
+
+class SureJudge:
+    """States every claim; gives ``p`` that a quote answers a question."""
+
+    def __init__(self, p: float) -> None:
+        self.p = p
+
+    def score(self, items: Sequence[Claim]) -> list[float]:
+        return [self.p if i.claim.startswith("The answer to") else 1.0 for i in items]
+
+
+def test_a_refusal_gives_way_to_the_sentence_the_judge_is_sure_answers():
+    answerer, gen = make(REFUSAL, PESKOV, judge=SureJudge(0.95))
+    best = answerer.reader.read(CHECKPOINTS_Q, PASSAGES).best
+    assert best is not None and answerer.reader.read(CHECKPOINTS_Q, PASSAGES).decisive is None
+    answer = answerer.ask(CHECKPOINTS_Q)
+    assert outcome(answer) == (
+        Origin.EXTRACTIVE,
+        Reason.MODEL_REFUSED,
+        ("model_refused", "judged_sentence"),
+    )
+    assert answer.citations[0].quote == best.text and best.text in answer.text
+    assert len(gen.history) == 1  # no second look: one judge call instead of a second answer
+    assert not answer.trace.retried
+
+
+@pytest.mark.parametrize(
+    "p,off", [(0.8, ""), (0.95, "judged_sentence"), (0.95, "extractive")], ids=str
+)
+def test_a_judge_that_is_not_sure_or_turned_off_leaves_it_to_the_second_look(p, off):
+    # 0.8 is above the citation judge's 0.6, below QA_CHECK_EXTRACT_MIN's 0.9.
+    answerer, gen = make(REFUSAL, PESKOV, judge=SureJudge(p), policy_off=off)
+    answer = answerer.ask(CHECKPOINTS_Q)
+    assert "judged_sentence" not in answer.trace.checks
+    assert answer.trace.retried and len(gen.history) == 2
+    assert answer.origin is Origin.MODEL and "seven checkpoints" in answer.text
+
+
+def test_the_judged_sentence_threshold_is_a_setting(tmp_path):
+    assert load_settings(data_dir=tmp_path).check.extract_min == 0.9
+    s = load_settings(data_dir=tmp_path, check__extract_min=0.5)
+    answerer, gen = make(REFUSAL, PESKOV, judge=SureJudge(0.8), judged_min=s.check.extract_min)
+    assert answerer.ask(CHECKPOINTS_Q).origin is Origin.EXTRACTIVE and len(gen.history) == 1

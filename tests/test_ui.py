@@ -363,6 +363,30 @@ def test_example_questions_come_from_the_indexed_titles(served) -> None:
     assert chat.collection_examples({"documents": 0, "sources": []}) == []
 
 
+def test_example_chips_follow_the_collection() -> None:
+    from ui.app import build_app, example_chips
+
+    class Shrinking(FakeDocuments):
+        def status(self) -> dict:
+            st = super().status()
+            st["sources"] = [s for s in st["sources"] if s["doc_id"] not in self.removed]
+            return st
+
+    docs = Shrinking()
+    app = build_app(FakeAnswerer(), docs)
+    chatbot = next(b for b in app.blocks.values() if b.get_config().get("elem_id") == "qa-chat")
+    # refreshed at page load and after a re-index (queued apart from the model's requests)
+    chip_fns = [fn for fn in app.fns.values() if fn.name == "chips"]
+    assert {fn.trigger_after is None for fn in chip_fns} == {True, False}
+    assert all([b._id for b in fn.outputs] == [chatbot._id] for fn in chip_fns)
+    first = list(CORPUS)[0]
+    docs.removed.add(first)
+    texts = [e["text"] for e in example_chips(docs)["examples"]]
+    assert texts and all(CORPUS[first][0] not in t for t in texts)
+    docs.removed.update(CORPUS)
+    assert example_chips(docs)["examples"] is None
+
+
 def test_page_is_local_only_and_renders_chat_safely(served) -> None:
     import httpx
 

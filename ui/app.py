@@ -250,14 +250,22 @@ def build_app(answerer: chat.Answerer, library: chat.Documents, *, title: str = 
         def reindex(progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
             return collection.reindex(library, _reporter(progress))
 
+        def chips() -> Any:
+            return example_chips(library)
+
         app.load(show_collection, None, collection_html, api_visibility="private")
+        # The example chips follow the collection: at each page load and after each change.
+        refresh: dict[str, Any] = dict(queue=False, api_visibility="private")
+        app.load(chips, None, chatbot, **refresh)
         indexing: dict[str, Any] = dict(
             concurrency_id=MODEL,
             show_progress="full",
             show_progress_on=[collection_html],
             api_visibility="private",
         )
-        reindex_btn.click(reindex, None, collection_html, **indexing)
+        reindex_btn.click(reindex, None, collection_html, **indexing).then(
+            chips, None, chatbot, **refresh
+        )
         if uploads is not None:
 
             def add(files: list[Any] | None, progress: gr.Progress = gr.Progress()):  # noqa: B008
@@ -268,8 +276,12 @@ def build_app(answerer: chat.Answerer, library: chat.Documents, *, title: str = 
                 html = collection.remove(library, doc_id, _reporter(progress))
                 return html, gr.update(choices=collection.uploaded(library), value=None)
 
-            upload.upload(add, [upload], [collection_html, upload, remove_pick], **indexing)
-            remove_btn.click(remove, [remove_pick], [collection_html, remove_pick], **indexing)
+            upload.upload(add, [upload], [collection_html, upload, remove_pick], **indexing).then(
+                chips, None, chatbot, **refresh
+            )
+            remove_btn.click(
+                remove, [remove_pick], [collection_html, remove_pick], **indexing
+            ).then(chips, None, chatbot, **refresh)
         gr.api(_ask(answerer), api_name="ask", concurrency_id=MODEL)
     app.queue(default_concurrency_limit=1)
     return app
@@ -286,6 +298,11 @@ def _examples(library: chat.Documents) -> list[str]:
     except Exception:
         log.warning("could not read the collection for example questions")
         return []
+
+
+def example_chips(library: chat.Documents) -> Any:
+    """The chat's example chips for what is indexed now (none when nothing is)."""
+    return gr.update(examples=[{"text": e} for e in _examples(library)] or None)
 
 
 def _example_text(evt: gr.SelectData) -> str:
