@@ -140,7 +140,7 @@ class Answerer:
             second = self._second_look(part, standalone, found.passages)
             trace = replace(trace, retry_ms=_ms(t3), retried=True)
             trace = replace(trace, checks=trace.checks + _fired(second))
-            decision = settle(decision, second)
+            decision = settle(self.policy, decision, first, second, standalone, self._judged())
             if decision.action is Action.ACCEPT:
                 final = second
                 trace = replace(_counted(trace, second, checks=False), retry_answered=True)

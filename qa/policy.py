@@ -17,10 +17,10 @@ when it fires, its thresholds are its fields. :class:`Policy` holds one of each,
 8. ``not_answered`` (with the entailment judge; last, as it costs a model call): the judge
    says the quotes do not answer the question asked.
 
-Then what happens to an answer a check fired on: ``extractive`` quotes the sentence that
-plainly answers instead; with a judge, ``judged_sentence`` quotes the reader's best sentence
-when the judge is sure it answers the question; else ``retry`` asks the model once more over
-the best few sentences; else the answer is a refusal.
+Then what happens to an answer a check fired on: ``retry`` asks the model once more over the
+best few sentences; ``extractive`` quotes the sentence that plainly answers instead; with a
+judge, when neither gave an answer, ``judged_sentence`` quotes the reader's best sentence if
+the judge is sure it answers the question; else the answer is a refusal.
 """
 
 from __future__ import annotations
@@ -253,11 +253,11 @@ class Extractive:
 
 @dataclass(frozen=True)
 class JudgedSentence:
-    """With a judge, when no sentence plainly answers: the reader's best sentence, quoted
-    verbatim, when the judge is sure that it answers the question asked. The small model often
-    says "the sources do not contain the answer" with the answer in its first passage, or words
-    a right answer that a rule turns down; one judge call settles it where a second look would
-    cost a whole answer. ``min_yes`` (QA_CHECK_EXTRACT_MIN) sits above the citation judge's
+    """With a judge, the last step before a refusal, when no sentence plainly answers and the
+    second look found nothing: the first look's best sentence, quoted verbatim, when the judge
+    is sure that it answers the question asked. The small model often says "the sources do not
+    contain the answer" twice with the answer in its first passage, or words a right answer
+    that a rule turns down. ``min_yes`` (QA_CHECK_EXTRACT_MIN) sits above the citation judge's
     threshold: a sentence that is about the question is easily judged to answer it."""
 
     name: ClassVar[str] = "judged_sentence"

@@ -389,34 +389,48 @@ class SureJudge:
 
 
 def test_a_refusal_gives_way_to_the_sentence_the_judge_is_sure_answers():
-    answerer, gen = make(REFUSAL, PESKOV, judge=SureJudge(0.95))
-    best = answerer.reader.read(CHECKPOINTS_Q, PASSAGES).best
-    assert best is not None and answerer.reader.read(CHECKPOINTS_Q, PASSAGES).decisive is None
+    # The model refuses twice (its first look and the second look over the best sentences).
+    answerer, gen = make(REFUSAL, REFUSAL, judge=SureJudge(0.95))
+    reading = answerer.reader.read(CHECKPOINTS_Q, PASSAGES)
+    assert reading.best is not None and reading.decisive is None
     answer = answerer.ask(CHECKPOINTS_Q)
     assert outcome(answer) == (
         Origin.EXTRACTIVE,
         Reason.MODEL_REFUSED,
-        ("model_refused", "judged_sentence"),
+        ("model_refused", "model_refused", "judged_sentence"),
     )
-    assert answer.citations[0].quote == best.text and best.text in answer.text
-    assert len(gen.history) == 1  # no second look: one judge call instead of a second answer
-    assert not answer.trace.retried
+    assert answer.citations[0].quote == reading.best.text and reading.best.text in answer.text
+    assert answer.trace.retried and len(gen.history) == 2
+
+
+def test_the_second_looks_answer_comes_before_the_judges_sentence():
+    answerer, gen = make(REFUSAL, PESKOV, judge=SureJudge(0.95))
+    answer = answerer.ask(CHECKPOINTS_Q)
+    assert answer.origin is Origin.MODEL and "seven checkpoints" in answer.text
+    assert "judged_sentence" not in answer.trace.checks and answer.trace.retry_answered
 
 
 @pytest.mark.parametrize(
-    "p,off", [(0.8, ""), (0.95, "judged_sentence"), (0.95, "extractive")], ids=str
+    "p,off",
+    [(0.8, ""), (0.95, "judged_sentence"), (0.95, "extractive")],
+    ids=str,
 )
-def test_a_judge_that_is_not_sure_or_turned_off_leaves_it_to_the_second_look(p, off):
+def test_a_judge_that_is_not_sure_or_turned_off_leaves_a_refusal(p, off):
     # 0.8 is above the citation judge's 0.6, below QA_CHECK_EXTRACT_MIN's 0.9.
-    answerer, gen = make(REFUSAL, PESKOV, judge=SureJudge(p), policy_off=off)
+    answerer, gen = make(REFUSAL, REFUSAL, judge=SureJudge(p), policy_off=off)
     answer = answerer.ask(CHECKPOINTS_Q)
     assert "judged_sentence" not in answer.trace.checks
-    assert answer.trace.retried and len(gen.history) == 2
-    assert answer.origin is Origin.MODEL and "seven checkpoints" in answer.text
+    assert outcome(answer)[:2] == (Origin.REFUSAL, Reason.MODEL_REFUSED)
+
+
+def test_without_a_second_look_the_judges_sentence_is_still_the_last_resort():
+    answerer, gen = make(REFUSAL, judge=SureJudge(0.95), policy_off="retry")
+    answer = answerer.ask(CHECKPOINTS_Q)
+    assert answer.origin is Origin.EXTRACTIVE and len(gen.history) == 1
 
 
 def test_the_judged_sentence_threshold_is_a_setting(tmp_path):
     assert load_settings(data_dir=tmp_path).check.extract_min == 0.9
     s = load_settings(data_dir=tmp_path, check__extract_min=0.5)
-    answerer, gen = make(REFUSAL, PESKOV, judge=SureJudge(0.8), judged_min=s.check.extract_min)
-    assert answerer.ask(CHECKPOINTS_Q).origin is Origin.EXTRACTIVE and len(gen.history) == 1
+    answerer, _ = make(REFUSAL, REFUSAL, judge=SureJudge(0.8), judged_min=s.check.extract_min)
+    assert answerer.ask(CHECKPOINTS_Q).origin is Origin.EXTRACTIVE

@@ -77,20 +77,36 @@ def decide(
     # The sentence that plainly answers, or the reader's best one that the model cited but
     # whose answer it did not write (a role for the name: "The council's spokesman said ...").
     decisive = first.reading.decisive or first.verdict.agreed
-    if decisive is None:
-        # Else the reader's best sentence, when the judge is sure that it answers.
-        span = policy.judged_span(reason, first.reading, question, judged)
-        if span is not None:
-            return Decision(Action.EXTRACT, reason, span, judged=True)
     if policy.wants_retry(reason, decisive):
         return Decision(Action.RETRY, reason)
     if policy.allows_extract(decisive, question, answers):
         return Decision(Action.EXTRACT, reason, decisive)
-    return Decision(Action.REFUSE, reason)
+    return last_resort(policy, first, reason, question, judged)
 
 
-def settle(first: Decision, second: Look) -> Decision:
-    """After the second look: its answer if it stands, else the first look's refusal."""
+def settle(
+    policy: Policy,
+    first: Decision,
+    look: Look,
+    second: Look,
+    question: str,
+    judged: Judged | None = None,
+) -> Decision:
+    """After the second look: its answer if it stands, else the first look's last resort."""
     if second.verdict.reason is None:
         return Decision(Action.ACCEPT)
-    return Decision(Action.REFUSE, first.reason)
+    assert first.reason is not None
+    return last_resort(policy, look, first.reason, question, judged)
+
+
+def last_resort(
+    policy: Policy, first: Look, reason: Reason, question: str, judged: Judged | None
+) -> Decision:
+    """Before refusing: the first look's best sentence, when the judge is sure it answers. It
+    comes after the second look: a model answer that passes every check is worth more than a
+    sentence chosen by one judge call (on the suite the second look answered where the judge
+    was sure of a wrong sentence, and never the reverse)."""
+    span = policy.judged_span(reason, first.reading, question, judged)
+    if span is not None:
+        return Decision(Action.EXTRACT, reason, span, judged=True)
+    return Decision(Action.REFUSE, reason)
