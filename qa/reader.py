@@ -157,7 +157,7 @@ def _quotations(
     text: str, sentences: Sequence[tuple[int, int]], reach: int
 ) -> list[tuple[int, int]]:
     """Spans of quotations that run over several sentences up to their attribution
-    (“... freed. ... Those Syrians had been human shields,” Konashenkov said on Tuesday.): who
+    (“... is closed. ... Visitors should use the east gate,” the mayor said on Tuesday.): who
     said it and when are only in the last sentence, what was said only in the first."""
     out = []
     for i, (a, b) in enumerate(sentences):
@@ -172,7 +172,7 @@ def _quotations(
 
 def weighted_coverage(question: str, texts: Sequence[str]) -> list[float]:
     """For each text, the share of the question's words it holds; a word that many of the
-    texts hold (the topic: "Aleppo", "Peskov") weighs less than one only a few hold."""
+    texts hold (the topic: "Lyon", "the mayor") weighs less than one only a few hold."""
     q_terms = set(content_terms(question))
     if not q_terms:
         return [0.0] * len(texts)

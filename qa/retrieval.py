@@ -354,7 +354,7 @@ class Retriever:
                     continue
                 used += cost
                 lo, hi = min(lo, j), max(hi, j)
-        # A quotation runs on to its attribution ("..., Konashenkov said on Tuesday."): who
+        # A quotation runs on to its attribution ("..., the mayor said on Tuesday."): who
         # said it and when are only there. Follow it, past the budget, for a few sentences.
         for _ in range(self.tuning.sentences.quotation_sentences):
             j = hi + 1

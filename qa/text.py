@@ -47,7 +47,7 @@ def normalise(text: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    """Lower-case words, possessive 's dropped ("Russia's" -> "russia")."""
+    """Lower-case words, possessive 's dropped ("Norway's" -> "norway")."""
     out = []
     for w in _WORD.findall(normalise(text).replace("_", " ")):
         w = w.strip("'-")
@@ -59,7 +59,7 @@ def words(text: str) -> list[str]:
 
 
 def stem(word: str) -> str:
-    """A light suffix strip so 'militants'/'militant' and 'pardoned'/'pardon' meet."""
+    """A light suffix strip so 'filters'/'filter' and 'cleaned'/'clean' meet."""
     for suffix in active().stem_suffixes:
         if len(word) > len(suffix) + 3 and word.endswith(suffix):
             return word[: -len(suffix)]
