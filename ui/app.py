@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.components.chatbot import ExampleMessage
 from starlette.middleware import Middleware
 
 from qa.errors import QAError
@@ -86,7 +87,7 @@ def build_app(answerer: chat.Answerer, library: chat.Documents, *, title: str = 
                             feedback_options=None,
                             allow_tags=False,
                             placeholder=PLACEHOLDER,
-                            examples=[{"text": e} for e in _examples(library)] or None,
+                            examples=_chips(library),
                         )
                         question = gr.Textbox(
                             elem_id="qa-question",
@@ -300,9 +301,14 @@ def _examples(library: chat.Documents) -> list[str]:
         return []
 
 
+def _chips(library: chat.Documents) -> list[ExampleMessage] | None:
+    """The chat's example chips for what is indexed now (None when nothing is)."""
+    return [ExampleMessage(text=e) for e in _examples(library)] or None
+
+
 def example_chips(library: chat.Documents) -> Any:
-    """The chat's example chips for what is indexed now (none when nothing is)."""
-    return gr.update(examples=[{"text": e} for e in _examples(library)] or None)
+    """The chips as an update of the chat, after the collection changed."""
+    return gr.update(examples=_chips(library))
 
 
 def _example_text(evt: gr.SelectData) -> str:

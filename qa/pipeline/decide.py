@@ -87,7 +87,7 @@ def decide(
 def settle(
     policy: Policy,
     first: Decision,
-    look: Look,
+    first_look: Look,
     second: Look,
     question: str,
     judged: Judged | None = None,
@@ -96,7 +96,7 @@ def settle(
     if second.verdict.reason is None:
         return Decision(Action.ACCEPT)
     assert first.reason is not None
-    return last_resort(policy, look, first.reason, question, judged)
+    return last_resort(policy, first_look, first.reason, question, judged)
 
 
 def last_resort(
