@@ -2,7 +2,8 @@
 
 For each sentence of the model's answer and each source it cites, the check asks:
 - do the sentence's numbers all appear in the passage (number words count: "seven" = 7)?
-- do most of its names appear in the passage?
+- do most of its names appear in the passage, and every option, call or code name it gives
+  ("--proxy", "basicConfig()")?
 - is it close in meaning to some sentence of the passage (embedding cosine), or does it
   share most of its content words with it?
 These cheap checks find the candidate quote. They cannot see negation, a number attached to
@@ -28,7 +29,7 @@ from qa.judge import Claim, Judge
 from qa.prompts import is_instruction
 from qa.retrieval import SENTENCES, SentenceRules
 from qa.schema import Citation, Passage, Sentence
-from qa.text import content_terms, names, numbers, words
+from qa.text import content_terms, holds, identifiers, names, numbers, words
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,7 @@ class CitationChecker:
             claim_vec = self.embedder.embed([claim])[0]
         sims = self._embed(quotes) @ claim_vec
         c_nums, c_names, c_terms = _claim_facts(claim, given)
+        c_ids = _claim_identifiers(claim, given)
         # A fragment's own words (beyond its question) must be in the quote: "PWNED" is not.
         own = set(content_terms(fragment)) - set(content_terms(given)) if fragment else set()
         # A fragment ("Vitaly Churkin.") is checked with its question, whose words may be spread
@@ -190,6 +192,7 @@ class CitationChecker:
                 and name_cov >= t.names_min
                 and (sim >= t.similarity_min or term_cov >= t.terms_min)
             )
+            ok = ok and holds(quote, c_ids)  # an option or call the quote does not name
             ok = ok and not is_instruction(quote)  # withheld from the model, never quoted
             if own:
                 ok = ok and len(own & q_terms) / len(own) >= t.own_terms_min
@@ -229,7 +232,7 @@ class CitationChecker:
             return []
         union = " ".join(quotes)
         u_terms = set(content_terms(union))
-        if not c_nums <= numbers(union):
+        if not c_nums <= numbers(union) or not holds(union, _claim_identifiers(claim, given)):
             return []
         t = self.tuning
         if c_names and len(c_names & u_terms) / len(c_names) < t.names_min:
@@ -402,6 +405,13 @@ def _claim_facts(claim: str, given: str) -> tuple[set[str], set[str], set[str]]:
     c_nums = numbers(claim) - numbers(given)
     c_names = names(claim) - names(given) - set(content_terms(given))
     return c_nums, c_names, set(content_terms(claim))
+
+
+def _claim_identifiers(claim: str, given: str) -> set[str]:
+    """The claim's code-like tokens ("--proxy", "basicConfig()", "mode='w'") that the question
+    did not give: a quote must hold each of them, as written (a paraphrase cannot reword an
+    option, and the judge does not see that one was invented)."""
+    return identifiers(claim) - identifiers(given)
 
 
 def _is_claim(sentence: str, min_terms: int) -> bool:

@@ -36,6 +36,20 @@ _NAME = re.compile(
     rf"(?<![.!?]\s)(?<!^)\b([{_UPPER}](?:[^\W_]|[{_MARKS}])*(?:['’\-]+(?:[^\W_]|[{_MARKS}])+)*)"
 )
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+# Code-like tokens, which a paraphrase cannot reword: something in backticks, an option
+# ("--proxy", "-m"), a dotted name ("os.path.join", "Logger.setLevel()"; every part of two
+# characters or more, so "e.g." is none), a call ("basicConfig()"), a keyword argument
+# ("mode='w'", both sides), a word with an underscore ("host_bits", "__init__"), or a short
+# value in single quotes ('w+').
+_CODE = re.compile(
+    r"""`[^`\n]+`"""
+    r"|(?<![\w-])--?[A-Za-z][\w-]*"
+    r"|\b[A-Za-z_]\w+(?:\.[A-Za-z_]\w+)+(?:\(\))?"
+    r"|\b[A-Za-z_]\w*\(\)"
+    r"""|\b[A-Za-z_]\w*=[^\s,;)]+"""
+    r"|\b[A-Za-z0-9]*_\w*"
+    r"|(?<!\w)'[^'\s]{1,12}'(?!\w)"
+)
 
 
 def normalise(text: str) -> str:
@@ -126,6 +140,27 @@ def names(text: str) -> set[str]:
         if w not in stopwords and len(w) > 1:
             out.add(stem(w))
     return out
+
+
+def identifiers(text: str) -> set[str]:
+    """The code-like tokens of ``text`` (see ``_CODE``), normalised, without their backticks,
+    quotes or call parentheses; a keyword argument gives its name and its value, and code in
+    backticks each of its words."""
+    out = set()
+    for m in _CODE.finditer(MARKER.sub("", text)):
+        for part in re.split(r"[=\s]+", m.group().strip("`").rstrip(".,;:")):
+            part = normalise(part.strip("'\"")).removesuffix("()")
+            if part:
+                out.add(part)
+    return out
+
+
+def holds(text: str, tokens: set[str]) -> bool:
+    """Whether every one of ``tokens`` (as :func:`identifiers` gives them) is in ``text``."""
+    if not tokens:
+        return True
+    t = normalise(text)
+    return all(tok in t for tok in tokens)
 
 
 @lru_cache(maxsize=8)

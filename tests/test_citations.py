@@ -286,3 +286,21 @@ def test_the_judge_is_asked_about_a_fragment_together_with_its_question(passages
     assert judge.asked and judge.asked[0][1] == (
         "The answer to “How many militants were pardoned?” is: 484."
     )
+
+
+def test_an_option_the_passage_does_not_name_is_not_supported(checker):
+    # Close in meaning and sharing most words, but the option is invented: the cheap checks
+    # reject it without asking a judge (which often accepts such a sentence).
+    doc = "Use the --quiet option to suppress progress output. The --verbose option prints more."
+    p = [passage(1, "cli.md", doc)]
+    v = checker.verify("Use the --silent option to suppress progress output [1].", p)
+    assert v.citations == [] and v.removed
+    v = checker.verify("Use the --quiet option to suppress progress output [1].", p)
+    assert [c.source for c in v.citations] == ["cli.md"]
+
+
+def test_an_option_the_question_names_need_not_be_in_the_quote(checker):
+    doc = "This option suppresses all progress output. It is off by default."
+    p = [passage(1, "cli.md", doc)]
+    v = checker.verify("--quiet suppresses all progress output [1].", p, "What does --quiet do?")
+    assert [c.source for c in v.citations] == ["cli.md"]

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from qa.text import answers_type, content_terms, expected_answer_type, names, numbers
+from qa.text import (
+    answers_type,
+    content_terms,
+    expected_answer_type,
+    holds,
+    identifiers,
+    names,
+    numbers,
+)
 
 
 def test_numbers_normalise_separators_and_words():
@@ -123,3 +131,26 @@ def test_content_terms_keep_non_ascii_words_whole():
     assert content_terms("The café in Zürich") == ["café", "zürich"]
     # the whole and its parts, as for ASCII ("mid-October")
     assert content_terms("Île-de-France") == ["île-de-france", "île", "de", "france"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Use the --proxy option or -m pip [1].", {"--proxy", "-m"}),
+        ("Call os.path.join() after basicConfig().", {"os.path.join", "basicconfig"}),
+        ("Pass mode='w' and host_bits=False.", {"mode", "w", "host_bits", "false"}),
+        ("Run `python -m venv env` first.", {"python", "-m", "venv", "env"}),
+        ("The __init__ method opens it with 'w+'.", {"__init__", "w+"}),
+        # prose: abbreviations, hyphenated words, contractions and versions are not code
+        ("E.g. a one-sided deal, i.e. U.S. policy; don't upgrade to 3.11.", set()),
+    ],
+)
+def test_identifiers_are_the_code_like_tokens(text: str, expected: set[str]) -> None:
+    assert identifiers(text) == expected
+
+
+def test_holds_needs_every_identifier_as_written() -> None:
+    passage = 'Give the keyword action the value "store_true"; see logging.basicConfig().'
+    assert holds(passage, identifiers('Pass action="store_true" to basicConfig().'))
+    assert not holds(passage, identifiers('Pass action="store_flag".'))
+    assert holds(passage, set())
