@@ -252,7 +252,13 @@ class Library:
                     f"Indexing: {p.files_done}/{p.files_total} files, {p.chunks_written} chunks",
                 )
 
-        report = run_index(self.settings, roots, self.retriever.embedder, on_progress=indexing)
+        def notice(line: str) -> None:  # "re-chunking 3 files: the chunk settings changed"
+            if progress:
+                progress(start, line[:1].upper() + line[1:])
+
+        report = run_index(
+            self.settings, roots, self.retriever.embedder, on_progress=indexing, on_notice=notice
+        )
         self.retriever.refresh()
         if progress:
             progress(1.0, "Done")

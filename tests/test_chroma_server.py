@@ -28,6 +28,9 @@ def _heartbeat(port: int) -> bool:
         return False
 
 
+START_S = 120  # the longest wait for `chroma run` to answer
+
+
 @pytest.fixture(scope="module")
 def chroma_port(tmp_path_factory) -> Iterator[int]:
     if not CHROMA.exists():
@@ -41,7 +44,8 @@ def chroma_port(tmp_path_factory) -> Iterator[int]:
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 30
+        # Starting the server imports all of chromadb: on 2 busy cores that took over 30 s.
+        deadline = time.monotonic() + START_S
         while not _heartbeat(port):
             if server.poll() is not None or time.monotonic() > deadline:
                 log.flush()

@@ -72,6 +72,22 @@ def test_reindex_uses_the_indexed_folders_and_the_answerer_sees_it(seeds) -> Non
     assert answerer.retrieve("zebra festival Quokkaville")[0].doc_id == "seeds/new.txt"
 
 
+def test_reindex_says_before_it_cuts_files_again_with_new_chunk_settings(
+    seeds_dir: Path, data_dir: Path, fake_embedder
+) -> None:
+    settings = load_settings(data_dir=data_dir, embed__mode="fake", llm__mode="fake")
+    run_index(settings, [seeds_dir], fake_embedder)
+    smaller = settings.model_copy(
+        update={"index": settings.index.model_copy(update={"chunk_tokens": 120})}
+    )
+    answerer = build_answerer(smaller, embedder=fake_embedder, generator=FakeGenerator())
+    calls: list[tuple[float, str]] = []
+    summary = Library(smaller, answerer.retriever).reindex(lambda f, m: calls.append((f, m)))
+    # The page shows the same line `qa index` prints, before the long work, then the count.
+    assert (0.0, "Re-chunking 5 files: the chunk settings changed") in calls
+    assert "5 re-chunked" in summary
+
+
 def upload(tmp_path: Path, name: str, text: str | bytes) -> tuple[str, Path]:
     src = tmp_path / "gradio-tmp" / str(abs(hash((name, text))))
     src.mkdir(parents=True, exist_ok=True)
