@@ -159,8 +159,9 @@ def holds(text: str, tokens: set[str]) -> bool:
     """Whether every one of ``tokens`` (as :func:`identifiers` gives them) is in ``text``."""
     if not tokens:
         return True
-    t = normalise(text)
-    return all(tok in t for tok in tokens)
+    # Spaces do not count: a model that writes "create.pyc" for "create .pyc" names nothing new.
+    t = "".join(normalise(text).split())
+    return all("".join(tok.split()) in t for tok in tokens)
 
 
 @lru_cache(maxsize=8)

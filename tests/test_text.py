@@ -154,3 +154,5 @@ def test_holds_needs_every_identifier_as_written() -> None:
     assert holds(passage, identifiers('Pass action="store_true" to basicConfig().'))
     assert not holds(passage, identifiers('Pass action="store_flag".'))
     assert holds(passage, set())
+    # a missing space is not a new name
+    assert holds("It can create .pyc files.", identifiers("It can create.pyc files."))
