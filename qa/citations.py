@@ -171,11 +171,10 @@ class CitationChecker:
         if claim_vec is None:
             claim_vec = self.embedder.embed([claim])[0]
         sims = self._embed(quotes) @ claim_vec
-        c_nums, c_names, c_terms = _claim_facts(claim, given)
-        c_ids = _claim_identifiers(claim, given)
+        c_nums, c_names, c_terms, c_ids = _claim_facts(claim, given)
         # A fragment's own words (beyond its question) must be in the quote: "PWNED" is not.
         own = set(content_terms(fragment)) - set(content_terms(given)) if fragment else set()
-        # A fragment ("Vitaly Churkin.") is checked with its question, whose words may be spread
+        # A fragment ("Ana Ruiz.") is checked with its question, whose words may be spread
         # over the passage around the quote: count them there, while its own words must be in
         # the quote itself.
         p_terms = set(content_terms(passage.text)) if fragment else set()
@@ -222,7 +221,7 @@ class CitationChecker:
         published on October 22 and December 7 [1][2]."), or [] if they do not: each quote must
         bring some of its numbers or names, all its numbers and most names must be in their
         union, and it must be close to one of them or share most of its words with them."""
-        c_nums, c_names, c_terms = _claim_facts(claim, given)
+        c_nums, c_names, c_terms, c_ids = _claim_facts(claim, given)
         quotes: list[str] = []
         kept: list[Support] = []
         for p, sup in parts:
@@ -235,7 +234,7 @@ class CitationChecker:
             return []
         union = " ".join(quotes)
         u_terms = set(content_terms(union))
-        if not c_nums <= numbers(union) or not holds(union, _claim_identifiers(claim, given)):
+        if not c_nums <= numbers(union) or not holds(union, c_ids):
             return []
         t = self.tuning
         if c_names and len(c_names & u_terms) / len(c_names) < t.names_min:
@@ -401,20 +400,16 @@ def cite(passage: Passage, n: int, start: int, end: int, score: float) -> Citati
     )
 
 
-def _claim_facts(claim: str, given: str) -> tuple[set[str], set[str], set[str]]:
-    """The numbers, names and content words a quote must hold for ``claim``. Numbers and names
-    the question (``given``) already gave are its premise, not the claim's news: they need not
-    be in the quote (a dateline or a title often holds them instead)."""
+def _claim_facts(claim: str, given: str) -> tuple[set[str], set[str], set[str], set[str]]:
+    """The numbers, names, content words and code names a quote must hold for ``claim``.
+    Numbers, names and code names the question (``given``) already gave are its premise, not
+    the claim's news: they need not be in the quote (a dateline or a title often holds them
+    instead). Each code name ("--proxy", "basicConfig()", "mode='w'") must be there as written:
+    a paraphrase cannot reword an option, and the judge does not see that one was invented."""
     c_nums = numbers(claim) - numbers(given)
     c_names = names(claim) - names(given) - set(content_terms(given))
-    return c_nums, c_names, set(content_terms(claim))
-
-
-def _claim_identifiers(claim: str, given: str) -> set[str]:
-    """The claim's code-like tokens ("--proxy", "basicConfig()", "mode='w'") that the question
-    did not give: a quote must hold each of them, as written (a paraphrase cannot reword an
-    option, and the judge does not see that one was invented)."""
-    return identifiers(claim) - identifiers(given)
+    c_ids = identifiers(claim) - identifiers(given)
+    return c_nums, c_names, set(content_terms(claim)), c_ids
 
 
 def _is_claim(sentence: str, min_terms: int) -> bool:

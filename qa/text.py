@@ -103,7 +103,7 @@ def content_terms(text: str) -> list[str]:
         if w in stopwords:
             continue
         out.append(number_value(w) or stem(w))
-        if "-" in w:  # "mid-October", "al-Nusra": the parts count too
+        if "-" in w:  # "mid-October", "Saint-Denis": the parts count too
             out.extend(stem(part) for part in w.split("-") if part and part not in stopwords)
     return out
 
@@ -161,7 +161,7 @@ def holds(text: str, tokens: set[str]) -> bool:
         return True
     # Spaces do not count: a model that writes "create.pyc" for "create .pyc" names nothing new.
     t = "".join(normalise(text).split())
-    return all("".join(tok.split()) in t for tok in tokens)
+    return all(tok in t for tok in tokens)  # identifiers() splits at spaces: none inside
 
 
 @lru_cache(maxsize=8)

@@ -91,7 +91,7 @@ def rewrite(
     line = re.sub(profile.rewrite_label_pattern, "", line, flags=re.I).strip().strip('"“”')
     if not good_rewrite(line, question, tuning):
         # The model wrote a statement, a template ("[insert ...]") or dropped words of the
-        # follow-up ("pardoned"): keep the follow-up as asked, with its context.
+        # follow-up ("closed"): keep the follow-up as asked, with its context.
         log.info("rewrite rejected question=%r reply=%r", question, line)
         return profile.follow_up_context.format(question=question, previous=history[-1][0])
     log.info("rewrote question=%r standalone=%r", question, line)
