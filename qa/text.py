@@ -217,3 +217,62 @@ def asked_noun(question: str) -> str | None:
     if not m or m.group(1) in profile.broad_nouns or m.group(1) in profile.stopwords:
         return None
     return stem(m.group(1))
+
+
+# A run of capitalised words ("Dmitry Peskov", "European Central Bank", "São Paulo").
+_CAPITALISED = re.compile(
+    rf"(?<![\w{_MARKS}])[{_UPPER}](?:[^\W_]|[{_MARKS}])*(?:['’\-]+(?:[^\W_]|[{_MARKS}])+)*"
+    rf"(?: [{_UPPER}](?:[^\W_]|[{_MARKS}])*(?:['’\-]+(?:[^\W_]|[{_MARKS}])+)*)*"
+)
+
+
+def _name_runs(text: str, known: set[str]) -> list[str]:
+    """The runs of capitalised words of ``text`` that hold a name of ``known`` (as
+    :func:`names` gives them), without a leading stopword ("The Kremlin" -> "Kremlin")."""
+    stopwords = active().stopwords
+    out: list[str] = []
+    for m in _CAPITALISED.finditer(unicodedata.normalize("NFC", text)):
+        ws = m.group().split()
+        while ws and ws[0].lower() in stopwords:
+            ws = ws[1:]
+        if ws and any(stem(w.lower()) in known for w in ws) and " ".join(ws) not in out:
+            out.append(" ".join(ws))
+    return out
+
+
+def _number_runs(text: str) -> list[str]:
+    return list(dict.fromkeys(m.group().rstrip(".,") for m in _NUMBER.finditer(text)))
+
+
+def rivals(claim: str, quote: str) -> list[str]:
+    """The claim with one of its numbers or names replaced by another that the quote gives
+    for something else, or with two of its names exchanged: the readings a quote that states
+    the claim must state *less* well. "45 residents signed" against "120 residents attended,
+    and 45 of them signed" gives "120 residents signed"; "A hired B" gives "B hired A"."""
+    claim = unicodedata.normalize("NFC", claim)
+    out: list[str] = []
+    c_nums, q_nums = _number_runs(claim), _number_runs(quote)
+    value = {n: n.replace(",", "") for n in c_nums + q_nums}
+    for a in c_nums:
+        if value[a] not in {value[n] for n in q_nums}:
+            continue
+        for b in q_nums:
+            if value[b] not in {value[n] for n in c_nums}:
+                out.append(re.sub(rf"(?<![\d,.]){re.escape(a)}(?!\d)", b, claim, count=1))
+    known = names(claim) | names(quote)
+    c_runs = [r for r in _name_runs(claim, known) if normalise(r) in normalise(quote)]
+    q_runs = _name_runs(quote, known)
+
+    def related(a: str, b: str) -> bool:
+        a, b = normalise(a), normalise(b)
+        return a in b or b in a
+
+    others = [b for b in q_runs if not any(related(a, b) for a in _name_runs(claim, known))]
+    for a in c_runs:
+        for b in others:
+            out.append(claim.replace(a, b, 1))
+    for i, a in enumerate(c_runs):
+        for b in c_runs[i + 1 :]:
+            if not related(a, b):
+                out.append(claim.replace(a, "\0").replace(b, a).replace("\0", b))
+    return [t for t in dict.fromkeys(out) if t != claim]
