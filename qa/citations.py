@@ -123,24 +123,22 @@ class CitationChecker:
         self._judged: dict[tuple[str, str], float] = {}
         self.judge_calls = 0
 
-    def entailment(self, quote: str, claim: str, premise: str = "") -> float:
+    def entailment(self, quote: str, claim: str) -> float:
         """P(``quote`` states ``claim``): 1.0 for a word-for-word copy, else the judge's
-        (1.0 without a judge: the cheap checks decide alone). ``premise`` is the part of the
-        claim it does not assert (the question an answer is framed with): its names and
-        numbers are not put to the judge in rivals."""
+        (1.0 without a judge: the cheap checks decide alone)."""
         if self.judge is None or _copied(claim, quote, self.tuning.copy_words):
             return 1.0
         key = (quote, claim)
         if key not in self._judged:
-            self._judged[key] = self._entailment(quote, claim, premise)
+            self._judged[key] = self._entailment(quote, claim)
         return self._judged[key]
 
-    def _entailment(self, quote: str, claim: str, premise: str) -> float:
+    def _entailment(self, quote: str, claim: str) -> float:
         assert self.judge is not None
         t = self.tuning
         p = self.judge.score([Claim(quote, claim)])[0]
         self.judge_calls += 1
-        others = rivals(claim, quote, premise)[: t.rivals_max] if p >= t.entail_min else []
+        others = rivals(claim, quote)[: t.rivals_max] if p >= t.entail_min else []
         if not others:
             return p
         # The rivals share the quote, so the judge reuses its tokens: each costs the claim's.
@@ -151,8 +149,8 @@ class CitationChecker:
             return min(p, 1.0 - best)
         return p
 
-    def states(self, quote: str, claim: str, premise: str = "") -> bool:
-        return self.entailment(quote, claim, premise) >= self.tuning.entail_min
+    def states(self, quote: str, claim: str) -> bool:
+        return self.entailment(quote, claim) >= self.tuning.entail_min
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         todo = [t for t in dict.fromkeys(texts) if t not in self._memo]
@@ -167,23 +165,17 @@ class CitationChecker:
         """How well ``passage`` supports ``claim``, and the exact sentence span that does:
         the best quote by the cheap checks, confirmed by the judge (see :meth:`confirm`)."""
         windows = self.windows(claim, passage, None, given, fragment)
-        stated = judged_claim(claim, given, fragment)
-        return self.confirm(windows, passage, stated, premise=given if stated != claim else "")
+        return self.confirm(windows, passage, judged_claim(claim, given, fragment))
 
     def confirm(
-        self,
-        windows: Sequence[Support],
-        passage: Passage,
-        claim: str,
-        limit: int | None = None,
-        premise: str = "",
+        self, windows: Sequence[Support], passage: Passage, claim: str, limit: int | None = None
     ) -> Support:
         """The first of the best ``limit`` quotes (default: ``tuning.support_quotes``) that
         pass the cheap checks and that the judge says state ``claim``; else the best quote,
         not ok."""
         limit = self.tuning.support_quotes if limit is None else limit
         for sup in [w for w in windows if w.ok][:limit]:
-            if self.states(quote_of(passage, sup), claim, premise):
+            if self.states(quote_of(passage, sup), claim):
                 return sup
         return replace(windows[0], ok=False)
 
@@ -249,7 +241,6 @@ class CitationChecker:
         parts: Sequence[tuple[Passage, Support]],
         claim_vec: np.ndarray,
         given: str = "",
-        premise: str = "",
     ) -> list[Support]:
         """The cited passages whose quotes together support ``claim`` ("The reports were
         published on October 22 and December 7 [1][2]."), or [] if they do not: each quote must
@@ -277,7 +268,7 @@ class CitationChecker:
         term_cov = len(c_terms & u_terms) / len(c_terms) if c_terms else 0.0
         if sim < t.similarity_min and term_cov < t.terms_min:
             return []
-        return kept if self.states(" … ".join(quotes), claim, premise) else []
+        return kept if self.states(" … ".join(quotes), claim) else []
 
     def verify(self, answer: str, passages: Sequence[Passage], question: str = "") -> Verified:
         t = self.tuning
@@ -302,19 +293,18 @@ class CitationChecker:
                 continue
             frag = claim if check != claim else None
             stated = judged_claim(check, question, frag)
-            premise = question if stated != check else ""  # a fragment framed by its question
             windows = {n: self.windows(check, p, vec, question, frag) for n, p in by_n.items()}
             budget = [t.judged_per_sentence]  # judge calls left for this sentence
             keep = [
                 sup
                 for n in cited
-                if (sup := self._confirmed(windows, by_n, n, stated, budget, premise)) is not None
+                if (sup := self._confirmed(windows, by_n, n, stated, budget)) is not None
             ]
             bad = [n for n in cited if not any(k.passage == n for k in keep)]
             known = [n for n in cited if n in windows]
             if bad and len(known) >= 2:
                 pairs = [(by_n[n], windows[n][0]) for n in known]
-                joint = self.joint_support(stated, pairs, vec, question, premise)
+                joint = self.joint_support(stated, pairs, vec, question)
                 if joint:
                     dropped += len(known) - len(joint)
                     keep, bad = joint, []
@@ -326,7 +316,7 @@ class CitationChecker:
                         key=lambda n: -windows[n][0].score,
                     )
                     for n in others:
-                        sup = self._confirmed(windows, by_n, n, stated, budget, premise)
+                        sup = self._confirmed(windows, by_n, n, stated, budget)
                         if sup is not None:
                             keep = [sup]
                             if cited:
@@ -361,7 +351,6 @@ class CitationChecker:
         n: int,
         claim: str,
         budget: list[int],
-        premise: str = "",
     ) -> Support | None:
         """The cheap checks' best quote of passage ``n``, if the judge says it states the
         claim; each sentence puts at most ``tuning.judged_per_sentence`` quotes to the judge."""
@@ -369,7 +358,7 @@ class CitationChecker:
         if not ws or not ws[0].ok or budget[0] <= 0:
             return None
         budget[0] -= 1
-        sup = self.confirm(ws, by_n[n], claim, self.tuning.judged_per_passage, premise)
+        sup = self.confirm(ws, by_n[n], claim, limit=self.tuning.judged_per_passage)
         return sup if sup.ok else None
 
 

@@ -244,57 +244,35 @@ def _number_runs(text: str) -> list[str]:
     return list(dict.fromkeys(m.group().rstrip(".,") for m in _NUMBER.finditer(text)))
 
 
-def _code_runs(text: str) -> list[str]:
-    """The code-like tokens of ``text`` (see ``_CODE``) as written, without trailing stops."""
-    runs = (m.group().rstrip(".,;:") for m in _CODE.finditer(MARKER.sub("", text)))
-    return list(dict.fromkeys(r for r in runs if r))
-
-
-def _replace(text: str, a: str, b: str) -> str:
-    """``text`` with its first ``a`` (not inside a longer word) replaced by ``b``."""
-    return re.sub(rf"(?<![\w.\-]){re.escape(a)}(?![\w\-])", lambda _: b, text, count=1)
-
-
-def _exchange(text: str, a: str, b: str) -> str:
-    """``text`` with its first ``a`` and its first ``b`` exchanged."""
-    return _replace(_replace(_replace(text, a, "\0"), b, a), "\0", b)
-
-
-def rivals(claim: str, quote: str, premise: str = "") -> list[str]:
-    """The claim with one of its numbers, names or code names replaced by another that the
-    quote gives for something else, or with two of its names (or code names) exchanged: the
-    readings a quote that states the claim must state *less* well. "45 residents signed"
-    against "120 residents attended, and 45 of them signed" gives "120 residents signed";
-    "A hired B" gives "B hired A"; "repr() is for people, str() for the interpreter" gives
-    "str() is for people, repr() for the interpreter". What ``premise`` holds (the question an
-    answer is framed with) is left as it is."""
+def rivals(claim: str, quote: str) -> list[str]:
+    """The claim with one of its numbers or names replaced by another that the quote gives
+    for something else, or with two of its names exchanged: the readings a quote that states
+    the claim must state *less* well. "45 residents signed" against "120 residents attended,
+    and 45 of them signed" gives "120 residents signed"; "A hired B" gives "B hired A"."""
     claim = unicodedata.normalize("NFC", claim)
     out: list[str] = []
     c_nums, q_nums = _number_runs(claim), _number_runs(quote)
     value = {n: n.replace(",", "") for n in c_nums + q_nums}
-    given = normalise(premise)
-    fixed = {n.replace(",", "") for n in _number_runs(premise)}
     for a in c_nums:
-        if value[a] not in {value[n] for n in q_nums} or value[a] in fixed:
+        if value[a] not in {value[n] for n in q_nums}:
             continue
         for b in q_nums:
             if value[b] not in {value[n] for n in c_nums}:
                 out.append(re.sub(rf"(?<![\d,.]){re.escape(a)}(?!\d)", b, claim, count=1))
     known = names(claim) | names(quote)
-    in_quote = normalise(quote)
+    c_runs = [r for r in _name_runs(claim, known) if normalise(r) in normalise(quote)]
+    q_runs = _name_runs(quote, known)
 
-    def same(a: str, b: str) -> bool:
-        # "Peskov" and "Dmitry Peskov" name one person; "Exception" and "BaseException" two.
-        wa, wb = set(words(a)), set(words(b))
-        return wa <= wb or wb <= wa
+    def related(a: str, b: str) -> bool:
+        a, b = normalise(a), normalise(b)
+        return a in b or b in a
 
-    for claim_runs, quote_runs in (
-        (_name_runs(claim, known), _name_runs(quote, known)),
-        (_code_runs(claim), _code_runs(quote)),
-    ):
-        mine = [r for r in claim_runs if normalise(r) in in_quote and normalise(r) not in given]
-        others = [b for b in quote_runs if not any(same(a, b) for a in claim_runs)]
-        out += [_replace(claim, a, b) for a in mine for b in others]
-        out += [_exchange(claim, a, b) for i, a in enumerate(mine) for b in mine[i + 1 :]
-                if not same(a, b)]  # fmt: skip
+    others = [b for b in q_runs if not any(related(a, b) for a in _name_runs(claim, known))]
+    for a in c_runs:
+        for b in others:
+            out.append(claim.replace(a, b, 1))
+    for i, a in enumerate(c_runs):
+        for b in c_runs[i + 1 :]:
+            if not related(a, b):
+                out.append(claim.replace(a, "\0").replace(b, a).replace("\0", b))
     return [t for t in dict.fromkeys(out) if t != claim]
