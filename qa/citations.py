@@ -17,7 +17,6 @@ the exact supporting sentence(s) of the passage with their offsets in the source
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -30,7 +29,7 @@ from qa.judge import Claim, Judge
 from qa.prompts import is_instruction
 from qa.retrieval import SENTENCES, SentenceRules
 from qa.schema import Citation, Passage, Sentence
-from qa.text import content_terms, holds, identifiers, names, numbers, rivals, words
+from qa.text import content_terms, holds, identifiers, names, numbers, words
 
 
 @dataclass(frozen=True)
@@ -50,15 +49,6 @@ class CheckTuning:
     # cause and comparison) only moved this curve: 0.739 against 0.732 of the unsupported
     # claims rejected where 0.95 of the supported ones pass, judge alone.
     entail_min: float = 0.6
-    # A quote the judge says states the claim is put to it again with the claim's rivals: a
-    # number or name of the claim replaced by another the quote gives, or two of its names
-    # exchanged (qa.text.rivals). The judge reads a swapped name or number poorly on its own,
-    # but when a rival scores above the claim by this much (in log-odds), the quote states
-    # the rival, not the claim. Chosen on all 431 pairs of eval/verify.jsonl (judge alone, the
-    # whole passage): at 0.25, 0.654 -> 0.732 of the unsupported claims rejected and no
-    # supported one lost (0.994); at 0, 0.761 and 0.962; at 0.5, 0.721 and 0.994.
-    rival_margin: float = 0.25
-    rivals_max: int = 8  # rivals judged for one quote and claim
     judged_per_sentence: int = 3  # candidate quotes put to the judge for one sentence
     judged_per_passage: int = 1  # of those, from one cited passage (its best quote)
     support_quotes: int = 2  # quotes of one passage that :meth:`support` puts to the judge
@@ -130,24 +120,9 @@ class CitationChecker:
             return 1.0
         key = (quote, claim)
         if key not in self._judged:
-            self._judged[key] = self._entailment(quote, claim)
+            self._judged[key] = self.judge.score([Claim(quote, claim)])[0]
+            self.judge_calls += 1
         return self._judged[key]
-
-    def _entailment(self, quote: str, claim: str) -> float:
-        assert self.judge is not None
-        t = self.tuning
-        p = self.judge.score([Claim(quote, claim)])[0]
-        self.judge_calls += 1
-        others = rivals(claim, quote)[: t.rivals_max] if p >= t.entail_min else []
-        if not others:
-            return p
-        # The rivals share the quote, so the judge reuses its tokens: each costs the claim's.
-        best = max(self.judge.score([Claim(quote, r) for r in others]))
-        self.judge_calls += len(others)
-        if _logit(best) > _logit(p) + t.rival_margin:
-            # The claim and its rival cannot both be what the quote says of that thing.
-            return min(p, 1.0 - best)
-        return p
 
     def states(self, quote: str, claim: str) -> bool:
         return self.entailment(quote, claim) >= self.tuning.entail_min
@@ -435,11 +410,6 @@ def _claim_facts(claim: str, given: str) -> tuple[set[str], set[str], set[str], 
     c_names = names(claim) - names(given) - set(content_terms(given))
     c_ids = identifiers(claim) - identifiers(given)
     return c_nums, c_names, set(content_terms(claim)), c_ids
-
-
-def _logit(p: float, eps: float = 1e-6) -> float:
-    p = min(max(p, eps), 1.0 - eps)
-    return math.log(p / (1.0 - p))
 
 
 def _is_claim(sentence: str, min_terms: int) -> bool:

@@ -169,15 +169,6 @@ class CheckSettings(BaseModel):
         "at or above which that sentence is quoted instead (chosen on the development suite: "
         "seeds, SQuAD, python_docs, SQuAD follow-ups).",
     )
-    rivals: int = Field(
-        8,
-        ge=0,
-        description="With the judge: most rival readings of a sentence put to it once it "
-        "accepts a quote (the sentence with a number or name replaced by another the quote "
-        "gives, or two of its names exchanged); a quote that states a rival better does not "
-        "state the sentence. Each rival costs a model call over the sentence's tokens only. "
-        "0: none.",
-    )
     judge_ctx: int = Field(
         1536, ge=512, description="Local mode: the judge's own context size in tokens."
     )

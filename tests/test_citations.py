@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.citations import CheckTuning, CitationChecker, parse_markers
+from qa.citations import CitationChecker, parse_markers
 from qa.schema import Passage
 from qa.testing import HashEmbedder
 
@@ -228,41 +228,7 @@ def test_a_quote_the_judge_rejects_is_not_a_citation_and_its_sentence_is_removed
     ]
     assert "confirmed" not in v.text
     assert [c.quote for c in v.citations] == [DOC_C]
-    # Each sentence once, then the kept one's rivals (another of the quote's names for one
-    # of its own); the rejected one has none judged.
-    assert {claim for _, claim in judge.asked[:2]} == {
-        "Peskov confirmed reports that the Syrian army controls almost the whole of Aleppo.",
-        "Peskov declined to comment on reports about the Syrian army in Aleppo.",
-    }
-    assert v.judged == len(judge.asked) > 2
-    assert not any("confirmed" in claim for _, claim in judge.asked[2:])
-
-
-def test_a_quote_that_gives_the_number_to_something_else_is_not_a_citation():
-    # A judge that reads numbers poorly: it accepts both claims, the true one more surely.
-    class Numbers(ScriptedJudge):
-        def score(self, items):
-            self.asked += [(i.passage, i.claim) for i in items]
-            return [0.97 if "45 residents signed" in i.claim else 0.8 for i in items]
-
-    quote = "About 120 residents attended the meeting, and 45 of them signed the petition."
-    judge = Numbers()
-    checker = CitationChecker(HashEmbedder(), judge=judge)
-    ps = [passage(1, "m.txt", quote)]
-    v = checker.verify("120 residents signed the petition [1].", ps)
-    assert v.sentences == [] and v.removed == ["120 residents signed the petition."]
-    assert (quote, "45 residents signed the petition.") in judge.asked
-    # The true claim's rival scores below it: it stands.
-    v = checker.verify("45 residents signed the petition [1].", ps)
-    assert [c.quote for c in v.citations] == [quote]
-    assert checker.entailment(quote, "45 residents signed the petition.") == 0.97
-    # Rivals are judged only for a quote the judge already accepts, and at most rivals_max.
-    low = CitationChecker(HashEmbedder(), judge=ScriptedJudge("signed"))
-    assert low.entailment(quote, "120 residents signed the petition.") == 0.1
-    assert low.judge_calls == 1
-    few = CitationChecker(HashEmbedder(), judge=Numbers(), tuning=CheckTuning(rivals_max=1))
-    assert few.entailment(quote, "Since 2019, 120 residents signed the petition.") < 0.6
-    assert few.judge_calls == 2
+    assert v.judged == 2
 
 
 def test_a_rejected_citation_is_repointed_to_a_passage_the_judge_accepts():

@@ -12,7 +12,6 @@ from qa.text import (
     identifiers,
     names,
     numbers,
-    rivals,
 )
 
 
@@ -157,21 +156,3 @@ def test_holds_needs_every_identifier_as_written() -> None:
     assert holds(passage, set())
     # a missing space is not a new name
     assert holds("It can create .pyc files.", identifiers("It can create.pyc files."))
-
-
-def test_rivals_put_the_quotes_other_numbers_and_names_in_the_claim() -> None:
-    quote = "About 1,200 residents attended the meeting in Zürich, and 45 of them signed."
-    assert rivals("45 residents signed.", quote) == ["1,200 residents signed."]
-    # The same value written another way is no rival; a number the quote lacks has none.
-    assert rivals("1200 residents attended.", quote) == ["45 residents attended."]
-    assert rivals("300 residents attended.", quote) == []
-    # Names: another of the quote's for one of the claim's, and two of the claim's exchanged.
-    quote = "Mayor Ana Ruiz hired Tom Berg, and the council in São Paulo agreed."
-    assert rivals("Tom Berg hired Ana Ruiz.", quote) == [
-        "São Paulo hired Ana Ruiz.",
-        "Tom Berg hired São Paulo.",
-        "Ana Ruiz hired Tom Berg.",
-    ]
-    # A part of a name is the same person; a sentence-initial word is not a name.
-    assert rivals("Berg was hired.", "Tom Berg was hired. Nothing else happened.") == []
-    assert rivals("Nothing happened to Berg.", "Tom Berg was hired.") == []
