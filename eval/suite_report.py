@@ -145,7 +145,7 @@ def render_suite(suite: dict[str, Any]) -> str:
     """The suite as Markdown: one table, a row per set, then what each set is."""
     meta = suite["meta"]
     lines = ["# Development suite", ""]
-    limit = f", first {meta['limit']} questions of each set" if meta.get("limit") else ""
+    limit = f", {meta['limit']} questions of each set, spread evenly" if meta.get("limit") else ""
     so_far = " so far" if any(r["status"] in ("pending", "running") for r in suite["rows"]) else ""
     lines += [
         f"Created {meta['created']}, k={meta['k']}{limit}, {_duration(meta['elapsed_s'])}{so_far}.",
