@@ -52,10 +52,10 @@ class CheckTuning:
     # number, name or code name replaced by another of the quote's, or two names exchanged)
     # and rejecting when one scores 0.25 log-odds above the claim. verify: 0.71 -> 0.78
     # rejected, 0.97 accepted; but python_docs (45) fell 0.895 -> 0.842 key facts, false
-    # refusals 0.105 -> 0.132, no unanswerable question gained: the judge scores "Control-D"
-    # above "Control-Z" as the Windows key from "(Control-D on Unix, Control-Z on Windows)",
-    # and a symmetric relation exchanged ("JavaScript Object Notation stands for JSON") above
-    # the claim.
+    # refusals 0.105 -> 0.132, no unanswerable question gained (seeds: the same figures). The
+    # judge scores "Control-D" above "Control-Z" as the Windows key from "(Control-D on Unix,
+    # Control-Z on Windows)", and a symmetric relation exchanged ("JavaScript Object Notation
+    # stands for JSON") above the claim.
     entail_min: float = 0.6
     judged_per_sentence: int = 3  # candidate quotes put to the judge for one sentence
     judged_per_passage: int = 1  # of those, from one cited passage (its best quote)
