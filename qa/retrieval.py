@@ -272,16 +272,24 @@ class Retriever:
             overlap = len(qterms & set(content_terms(s.text))) / max(1, len(qterms))
             fused = s.fused / best_fused
             scores.append(float(sims[i]) + t.overlap_weight * overlap + t.fused_weight * fused)
+        # Windows are chosen best first until they make k passages once neighbours are
+        # joined, or until they hold the tokens of k full windows: six windows around one
+        # paragraph join into one or two passages, and the sentence that answers ("There is
+        # more detail on this process in PEP 3147.") often sits a little further down.
         chosen: list[tuple[int, int, int]] = []  # (doc index lo, hi, best sentence)
+        merged: list[tuple[int, int, int]] = []
+        budget = k * self.settings.passage_tokens
+        used = 0
         for i in np.argsort(scores)[::-1]:
-            if len(chosen) >= k:
+            if len(merged) >= k or used >= budget:
                 break
             if any(lo <= i <= hi for lo, hi, _ in chosen):
                 continue
             lo, hi = self._window(sents, int(i), chosen)
             chosen.append((lo, hi, int(i)))
+            used += sum(self.embedder.count_tokens(s.text) for s in sents[lo : hi + 1])
+            merged = _merge_adjacent(sents, chosen, scores, t.max_gap_chars)
         out = []
-        merged = _merge_adjacent(sents, chosen, scores, t.max_gap_chars)
         for n, (lo, hi, best) in enumerate(merged, start=1):
             first, last = sents[lo], sents[hi]
             start, end = first.start, last.end

@@ -166,3 +166,15 @@ def test_bm25s_logs_follow_the_application_config() -> None:
     assert not logging.getLogger("bm25s").isEnabledFor(logging.DEBUG) or (
         logging.getLogger().isEnabledFor(logging.DEBUG)
     )
+
+
+def test_windows_that_join_still_make_k_passages(setup):
+    # The best sentences of one paragraph make windows that join into one passage; windows are
+    # chosen until there are k passages (or the tokens of k full windows are spent), so the
+    # sentence that answers, a little further down, still reaches the model.
+    _, _, retriever = setup
+    budget = 4 * retriever.settings.passage_tokens
+    for question in ("How many people left eastern Aleppo?", "What did Peskov say about Aleppo?"):
+        passages = retriever.passages(question, 4)
+        used = sum(retriever.embedder.count_tokens(p.text) for p in passages)
+        assert len(passages) == 4 or used >= budget
