@@ -197,6 +197,7 @@ def make_checker(
         terms_min=c.terms_min,
         entail_min=c.entail_min,
         judged_per_sentence=c.judge_calls,
+        rivals_max=c.rivals,
     )
     return CitationChecker(embedder, judge=make_judge(settings, generator), tuning=tuning)
 

@@ -169,6 +169,14 @@ class CheckSettings(BaseModel):
         "at or above which that sentence is quoted instead (chosen on the development suite: "
         "seeds, SQuAD, python_docs, SQuAD follow-ups).",
     )
+    rivals: int = Field(
+        4,
+        ge=0,
+        description="With the judge: most rival readings of a sentence with a number put to "
+        "it once it accepts a quote (the number replaced by another number of the quote); a "
+        "quote that states a rival better does not state the sentence. Each costs a model call "
+        "over the sentence's tokens only. 0: none.",
+    )
     judge_ctx: int = Field(
         1536, ge=512, description="Local mode: the judge's own context size in tokens."
     )

@@ -217,3 +217,40 @@ def asked_noun(question: str) -> str | None:
     if not m or m.group(1) in profile.broad_nouns or m.group(1) in profile.stopwords:
         return None
     return stem(m.group(1))
+
+
+def number_rivals(claim: str, quote: str, given: str = "") -> list[str]:
+    """The claim with one of its numbers replaced by another number of the quote: readings
+    that a quote which states the claim must state *less* well. "45 residents signed" against
+    "120 residents attended, and 45 of them signed" gives "120 residents signed". Only numbers
+    the quote gives are replaced (one it lacks fails the cheap checks already), at their last
+    place in the claim (where an answer framed with its question puts it). The numbers of
+    ``given`` (the question) are its premise, not rival answers."""
+    claim = unicodedata.normalize("NFC", claim)
+    c_nums, q_nums = _number_runs(claim), _number_runs(quote)
+    c_vals = {_value(n) for n in c_nums + _number_runs(given)}
+    q_vals = {_value(n) for n in q_nums}
+    out: list[str] = []
+    for a in c_nums:
+        if _value(a) not in q_vals:
+            continue
+        for b in q_nums:
+            if _value(b) not in c_vals:
+                out.append(_replace_last(claim, a, b))
+    return [t for t in dict.fromkeys(out) if t != claim]
+
+
+def _number_runs(text: str) -> list[str]:
+    return list(dict.fromkeys(m.group().rstrip(".,") for m in _NUMBER.finditer(text)))
+
+
+def _value(number: str) -> str:
+    return number.replace(",", "")
+
+
+def _replace_last(text: str, old: str, new: str) -> str:
+    hits = list(re.finditer(rf"(?<![\d,.]){re.escape(old)}(?![\d]|[,.]\d)", text))
+    if not hits:
+        return text
+    m = hits[-1]
+    return text[: m.start()] + new + text[m.end() :]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.citations import CitationChecker, parse_markers
+from qa.citations import CheckTuning, CitationChecker, parse_markers
 from qa.schema import Passage
 from qa.testing import HashEmbedder
 
@@ -304,3 +304,62 @@ def test_an_option_the_question_names_need_not_be_in_the_quote(checker):
     p = [passage(1, "cli.md", doc)]
     v = checker.verify("--quiet suppresses all progress output [1].", p, "What does --quiet do?")
     assert [c.source for c in v.citations] == ["cli.md"]
+
+
+def test_a_fragments_question_words_may_be_in_another_passage_of_its_document(checker):
+    # "this process" is named only in the paragraph before, which retrieval gave as another
+    # passage of the same document: the fragment's quote is about the question there.
+    before = "Python caches the compiled version of each module in the __pycache__ directory."
+    after = "There is more detail on this process, including a flow chart, in PEP 3147."
+    question = "Which PEP describes how Python caches compiled modules in more detail?"
+    same = [passage(1, "modules.html", before, start=0), passage(2, "modules.html", after, 400)]
+    v = checker.verify("PEP 3147 [2].", same, question)
+    assert [(c.source, c.quote) for c in v.citations] == [("modules.html", after)]
+    # A sentence that restates the question: its question's words count there too, when most
+    # of its own words are in the quote.
+    v = checker.verify("PEP 3147 describes how Python caches compiled modules [2].", same, question)
+    assert [c.quote for c in v.citations] == [after]
+    claim = "PEP 3147 describes in detail how Python caches compiled modules of old releases."
+    v = checker.verify(f"{claim} [2]", same, question)
+    assert v.citations == []
+    # The same paragraph in another document is not about the question.
+    other = [passage(1, "modules.html", before, start=0), passage(2, "peps.html", after, 400)]
+    assert checker.verify("PEP 3147 [2].", other, question).citations == []
+
+
+def test_a_quote_that_gives_the_number_to_something_else_is_not_a_citation():
+    # A judge that reads numbers poorly: it accepts both claims, the true one more surely.
+    class Numbers(ScriptedJudge):
+        def score(self, items):
+            self.asked += [(i.passage, i.claim) for i in items]
+            return [0.97 if "45 residents signed" in i.claim else 0.8 for i in items]
+
+    quote = "About 120 residents attended the meeting, and 45 of them signed the petition."
+    judge = Numbers()
+    checker = CitationChecker(HashEmbedder(), judge=judge)
+    ps = [passage(1, "m.txt", quote)]
+    v = checker.verify("120 residents signed the petition [1].", ps)
+    assert v.sentences == [] and v.removed == ["120 residents signed the petition."]
+    assert (quote, "45 residents signed the petition.") in judge.asked
+    # The true claim's rival scores below it: it stands.
+    v = checker.verify("45 residents signed the petition [1].", ps)
+    assert [c.quote for c in v.citations] == [quote]
+    assert checker.entailment(quote, "45 residents signed the petition.") == 0.97
+    # Rivals are judged only for a quote the judge already accepts, and at most rivals_max.
+    low = CitationChecker(HashEmbedder(), judge=ScriptedJudge("signed"))
+    assert low.entailment(quote, "120 residents signed the petition.") == 0.1
+    assert low.judge_calls == 1
+    few = CitationChecker(HashEmbedder(), judge=Numbers(), tuning=CheckTuning(rivals_max=1))
+    assert few.entailment(quote, "Since 2019, 120 residents signed the petition.") < 0.6
+    assert few.judge_calls == 2
+    none = CitationChecker(HashEmbedder(), judge=Numbers(), tuning=CheckTuning(rivals_max=0))
+    assert none.entailment(quote, "120 residents signed the petition.") == 0.8
+
+
+def test_the_rivals_of_a_framed_answer_leave_its_question_as_it_is():
+    judge = ScriptedJudge()
+    checker = CitationChecker(HashEmbedder(), judge=judge)
+    quote = "Of the 3,179 people who left, 1,519 were children and 138 newborn babies."
+    question = "How many newborn babies were among the 3,179 people?"
+    checker.entailment(quote, f"The answer to “{question}” is: 1,519.")
+    assert [claim for _, claim in judge.asked[1:]] == [f"The answer to “{question}” is: 138."]

@@ -76,6 +76,7 @@ def test_the_checks_numbers_come_from_settings_with_the_same_defaults(monkeypatc
     monkeypatch.setenv("QA_CHECK_TERMS_MIN", "0.8")
     monkeypatch.setenv("QA_CHECK_JUDGE_CALLS", "2")
     monkeypatch.setenv("QA_CHECK_ENTAIL_MIN", "0.9")
+    monkeypatch.setenv("QA_CHECK_RIVALS", "0")
     monkeypatch.setenv("QA_RETRIEVAL_VECTOR_CACHE", "10")
     settings = load_settings(check__judge="off")
     t = make_checker(settings, HashEmbedder()).tuning
@@ -85,4 +86,5 @@ def test_the_checks_numbers_come_from_settings_with_the_same_defaults(monkeypatc
         2,
         0.9,
     )
+    assert t.rivals_max == 0
     assert settings.retrieval.vector_cache == 10

@@ -11,6 +11,7 @@ from qa.text import (
     holds,
     identifiers,
     names,
+    number_rivals,
     numbers,
 )
 
@@ -156,3 +157,16 @@ def test_holds_needs_every_identifier_as_written() -> None:
     assert holds(passage, set())
     # a missing space is not a new name
     assert holds("It can create .pyc files.", identifiers("It can create.pyc files."))
+
+
+def test_number_rivals_put_the_quotes_other_numbers_in_the_claim() -> None:
+    quote = "About 1,200 residents attended the meeting in Zürich, and 45 of them signed."
+    assert number_rivals("45 residents signed.", quote) == ["1,200 residents signed."]
+    # The same value written another way is no rival; a number the quote lacks has none.
+    assert number_rivals("1200 residents attended.", quote) == ["45 residents attended."]
+    assert number_rivals("300 residents attended.", quote) == []
+    assert number_rivals("Ana Ruiz hired Tom Berg.", "Tom Berg hired Ana Ruiz.") == []
+    # The number is replaced where it last stands, not inside a longer one.
+    assert number_rivals("In 45 cases, 45 signed; 145 did not.", "45 or 7") == [
+        "In 45 cases, 7 signed; 145 did not."
+    ]
