@@ -358,3 +358,11 @@ def test_the_second_look_reaches_past_the_first_six_windows(gen):
     assert "CHECKPOINTS.TXT" not in gen.history[0][-1]["content"]
     assert "CHECKPOINTS.TXT" in gen.history[1][-1]["content"]
     assert len(answer.passages) == 3  # the wider set the answer was verified against
+
+
+def test_a_rewrite_that_drops_the_follow_ups_verb_is_not_kept():
+    # Half of a two-word follow-up kept, its verb dropped: it asks another question.
+    assert not _good_rewrite(
+        "How many fighters in Aleppo chose to surrender immediately?",
+        "How many of them were immediately pardoned?",
+    )
