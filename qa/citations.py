@@ -196,12 +196,12 @@ class CitationChecker:
         claim_vec: np.ndarray | None = None,
         given: str = "",
         fragment: str | None = None,
-        around: str | None = None,
+        around: set[str] | None = None,
     ) -> list[Support]:
         """Every quote of ``passage`` (one to ``tuning.quote_sentences`` neighbouring
         sentences) by the cheap checks, best first (those that pass before those that do not).
-        ``around``: the text a fragment's question words may be found in (default: the
-        passage)."""
+        ``around``: the content words of the text the question's words may be found in
+        (default: the passage's)."""
         t = self.tuning
         # Datelines ("LYON, May 3. /AP/.") stay with their sentence, as in retrieval.
         spans = t.sentences.split(passage.text) or [(0, len(passage.text))]
@@ -219,9 +219,9 @@ class CitationChecker:
         # checked with its question, so they count there. A sentence that restates the
         # question ("PEP 3147 describes how modules are cached") may count them there too,
         # if most of its own words are in the quote itself.
-        around_terms = set(content_terms(around or passage.text))
+        around_terms = set(content_terms(passage.text)) if around is None else around
         p_terms = around_terms if fragment else set()
-        premise = around_terms & given_terms if not fragment and given_terms else set()
+        premise = set() if fragment else around_terms & given_terms
         s_own = c_terms - given_terms
         found: list[Support] = []
         # A claim may draw on neighbouring sentences (a quote, then "..., X said").
@@ -316,7 +316,7 @@ class CitationChecker:
             frag = claim if check != claim else None
             stated = judged_claim(check, question, frag)
             windows = {
-                n: self.windows(check, p, vec, question, frag, around.get(p.doc_id))
+                n: self.windows(check, p, vec, question, frag, around[p.doc_id])
                 for n, p in by_n.items()
             }
             budget = [t.judged_per_sentence]  # judge calls left for this sentence
@@ -466,14 +466,12 @@ def cite(passage: Passage, n: int, start: int, end: int, score: float) -> Citati
     )
 
 
-def _documents(passages: Sequence[Passage]) -> dict[str, str]:
-    """Each document's retrieved text: its passages, joined in the order of the document."""
-    by_doc: dict[str, list[Passage]] = {}
+def _documents(passages: Sequence[Passage]) -> dict[str, set[str]]:
+    """The content words of each document's retrieved text (all its passages)."""
+    by_doc: dict[str, set[str]] = {}
     for p in passages:
-        by_doc.setdefault(p.doc_id, []).append(p)
-    return {
-        d: " … ".join(p.text for p in sorted(ps, key=lambda p: p.start)) for d, ps in by_doc.items()
-    }
+        by_doc.setdefault(p.doc_id, set()).update(content_terms(p.text))
+    return by_doc
 
 
 def _claim_facts(claim: str, given: str) -> tuple[set[str], set[str], set[str], set[str]]:

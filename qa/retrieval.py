@@ -285,9 +285,9 @@ class Retriever:
                 break
             if any(lo <= i <= hi for lo, hi, _ in chosen):
                 continue
-            lo, hi = self._window(sents, int(i), chosen)
+            lo, hi, tokens = self._window(sents, int(i), chosen)
             chosen.append((lo, hi, int(i)))
-            used += sum(self.embedder.count_tokens(s.text) for s in sents[lo : hi + 1])
+            used += tokens
             merged = _merge_adjacent(sents, chosen, scores, t.max_gap_chars)
         out = []
         for n, (lo, hi, best) in enumerate(merged, start=1):
@@ -342,8 +342,9 @@ class Retriever:
                 self._sentence_vecs[keys[i]] = vec
         return np.stack([self._sentence_vecs[key] for key in keys])
 
-    def _window(self, sents: Sequence[_Sentence], i: int, chosen) -> tuple[int, int]:
-        """Grow sentence i by up to ``window`` neighbours each side within the token budget."""
+    def _window(self, sents: Sequence[_Sentence], i: int, chosen) -> tuple[int, int, int]:
+        """Grow sentence i by up to ``window`` neighbours each side within the token budget:
+        the window's first and last sentence, and its tokens."""
         budget = self.settings.passage_tokens
         gap = self.tuning.max_gap_chars
         lo = hi = i
@@ -375,7 +376,8 @@ class Retriever:
             ):
                 break
             hi = j
-        return lo, hi
+            used += self.embedder.count_tokens(sents[j].text)
+        return lo, hi, used
 
 
 def _visible_id(chunk_id: str, committed: dict[str, DocRecord]) -> bool:
