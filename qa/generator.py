@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -80,6 +81,47 @@ def _no_fd_redirection() -> None:
         llama_cpp.llama_log_set(forward, ctypes.c_void_p(0))
 
 
+def cpu_has_amx(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether this CPU has AMX tiles (Sapphire Rapids and later), from ``cpuinfo``'s flags;
+    False where there is no such file."""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return "amx_tile" in line.split()
+    except OSError:
+        pass
+    return False
+
+
+_PARAMS_LOCK = threading.Lock()
+
+
+@contextmanager
+def _extra_buffers(enabled: bool) -> Iterator[None]:
+    """Build a ``Llama`` with llama.cpp's extra buffer types on or off. llama-cpp-python takes
+    no argument for ``use_extra_bufts``; its constructor reads the defaults from
+    ``llama_model_default_params``, so those are wrapped while one model loads."""
+    if enabled:
+        yield
+        return
+    import llama_cpp.llama as binding
+
+    with _PARAMS_LOCK:
+        default = binding.llama_cpp.llama_model_default_params
+
+        def params() -> Any:
+            p = default()
+            p.use_extra_bufts = False
+            return p
+
+        binding.llama_cpp.llama_model_default_params = params
+        try:
+            yield
+        finally:
+            binding.llama_cpp.llama_model_default_params = default
+
+
 class LocalGenerator:
     """llama.cpp in this process. Greedy by default; one request at a time."""
 
@@ -92,8 +134,10 @@ class LocalGenerator:
         max_tokens: int,
         prompt_lookup: int = 0,
         batch: int = 512,
+        repack: bool = True,
     ) -> None:
-        """``batch``: prompt tokens llama.cpp processes per call (n_batch)."""
+        """``batch``: prompt tokens llama.cpp processes per call (n_batch). ``repack``: let
+        llama.cpp use its extra CPU buffer types (QA_LLM_REPACK)."""
         try:
             from llama_cpp import Llama
         except ImportError as exc:
@@ -113,15 +157,16 @@ class LocalGenerator:
             draft["draft_model"] = LlamaPromptLookupDecoding(num_pred_tokens=prompt_lookup)
             draft["logits_all"] = True  # llama-cpp-python sizes its logits buffer by this flag
         try:
-            self._llm = Llama(
-                model_path=model_path,
-                n_ctx=n_ctx,
-                n_threads=threads or (os.cpu_count() or 1),
-                n_batch=batch,
-                verbose=False,
-                seed=0,
-                **draft,
-            )
+            with _extra_buffers(repack):
+                self._llm = Llama(
+                    model_path=model_path,
+                    n_ctx=n_ctx,
+                    n_threads=threads or (os.cpu_count() or 1),
+                    n_batch=batch,
+                    verbose=False,
+                    seed=0,
+                    **draft,
+                )
         except Exception as exc:
             raise ModelError(
                 f"Could not load the model {model_path} ({exc}). Check QA_LLM_MODEL_PATH points to a valid GGUF file."
@@ -246,6 +291,12 @@ def make_generator(settings: Settings) -> Generator:
 
             path = str(packaged_model(settings.model_cache))
         return LocalGenerator(
-            path, llm.n_ctx, llm.threads, llm.temperature, llm.max_tokens, llm.prompt_lookup
+            path,
+            llm.n_ctx,
+            llm.threads,
+            llm.temperature,
+            llm.max_tokens,
+            llm.prompt_lookup,
+            repack=llm.repack != "off" and (llm.repack == "on" or not cpu_has_amx()),
         )
     raise ModelError(f"Unknown QA_LLM_MODE {llm.mode!r}: use local, openai or fake.")

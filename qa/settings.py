@@ -131,6 +131,12 @@ class LLMSettings(BaseModel):
     threads: int = Field(0, ge=0, description="CPU threads for local mode; 0 means one per core.")
     max_tokens: int = Field(160, ge=16, description="Most tokens in one answer.")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature.")
+    repack: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Local mode: let llama.cpp repack the weights into its extra CPU buffer "
+        "types (AMX, AVX repacks). auto: on, except on CPUs with AMX, where llama.cpp 0.3.x "
+        "crashes in its AMX matrix product (segfault at the first answer; llama.cpp #20824).",
+    )
     prompt_lookup: int = Field(
         0,
         ge=0,
