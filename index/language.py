@@ -36,6 +36,12 @@ class LanguageProfile:
     asked_noun_pattern: str = field(
         metadata={"doc": "Regex whose group 1 is the noun of a 'What <noun> did ...?' question"}
     )
+    counted_pattern: str = field(
+        metadata={
+            "doc": "Regex whose group 1 starts with the thing a 'How many <things> ...?' "
+            "question counts"
+        }
+    )
     broad_nouns: frozenset[str] = field(
         metadata={"doc": "Nouns too broad to be required in an answer ('city', 'number')"}
     )
@@ -136,6 +142,7 @@ ENGLISH = LanguageProfile(
     ),
     asked_noun_pattern=r"^\s*(?:what|which)\s+([a-z]+)\s+"
     r"(?:did|does|do|was|were|is|are|has|have|had|will|would|can)\b",
+    counted_pattern=r"\bhow many\s+(.+)$",
     broad_nouns=frozenset(
         """body city country town place organisation organization agency outlet broadcaster
         newspaper program programme channel person people official officials leader leaders

@@ -25,6 +25,7 @@ the judge is sure it answers the question; else the answer is a refusal.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -37,7 +38,17 @@ from qa.pipeline.verify import Checked
 from qa.prompts import is_refusal
 from qa.reader import Reading, Span
 from qa.schema import Citation, Passage, Reason
-from qa.text import answers_type, asked_noun, content_terms, expected_answer_type, new_items
+from qa.text import (
+    answers_type,
+    asked_noun,
+    content_terms,
+    counted_things,
+    counts_elsewhere,
+    expected_answer_type,
+    new_items,
+)
+
+log = logging.getLogger(__name__)
 
 # The judge's "do ``quotes`` give ``answer`` as the answer to ``question``?"
 Answers = Callable[[str, str, Sequence[str]], bool]
@@ -209,6 +220,14 @@ class OffQuestion:
         noun = asked_noun(e.question)
         if noun and not any(noun in content_terms(p.text) for p in cited):
             return False  # "What resolution did ...?" and no cited passage mentions one
+        if e.kind == "number":
+            # "How many newborn babies ...?" answered with the quote's number of children: the
+            # judge cannot tell which number belongs to which noun (0.87 against 0.88).
+            given = new_items(e.verified.supported, e.question)
+            things = counted_things(e.question)
+            if any(counts_elsewhere(given, c.quote, things) for c in e.verified.citations):
+                log.info("off question: the quote counts %s with another number", sorted(things))
+                return False
         if e.kind is None or (e.answers is not None and e.kind in self.judged_kinds):
             return True
         numbers = {p.n for p in cited}

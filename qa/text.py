@@ -172,6 +172,7 @@ def _patterns(profile: LanguageProfile) -> dict[str, re.Pattern[str]]:
         "share": re.compile(profile.share_pattern),
         "date": re.compile(rf"\b(?:{dates})\b|\b\d{{4}}\b"),
         "asked": re.compile(profile.asked_noun_pattern),
+        "counted": re.compile(profile.counted_pattern),
         **{f"q_{kind}": re.compile(rx) for kind, rx in profile.answer_types},
     }
 
@@ -217,6 +218,56 @@ def asked_noun(question: str) -> str | None:
     if not m or m.group(1) in profile.broad_nouns or m.group(1) in profile.stopwords:
         return None
     return stem(m.group(1))
+
+
+def counted_things(question: str) -> frozenset[str]:
+    """What a "How many <things> ...?" question counts: the stemmed words from "how many" to
+    the first stopword ("newborn babies" of "How many newborn babies were among ...").
+    Empty when none follows at once ("How many of them ...": what them is, is elsewhere)."""
+    profile = active()
+    m = _patterns(profile)["counted"].search(normalise(question))
+    out: set[str] = set()
+    for w in words(m.group(1)) if m else []:
+        if w in profile.stopwords or number_value(w) is not None:
+            break
+        out.add(stem(w))
+    return frozenset(out)
+
+
+_COUNT_TOKEN = re.compile(rf"{_NUMBER.pattern}|{_WORD.pattern}")
+
+
+def counts(text: str, reach: int = 3) -> dict[str, set[str]]:
+    """Each number of ``text`` with the stemmed content words that follow it, up to ``reach``
+    words and before the next number: what it counts. "1,519 children - among them 138
+    newborn babies" gives {"1519": {"children"}, "138": {"newborn", "babi"}}."""
+    stopwords = active().stopwords
+    tokens = [t.rstrip(".,") for t in _COUNT_TOKEN.findall(normalise(text))]
+    out: dict[str, set[str]] = {}
+    for i, token in enumerate(tokens):
+        value = number_value(token) if token != "one" else None
+        if value is None:
+            continue
+        things = out.setdefault(value, set())
+        for w in tokens[i + 1 : i + 1 + reach]:
+            if number_value(w) is not None:
+                break
+            if w not in stopwords:
+                things.add(stem(w))
+    return out
+
+
+def counts_elsewhere(answer_numbers: set[str], quote: str, things: frozenset[str]) -> bool:
+    """Whether ``quote`` gives the asked ``things`` a number of their own and gives each of
+    the answer's numbers to something else: "How many newborn babies ...?" answered "1,519"
+    from "1,519 children - among them 138 newborn babies". A number the quote counts nothing
+    with ("the total was 7,000") is no evidence either way."""
+    if not things or not answer_numbers:
+        return False
+    quoted = counts(quote)
+    if not any(c & things for c in quoted.values()):
+        return False
+    return all(n in quoted and quoted[n] and not quoted[n] & things for n in answer_numbers)
 
 
 def number_rivals(claim: str, quote: str, given: str = "") -> list[str]:

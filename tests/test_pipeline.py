@@ -434,3 +434,19 @@ def test_the_judged_sentence_threshold_is_a_setting(tmp_path):
     s = load_settings(data_dir=tmp_path, check__extract_min=0.5)
     answerer, _ = make(REFUSAL, REFUSAL, judge=SureJudge(0.8), judged_min=s.check.extract_min)
     assert answerer.ask(CHECKPOINTS_Q).origin is Origin.EXTRACTIVE
+
+
+def test_a_number_the_quote_gives_to_something_else_is_no_answer_to_how_many():
+    text = (
+        "3,179 people, including 1,519 children – among them 138 newborn babies – have left "
+        "eastern Aleppo through the corridors."
+    )
+    from tests.test_reader import passage
+
+    babies = "How many newborn babies were among the people who left eastern Aleppo?"
+    answerer, _ = make("1,519 [1].", passages=[passage(1, "left.txt", text)])
+    answerer.retry_sentences = 0
+    assert outcome(answerer.ask(babies))[1] == Reason.OFF_QUESTION
+    answerer, _ = make("138 [1].", passages=[passage(1, "left.txt", text)])
+    answer = answerer.ask(babies)
+    assert outcome(answer) == (Origin.MODEL, None, ()) and "138" in answer.text

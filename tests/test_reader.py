@@ -366,3 +366,22 @@ def test_a_rewrite_that_drops_the_follow_ups_verb_is_not_kept():
         "How many fighters in Aleppo chose to surrender immediately?",
         "How many of them were immediately pardoned?",
     )
+
+
+def test_what_a_number_counts():
+    from qa.text import counted_things, counts, counts_elsewhere
+
+    things = counted_things("How many newborn babies were among those who left?")
+    assert things == {"newborn", "babi"}
+    assert counted_things("How many of them were pardoned?") == frozenset()
+    quote = "3,179 people, including 1,519 children – among them 138 newborn babies – left."
+    assert counts(quote)["1519"] == {"children", "among"}
+    assert counts_elsewhere({"1519"}, quote, things)
+    assert not counts_elsewhere({"138"}, quote, things)
+    assert not counts_elsewhere({"3179", "138"}, quote, things)  # one of them is right
+    # A number that counts nothing in the quote (a total) is no evidence against it.
+    assert not counts_elsewhere(
+        {"4000"}, "The total was 4,000, of them 138 newborn babies.", things
+    )
+    # Nor is a quote that gives the asked things no number at all.
+    assert not counts_elsewhere({"1519"}, "1,519 children left.", things)
