@@ -297,6 +297,6 @@ def make_generator(settings: Settings) -> Generator:
             llm.temperature,
             llm.max_tokens,
             llm.prompt_lookup,
-            repack=llm.repack != "off" and (llm.repack == "on" or not cpu_has_amx()),
+            repack={"on": True, "off": False}.get(llm.repack, not cpu_has_amx()),
         )
     raise ModelError(f"Unknown QA_LLM_MODE {llm.mode!r}: use local, openai or fake.")

@@ -240,7 +240,7 @@ _COUNT_TOKEN = re.compile(rf"{_NUMBER.pattern}|{_WORD.pattern}")
 def counts(text: str, reach: int = 3) -> dict[str, set[str]]:
     """Each number of ``text`` with the stemmed content words that follow it, up to ``reach``
     words and before the next number: what it counts. "1,519 children - among them 138
-    newborn babies" gives {"1519": {"children"}, "138": {"newborn", "babi"}}."""
+    newborn babies" gives {"1519": {"children", "among"}, "138": {"newborn", "babi"}}."""
     stopwords = active().stopwords
     tokens = [t.rstrip(".,") for t in _COUNT_TOKEN.findall(normalise(text))]
     out: dict[str, set[str]] = {}

@@ -28,7 +28,7 @@ from qa.schema import Answer, Citation, Origin, Reason, Sentence, Trace
 from qa.service import build_answerer, run_index
 from qa.settings import load_settings
 from qa.testing import FakeGenerator, HashEmbedder
-from tests.test_reader import LEFT, PASSAGES, StubRetriever
+from tests.test_reader import LEFT, PASSAGES, StubRetriever, passage
 
 CHECKPOINTS_Q = "What did Peskov say about the checkpoints in western Aleppo?"
 PESKOV = "Peskov said seven checkpoints were established in western Aleppo [2]."
@@ -441,8 +441,6 @@ def test_a_number_the_quote_gives_to_something_else_is_no_answer_to_how_many():
         "3,179 people, including 1,519 children – among them 138 newborn babies – have left "
         "eastern Aleppo through the corridors."
     )
-    from tests.test_reader import passage
-
     babies = "How many newborn babies were among the people who left eastern Aleppo?"
     answerer, _ = make("1,519 [1].", passages=[passage(1, "left.txt", text)])
     answerer.retry_sentences = 0
