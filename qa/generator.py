@@ -94,6 +94,12 @@ def cpu_has_amx(cpuinfo: str = "/proc/cpuinfo") -> bool:
     return False
 
 
+def repack_enabled(mode: str) -> bool:
+    """Whether llama.cpp may use its extra CPU buffer types, for QA_LLM_REPACK ``mode``:
+    on or off as told; auto is on unless the CPU has AMX (llama.cpp #20824)."""
+    return {"on": True, "off": False}.get(mode, not cpu_has_amx())
+
+
 _PARAMS_LOCK = threading.Lock()
 
 
@@ -297,6 +303,6 @@ def make_generator(settings: Settings) -> Generator:
             llm.temperature,
             llm.max_tokens,
             llm.prompt_lookup,
-            repack={"on": True, "off": False}.get(llm.repack, not cpu_has_amx()),
+            repack=repack_enabled(llm.repack),
         )
     raise ModelError(f"Unknown QA_LLM_MODE {llm.mode!r}: use local, openai or fake.")

@@ -26,3 +26,35 @@ def test_extra_buffers_are_turned_off_only_while_a_model_loads():
     assert binding.llama_cpp.llama_model_default_params is default
     with _extra_buffers(True):
         assert binding.llama_cpp.llama_model_default_params().use_extra_bufts
+
+
+@pytest.mark.parametrize(("mode", "extra"), [("off", False), ("on", True)])
+def test_the_server_wrapper_loads_its_models_under_the_same_guard(monkeypatch, mode, extra):
+    """``python -m qa.llm_server`` runs llama_cpp.server with QA_LLM_REPACK applied to every
+    model it loads, and hands it its arguments unchanged."""
+    binding = pytest.importorskip("llama_cpp.llama")
+    from qa import llm_server
+
+    seen = {}
+
+    def run_module(name, run_name, alter_sys):
+        import sys
+
+        seen.update(
+            name=name,
+            run_name=run_name,
+            argv=list(sys.argv[1:]),
+            extra=binding.llama_cpp.llama_model_default_params().use_extra_bufts,
+        )
+
+    monkeypatch.setenv("QA_LLM_REPACK", mode)
+    monkeypatch.setattr(llm_server.runpy, "run_module", run_module)
+    monkeypatch.setattr("sys.argv", ["qa.llm_server", "--model", "m.gguf", "--port", "8000"])
+    llm_server.main()
+    assert seen == {
+        "name": "llama_cpp.server",
+        "run_name": "__main__",
+        "argv": ["--model", "m.gguf", "--port", "8000"],
+        "extra": extra,
+    }
+    assert binding.llama_cpp.llama_model_default_params().use_extra_bufts

@@ -314,7 +314,7 @@ def embed_server(tmp_path_factory) -> Iterator[str]:
     log_path = tmp_path_factory.mktemp("embed-server") / "server.log"
     env = {k: v for k, v in os.environ.items() if k not in ("HOST", "PORT", "CONFIG_FILE", "MODEL")}
     cmd = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(model),
+        sys.executable, "-m", "qa.llm_server", "--model", str(model),
         "--model_alias", REAL_ALIAS, "--embedding", "true",
         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--n_threads", "2",
     ]  # fmt: skip

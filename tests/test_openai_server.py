@@ -46,7 +46,7 @@ def server(tmp_path_factory):
     # The server reads HOST, PORT and CONFIG_FILE from the environment over its flags.
     env = {k: v for k, v in os.environ.items() if k not in ("HOST", "PORT", "CONFIG_FILE", "MODEL")}
     cmd = [
-        sys.executable, "-m", "llama_cpp.server",
+        sys.executable, "-m", "qa.llm_server",
         "--model", str(model), "--model_alias", ALIAS,
         "--host", "127.0.0.1", "--port", str(port),
         "--n_ctx", "4096", "--n_threads", "2", "--n_threads_batch", "2",
