@@ -92,7 +92,7 @@ class Verdict:
 @dataclass(frozen=True)
 class LowRelevance:
     name: ClassVar[Reason] = Reason.LOW_RELEVANCE
-    min_similarity: float = 0.3  # the best passage's cosine to the question (QA_RETRIEVAL_...)
+    min_similarity: float = 0.25  # the best passage's cosine to the question (QA_RETRIEVAL_...)
 
     def fires(self, passages: Sequence[Passage]) -> bool:
         best = max((p.similarity for p in passages), default=0.0)
