@@ -87,6 +87,12 @@ class LanguageProfile:
             "question: a str.format template with {question} and {previous}"
         }
     )
+    answer_frame: str = field(
+        metadata={
+            "doc": "How the entailment judge is asked about a bare answer fragment ('In "
+            "Lyon.'): a str.format template with {question} and then {answer}"
+        }
+    )
     polarity_pattern: str = field(
         metadata={
             "doc": "Regex for the words by which an answer says yes or no ('not', 'never', "
@@ -186,6 +192,7 @@ ENGLISH = LanguageProfile(
     split_list_pattern=r"^(?P<verb>name|list|give)\s+(?P<a>the\b.+?),?\s+and\s+(?P<b>the\b.+)$",
     rewrite_label_pattern=r"^(rewritten question|question)\s*:\s*",
     follow_up_context="{question} (Follow-up to: {previous})",
+    answer_frame="The answer to “{question}” is: {answer}",
     polarity_pattern=r"\b(yes|no|not|nor|never|none|neither|nobody|nothing|cannot)\b|n['’]t\b",
 )
 

@@ -28,6 +28,7 @@ from index.chunking import split_sentences
 from index.embedder import Embedder
 from qa import markers
 from qa.judge import Claim, Judge
+from qa.language import active
 from qa.prompts import is_instruction
 from qa.retrieval import SENTENCES, SentenceRules
 from qa.schema import Citation, Passage, Sentence
@@ -419,18 +420,29 @@ def judged_claim(claim: str, question: str, fragment: str | None) -> str:
     fragment as the answer to its question."""
     if fragment is None or not question:
         return claim
-    return f"The answer to “{question}” is: {fragment}"
+    return active().answer_frame.format(question=question, answer=fragment)
 
 
-_FRAMED = re.compile(r"(?s)(The answer to “(.*)” is: )(.*)")  # judged_claim's frame
+def _framed(claim: str) -> tuple[str, str] | None:
+    """The question and the answer of a claim in judged_claim's frame, else None."""
+    frame = active().answer_frame
+    before, _, rest = frame.partition("{question}")
+    between, _, after = rest.partition("{answer}")
+    pattern = f"(?s){re.escape(before)}(.*){re.escape(between)}(.*){re.escape(after)}"
+    m = re.fullmatch(pattern, claim)
+    return None if m is None else (m.group(1), m.group(2))
 
 
 def _rivals(claim: str, quote: str) -> list[str]:
     """The claim's number rivals; of a framed answer, the answer's (its question is given)."""
-    m = _FRAMED.fullmatch(claim)
-    if m is None:
+    framed = _framed(claim)
+    if framed is None:
         return number_rivals(claim, quote)
-    return [m.group(1) + r for r in number_rivals(m.group(3), quote, given=m.group(2))]
+    question, answer = framed
+    return [
+        active().answer_frame.format(question=question, answer=r)
+        for r in number_rivals(answer, quote, given=question)
+    ]
 
 
 def _logit(p: float, eps: float = 1e-6) -> float:

@@ -363,3 +363,21 @@ def test_the_rivals_of_a_framed_answer_leave_its_question_as_it_is():
     question = "How many newborn babies were among the 3,179 people?"
     checker.entailment(quote, f"The answer to “{question}” is: 1,519.")
     assert [claim for _, claim in judge.asked[1:]] == [f"The answer to “{question}” is: 138."]
+
+
+def test_the_answer_frame_is_the_language_profiles():
+    from dataclasses import replace
+
+    from qa.citations import judged_claim
+    from qa.language import ENGLISH, set_active
+
+    previous = set_active(replace(ENGLISH, answer_frame="Q: {question} A: {answer}"))
+    try:
+        claim = judged_claim("1,519.", "How many were among the 3,179?", "1,519.")
+        assert claim == "Q: How many were among the 3,179? A: 1,519."
+        judge = ScriptedJudge()
+        quote = "Of the 3,179 people who left, 1,519 were children and 138 newborn babies."
+        CitationChecker(HashEmbedder(), judge=judge).entailment(quote, claim)
+        assert [c for _, c in judge.asked[1:]] == ["Q: How many were among the 3,179? A: 138."]
+    finally:
+        set_active(previous)
