@@ -119,14 +119,22 @@ def number_value(token: str) -> str | None:
     return None
 
 
+def _counting_value(token: str) -> str | None:
+    """``number_value`` of a token that counts: a number word for 1 ("one of them") does not."""
+    value = number_value(token)
+    if value == "1" and token.lower().strip(".") in active().number_words:
+        return None
+    return value
+
+
 def numbers(text: str) -> set[str]:
-    """Every number in ``text``, as digits (number words included, but not "one": "one of
-    them" counts nothing)."""
-    number_words = active().number_words
+    """Every number in ``text``, as digits (number words included, but not the word for 1:
+    "one of them" counts nothing)."""
     found = {m.group().replace(",", "").rstrip(".") for m in _NUMBER.finditer(text)}
+    number_words = active().number_words
     for w in words(text):
-        if w in number_words and number_words[w] != "1":
-            found.add(number_words[w])
+        if w in number_words and (value := _counting_value(w)) is not None:
+            found.add(value)
     return {n for n in found if n}
 
 
@@ -245,12 +253,12 @@ def counts(text: str, reach: int = 3) -> dict[str, set[str]]:
     tokens = [t.rstrip(".,") for t in _COUNT_TOKEN.findall(normalise(text))]
     out: dict[str, set[str]] = {}
     for i, token in enumerate(tokens):
-        value = number_value(token) if token != "one" else None
+        value = _counting_value(token)
         if value is None:
             continue
         things = out.setdefault(value, set())
         for w in tokens[i + 1 : i + 1 + reach]:
-            if number_value(w) is not None:
+            if _counting_value(w) is not None:
                 break
             if w not in stopwords:
                 things.add(stem(w))

@@ -385,3 +385,8 @@ def test_what_a_number_counts():
     )
     # Nor is a quote that gives the asked things no number at all.
     assert not counts_elsewhere({"1519"}, "1,519 children left.", things)
+    # The word for 1 counts nothing ("one of them"), in the profile's words, as in numbers().
+    assert counts("One of the 40 boats sank; 2 crews were saved.") == {
+        "40": {"boat", "sank"},
+        "2": {"crew", "saved"},
+    }
