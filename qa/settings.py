@@ -94,9 +94,9 @@ class RetrievalSettings(BaseModel):
         0.25,
         description="Refuse without asking the model when the best passage's cosine similarity "
         "to the question is below this. Chosen on the whole suite (389 standalone questions of "
-        "5 sets, packaged MiniLM): the best cosine of every answerable one is >= 0.255, and "
-        "the 2 unanswerable ones below 0.25 (0.19, 0.22) are also below 0.30, which refused "
-        "one answerable SQuAD question besides.",
+        "5 sets, packaged MiniLM): every answerable one's best cosine is >= 0.255, and the only "
+        "2 unanswerable ones below 0.30 are below 0.23 (0.19, 0.22); 0.30 also refused the "
+        "answerable one at 0.255.",
     )
     vector_cache: int = Field(
         8192,
