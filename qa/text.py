@@ -64,12 +64,15 @@ def words(text: str) -> list[str]:
     """Lower-case words, possessive 's dropped ("Norway's" -> "norway")."""
     out = []
     for w in _WORD.findall(normalise(text).replace("_", " ")):
-        w = w.strip("'-")
-        if w.endswith("'s"):
-            w = w[:-2]
+        w = _unpossessed(w.strip("'-"))
         if w:
             out.append(w)
     return out
+
+
+def _unpossessed(word: str) -> str:
+    """A normalised word without its possessive 's."""
+    return word[:-2] if word.endswith("'s") else word
 
 
 def stem(word: str) -> str:
@@ -140,11 +143,12 @@ def numbers(text: str) -> set[str]:
 
 def names(text: str) -> set[str]:
     """Capitalised words that are not at the start of a sentence and not stopwords: likely names
-    (any script with capitals: "Zürich", "São", "Ørsted", "Москва")."""
+    (any script with capitals: "Zürich", "São", "Ørsted", "Москва"), stemmed as ``words`` are,
+    so a possessive is its name ("Putin's" -> "putin")."""
     stopwords = active().stopwords
     out = set()
     for m in _NAME.finditer(unicodedata.normalize("NFC", text.strip())):
-        w = m.group(1).lower()
+        w = _unpossessed(normalise(m.group(1)))  # "Russia's" is the name of words' "russia"
         if w not in stopwords and len(w) > 1:
             out.add(stem(w))
     return out

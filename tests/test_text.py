@@ -13,6 +13,7 @@ from qa.text import (
     names,
     number_rivals,
     numbers,
+    words,
 )
 
 
@@ -109,6 +110,16 @@ def test_names_in_any_script_with_capitals():
     assert "ørst" in found  # stemmed as "Orsted" would be
     assert "flights" not in found  # the sentence start
     assert names("Il part à Genève.") == {"genève"}
+
+
+def test_a_possessive_is_its_name():
+    """A claim's "Russia's envoy" names what a quote's "Russia" does, as ``words`` has it."""
+    assert names("He met Russia's envoy and Putin’s aide, and O'Neill.") == {
+        "russia",
+        "putin",
+        "o'neill",
+    }
+    assert names("He met Russia's envoy.") <= set(words("Russia said so."))
 
 
 @pytest.mark.parametrize(
