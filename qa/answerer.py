@@ -45,7 +45,7 @@ class Answerer:
         reader: SentenceReader | None = None,
         retry_sentences: int = 3,
         k: int = 6,
-        min_relevance: float = 0.25,
+        min_relevance: float = LowRelevance.min_similarity,
         max_question_chars: int = 2000,
         policy_off: str | Iterable[str] = "",
         judged_min: float = JudgedSentence.min_yes,
