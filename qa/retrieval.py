@@ -33,9 +33,16 @@ class SentenceRules:
 
     fragment_chars: int = 30  # shorter pieces (datelines, "/AP/.") join the next sentence
     quotation_sentences: int = 3  # how far an open quotation is followed to its close
+    # A sentence ending in one of these announces what follows it ("To deactivate it, type:"
+    # then "deactivate"): a quote that ends with it takes the next sentence too.
+    introducers: tuple[str, ...] = (":",)
 
     def split(self, text: str) -> list[tuple[int, int]]:
         return split_sentences(text, min_chars=self.fragment_chars)
+
+    def introduces(self, sentence: str) -> bool:
+        """Whether ``sentence`` announces the one after it (ends with a colon)."""
+        return sentence.rstrip().endswith(self.introducers)
 
 
 SENTENCES = SentenceRules()

@@ -381,3 +381,16 @@ def test_the_answer_frame_is_the_language_profiles():
         assert [c for _, c in judge.asked[1:]] == ["Q: How many were among the 3,179? A: 138."]
     finally:
         set_active(previous)
+
+
+def test_a_quote_ending_with_a_colon_holds_what_it_announces(checker):
+    # "type:" announces the command on the next line: a quote cut there would cite the
+    # sentence without the command it is about.
+    doc = "Once you are done, you may leave it.\n\nTo deactivate a virtual environment, type:\n\ndeactivate\n\nThat is all."
+    p = [passage(1, "venv.html", doc, start=0)]
+    v = checker.verify("To deactivate a virtual environment, type deactivate [1].", p)
+    assert [c.quote for c in v.citations] == [
+        "To deactivate a virtual environment, type:\n\ndeactivate"
+    ]
+    v = checker.verify("Once you are done, you may leave it [1].", p)
+    assert [c.quote for c in v.citations] == ["Once you are done, you may leave it."]
