@@ -239,7 +239,7 @@ class CitationChecker:
         seen: set[tuple[int, int]] = set()
         for lo, last in options:
             hi = last
-            if hi + 1 < len(spans) and t.sentences.introduces(passage.text[slice(*spans[hi])]):
+            if hi + 1 < len(spans) and t.sentences.introduces(quotes[hi]):
                 hi += 1  # the quote holds what its last sentence announces
             a, b = spans[lo][0], spans[hi][1]
             if (a, b) in seen:

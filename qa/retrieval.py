@@ -41,7 +41,7 @@ class SentenceRules:
         return split_sentences(text, min_chars=self.fragment_chars)
 
     def introduces(self, sentence: str) -> bool:
-        """Whether ``sentence`` announces the one after it (ends with a colon)."""
+        """Whether ``sentence`` announces the one after it (ends with one of ``introducers``)."""
         return sentence.rstrip().endswith(self.introducers)
 
 
