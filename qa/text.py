@@ -31,9 +31,12 @@ _MARKS = _char_class(lambda c: unicodedata.category(c)[0] == "M")
 _UPPER = "A-Z" + _char_class(lambda c: c.isupper() or c.istitle())
 _WORD = re.compile(rf"[^\W_][\w{_MARKS}]*(?:['’\-]+[\w{_MARKS}]*)*")
 # A name: a capital, then letters and digits, joined by apostrophes and hyphens ("UTF-8",
-# "Wi-Fi", "COVID-19", "O'Neill"); a joiner at the end is not part of it.
+# "Wi-Fi", "COVID-19", "O'Neill"); a joiner at the end is not part of it. A short
+# particle joined by an apostrophe belongs to it ("d'Aulps", "l'Oréal", "dell'Orto"), as it
+# does to the word that ``words`` makes of it, so the two meet.
 _NAME = re.compile(
-    rf"(?<![.!?]\s)(?<!^)\b([{_UPPER}](?:[^\W_]|[{_MARKS}])*(?:['’\-]+(?:[^\W_]|[{_MARKS}])+)*)"
+    rf"(?<![.!?]\s)(?<!^)\b((?:[^\W\d_]{{1,4}}['’])?[{_UPPER}](?:[^\W_]|[{_MARKS}])*"
+    rf"(?:['’\-]+(?:[^\W_]|[{_MARKS}])+)*)"
 )
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 # Code-like tokens, which a paraphrase cannot reword: something in backticks, an option

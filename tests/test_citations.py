@@ -394,3 +394,18 @@ def test_a_quote_ending_with_a_colon_holds_what_it_announces(checker):
     ]
     v = checker.verify("Once you are done, you may leave it [1].", p)
     assert [c.quote for c in v.citations] == ["Once you are done, you may leave it."]
+
+
+def test_a_claim_of_two_names_needs_both_in_its_quote(checker):
+    # Half its names is not "most": a quote naming Churkin and the US does not state what
+    # Churkin said of Russia, however close the rest of the sentence is.
+    doc = (
+        "The envoy Churkin said after the US tactical tricks that have helped terrorists regroup, "
+        "Moscow won't agree anymore on unilateral steps."
+    )
+    p = [passage(1, "un.txt", doc)]
+    wrong = "The envoy Churkin said Russian tactical tricks have helped terrorists regroup [1]."
+    v = checker.verify(wrong, p)
+    assert v.citations == [] and v.removed
+    v = checker.verify(wrong.replace("Russian", "US"), p)
+    assert [c.source for c in v.citations] == ["un.txt"]

@@ -122,6 +122,17 @@ def test_a_possessive_is_its_name():
     assert names("He met Russia's envoy.") <= set(words("Russia said so."))
 
 
+def test_a_name_keeps_its_particle_as_words_do():
+    """ "Pierre d'Aulps" in a claim names what the quote's "Pierre d'Aulps" does: without its
+    particle the name ("aulp") met no word of the quote ("d'aulp") and the claim lost half
+    its names."""
+    claim = "The family traced its ancestry to a man called Pierre d'Aulps."
+    assert names(claim) == {"pierre", "d'aulp"}
+    assert names(claim) <= set(content_terms("They descended from a Pierre d'Aulps."))
+    assert names("She works at l’Oréal and dell'Orto.") == {"l'oréal", "dell'orto"}
+    assert names("It isn't Paris.") == {"pari"}  # a contraction is no particle
+
+
 @pytest.mark.parametrize(
     ("text", "whole"),
     [
