@@ -43,8 +43,8 @@ class CheckTuning:
     similarity_min: float = 0.55  # sentence-to-quote cosine that counts as support on its own
     terms_min: float = 0.6  # or: share of the sentence's content words found in the quote
     # Share of the sentence's names (not the question's) that must be in the quote: most of
-    # them. At 0.5 a claim of two names stood on one ("Vitaly Churkin said Russian tactical
-    # tricks..." from a quote naming Churkin and the US). Measured on eval/verify.jsonl with
+    # them. At 0.5 a claim of two names stood on one ("Mayor Ruiz said Tarn will close the
+    # harbour" from a quote naming Ruiz and Ellis). Measured on eval/verify.jsonl with
     # the names' particles kept ("d'Aulps"): 0.6 fails no supported claim that 0.5 passed,
     # and 8 more unsupported ones (0.67: 14 more, none supported).
     names_min: float = 0.6
