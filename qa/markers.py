@@ -40,7 +40,9 @@ def parse(sentence: str) -> tuple[str, list[int]]:
             if n not in cited:
                 cited.append(n)
     bare = remove(sentence).strip()
-    bare = re.sub(r"\s+([.,;:!?])", r"\1", bare)
+    # "set up [1] ." -> "set up.", but a word that starts with a stop keeps its space
+    # ("is .venv", "create .pyc files").
+    bare = re.sub(r"\s+([.,;:!?])(?![^\W_])", r"\1", bare)
     bare = re.sub(r"[,;]+([.!?]|$)", r"\1", bare)  # "December 7 [1], [2]." -> "December 7."
     return bare, cited
 

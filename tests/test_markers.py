@@ -18,6 +18,13 @@ def test_parse_reads_lists_semicolons_and_repeats() -> None:
     assert markers.parse("It rose [3; 1].") == ("It rose.", [3, 1])
 
 
+def test_parse_keeps_the_space_before_a_word_that_starts_with_a_stop() -> None:
+    # "is .venv [1]." once came out as "is.venv.", and "create .pyc files" as "create.pyc".
+    assert markers.parse("The usual place is .venv [1].") == ("The usual place is .venv.", [1])
+    assert markers.parse("It can create .pyc files [2] .") == ("It can create .pyc files.", [2])
+    assert markers.parse("Use it , then stop [1] !") == ("Use it, then stop!", [1])
+
+
 def test_before_stop_and_attach_put_markers_before_the_stop() -> None:
     assert markers.before_stop("They were freed. [3] Then") == "They were freed [3]. Then"
     assert markers.attach("They were freed.", [1, 2]) == "They were freed [1][2]."
