@@ -13,7 +13,8 @@ when it fires, its thresholds are its fields. :class:`Policy` holds one of each,
    is left to the judge's question).
 6. ``contradicted``: the answer cites none of the one sentence that plainly answers and none
    of its asked-for items.
-7. ``off_question``: the cited passages are about something else.
+7. ``off_question``: the cited passages are about something else (or their documents never
+   name the code names the question gives).
 8. ``not_answered`` (with the entailment judge; last, as it costs a model call): the judge
    says the quotes do not answer the question asked.
 
@@ -45,6 +46,8 @@ from qa.text import (
     counted_things,
     counts_elsewhere,
     expected_answer_type,
+    holds,
+    identifiers,
     new_items,
 )
 
@@ -220,6 +223,14 @@ class OffQuestion:
         noun = asked_noun(e.question)
         if noun and not any(noun in content_terms(p.text) for p in cited):
             return False  # "What resolution did ...?" and no cited passage mentions one
+        # The code names the question gives ("Which ArgumentParser parameter ...?") must be in
+        # what was retrieved of the cited documents: a document that never names them answers
+        # another question, however well it states the answer's sentence.
+        asked = identifiers(e.question)
+        docs = {p.doc_id for p in cited}
+        if asked and not holds(" ".join(p.text for p in e.passages if p.doc_id in docs), asked):
+            log.info("off question: no cited document names %s", sorted(asked))
+            return False
         if e.kind == "number":
             # "How many newborn babies ...?" answered with the quote's number of children: the
             # judge cannot tell which number belongs to which noun (0.87 against 0.88).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
+from collections import Counter
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -41,14 +42,15 @@ _NAME = re.compile(
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 # Code-like tokens, which a paraphrase cannot reword: something in backticks, an option
 # ("--proxy", "-m"), a dotted name ("os.path.join", "Logger.setLevel()"; every part of two
-# characters or more, so "e.g." is none), a call ("basicConfig()"), a keyword argument
-# ("mode='w'", both sides), a word with an underscore ("host_bits", "__init__"), or a short
-# value in single quotes ('w+').
+# characters or more, so "e.g." is none), a call ("basicConfig()"), a word in camel case
+# ("ArgumentParser", "getLogger"), a keyword argument ("mode='w'", both sides), a word with
+# an underscore ("host_bits", "__init__"), or a short value in single quotes ('w+').
 _CODE = re.compile(
     r"""`[^`\n]+`"""
     r"|(?<![\w-])--?[A-Za-z][\w-]*"
     r"|\b[A-Za-z_]\w+(?:\.[A-Za-z_]\w+)+(?:\(\))?"
     r"|\b[A-Za-z_]\w*\(\)"
+    r"|\b(?:[A-Z][a-z]+|[a-z]+)(?:[A-Z][a-z\d]+)+\b"
     r"""|\b[A-Za-z_]\w*=[^\s,;)]+"""
     r"|\b[A-Za-z0-9]*_\w*"
     r"|(?<!\w)'[^'\s]{1,12}'(?!\w)"
@@ -163,7 +165,7 @@ def identifiers(text: str) -> set[str]:
     backticks each of its words."""
     out = set()
     for m in _CODE.finditer(MARKER.sub("", text)):
-        for part in re.split(r"[=\s]+", m.group().strip("`").rstrip(".,;:")):
+        for part in re.split(r"[=\s]+", m.group().strip("`").rstrip(".,;:?!")):
             part = normalise(part.strip("'\"")).removesuffix("()")
             if part:
                 out.add(part)
@@ -320,3 +322,49 @@ def _replace_last(text: str, old: str, new: str) -> str:
         return text
     m = hits[-1]
     return text[: m.start()] + new + text[m.end() :]
+
+
+def exchanged(claim: str, quote: str, gain: int = 2) -> tuple[str, str] | None:
+    """Two terms of the claim whose exchange makes it read as the quote does: a swapped
+    role ("use strcoll() for a key function or strxfrm() for a comparison function" against
+    "strxfrm() for a key function or strcoll() for a comparison function"), or None. The two
+    are of one kind (two names or code names, two numbers, or two other words), each once in
+    the claim and once in the quote, and exchanging them lets ``gain`` more of the claim's
+    words be read in the quote's order (longest common subsequence of their content words).
+    An exchanged pair of neighbours gains one word at most, so a list read in another
+    order ("Ruiz and Berg" for "Berg and Ruiz") is no swap."""
+    c, q = content_terms(claim), content_terms(quote)
+    if len(c) < 3:
+        return None
+    named = names(claim) | names(quote)
+    named |= set(content_terms(" ".join(identifiers(claim) | identifiers(quote))))
+    c_count, q_count = Counter(c), Counter(q)
+    once = [w for w in dict.fromkeys(c) if c_count[w] == 1 and q_count[w] == 1]
+    if len(once) < 2:
+        return None
+    base = _common_run(c, q)
+
+    def kind(w: str) -> str:
+        return "number" if number_value(w) is not None else "name" if w in named else "word"
+
+    at = {w: q.index(w) for w in once}  # ``once`` is in the claim's order
+    for i, a in enumerate(once):
+        for b in once[i + 1 :]:
+            # Only a pair the quote has the other way round can gain (two words at most).
+            if at[a] < at[b] or kind(a) != kind(b):
+                continue
+            swapped = [b if w == a else a if w == b else w for w in c]
+            if _common_run(swapped, q) >= base + gain:
+                return a, b
+    return None
+
+
+def _common_run(a: list[str], b: list[str]) -> int:
+    """The length of the longest common subsequence of ``a`` and ``b``."""
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0]
+        for j, y in enumerate(b):
+            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
+        prev = cur
+    return prev[-1]

@@ -409,3 +409,16 @@ def test_a_claim_of_two_names_needs_both_in_its_quote(checker):
     assert v.citations == [] and v.removed
     v = checker.verify(wrong.replace("Russian", "US"), p)
     assert [c.source for c in v.citations] == ["un.txt"]
+
+
+def test_a_claim_that_swaps_two_terms_of_its_quote_is_rejected_before_the_judge():
+    # The judge accepts anything; the quote gives the two functions the other way round.
+    judge = ScriptedJudge("never")
+    checker = CitationChecker(HashEmbedder(), judge=judge)
+    doc = "For locale aware sorting, use strxfrm() for a key function or strcoll() for a comparison function."
+    p = [passage(1, "sorting.html", doc)]
+    swapped = "For locale aware sorting, use strcoll() for a key function or strxfrm() for a comparison function [1]."
+    v = checker.verify(swapped, p)
+    assert v.citations == [] and v.removed and v.judged == 0
+    v = checker.verify("Use strxfrm() for a key function in locale aware sorting [1].", p)
+    assert [c.source for c in v.citations] == ["sorting.html"]

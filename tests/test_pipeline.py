@@ -160,6 +160,27 @@ def test_an_answer_about_something_else_is_refused():
     assert outcome(answer) == (Origin.REFUSAL, Reason.OFF_QUESTION, ("off_question",))
 
 
+def test_an_answer_from_a_document_that_never_names_the_asked_code_is_refused():
+    files = passage(1, "files.html", "The first argument is a string containing the filename.")
+    cli = passage(
+        2, "cli.html", "An ArgumentParser object holds what is needed to parse a command line."
+    )
+    question = "Which ArgumentParser parameter reads the arguments from a file?"
+    answerer, _ = make(
+        "The first argument is a string containing the filename [1].", passages=[files, cli]
+    )
+    answerer.retry_sentences = 0
+    answer = answerer.ask(question)
+    assert outcome(answer) == (Origin.REFUSAL, Reason.OFF_QUESTION, ("off_question",))
+    # The same answer stands when its document names the code.
+    files = replace(files, text=files.text + " ArgumentParser reads it.")
+    files = replace(files, end=files.start + len(files.text))
+    answerer, _ = make(
+        "The first argument is a string containing the filename [1].", passages=[files, cli]
+    )
+    assert answerer.ask(question).origin == Origin.MODEL
+
+
 def test_quotes_the_judge_says_do_not_answer_the_question_are_refused():
     answerer, _ = make(LEFT_ANSWER, judge=NoAnswerJudge())
     answer = answerer.ask(LEFT)

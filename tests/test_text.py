@@ -7,6 +7,7 @@ import pytest
 from qa.text import (
     answers_type,
     content_terms,
+    exchanged,
     expected_answer_type,
     holds,
     identifiers,
@@ -164,8 +165,11 @@ def test_content_terms_keep_non_ascii_words_whole():
         ("Pass mode='w' and host_bits=False.", {"mode", "w", "host_bits", "false"}),
         ("Run `python -m venv env` first.", {"python", "-m", "venv", "env"}),
         ("The __init__ method opens it with 'w+'.", {"__init__", "w+"}),
+        ("Does ArgumentParser call getLogger?", {"argumentparser", "getlogger"}),
+        ("What is the prize for P=NP?", {"p", "np"}),
         # prose: abbreviations, hyphenated words, contractions and versions are not code
         ("E.g. a one-sided deal, i.e. U.S. policy; don't upgrade to 3.11.", set()),
+        ("Names are not camel case: JSON, UTF-8, COVID-19, Zürich, O'Neill.", set()),
     ],
 )
 def test_identifiers_are_the_code_like_tokens(text: str, expected: set[str]) -> None:
@@ -192,3 +196,16 @@ def test_number_rivals_put_the_quotes_other_numbers_in_the_claim() -> None:
     assert number_rivals("In 45 cases, 45 signed; 145 did not.", "45 or 7") == [
         "In 45 cases, 7 signed; 145 did not."
     ]
+
+
+def test_exchanged_finds_two_terms_whose_swap_makes_the_claim_read_as_the_quote() -> None:
+    quote = "For sorting, use strxfrm() for a key function or strcoll() for a comparison function."
+    claim = "For sorting, use strcoll() for a key function or strxfrm() for a comparison function."
+    assert exchanged(claim, quote) == ("strcoll", "strxfrm")
+    quote = "The harbour closes in May, while the station closes in June."
+    assert exchanged("The harbour closes in June, while the station closes in May.", quote)
+    assert exchanged("The station closes in June, while the harbour closes in May.", quote) is None
+    # A list in another order, or a speaker moved to the front, is no exchange.
+    quote = "Ruiz and Berg signed the deal on Monday, the mayor said."
+    assert exchanged("Berg and Ruiz signed the deal on Monday, the mayor said.", quote) is None
+    assert exchanged("The mayor said Ruiz and Berg signed the deal on Monday.", quote) is None
