@@ -198,7 +198,7 @@ class Answerer:
         """The judge's probability that ``quotes`` give ``answer`` as the answer to
         ``question``."""
         claim = judged_claim(answer, question, answer)
-        return self.checker.entailment(" … ".join(dict.fromkeys(quotes)), claim)
+        return self.checker.entailment(" … ".join(dict.fromkeys(quotes)), claim, answers=True)
 
     def _answers(self) -> Answers | None:
         return self.answers if self.checker.judge is not None else None

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from qa import prompts
+from qa.judge_probe import ModelKey, Probe, matching
+from qa.judge_probe import packaged as packaged_probe
 from qa.llama_prefix import chat_tokens, common_length, warm_context
 
 log = logging.getLogger(__name__)
@@ -37,10 +39,16 @@ EXAMPLES_FILE = "judge_examples.txt"
 
 @dataclass(frozen=True)
 class Claim:
-    """One question for the judge: does ``passage`` state ``claim``?"""
+    """One question for the judge: does ``passage`` state ``claim``?
+
+    ``answers``: the claim is a whole answer put to its question ("does this sentence answer
+    the question asked?"), not a sentence of an answer or a short answer with its question.
+    The probe was not trained on those, so they get the plain P(yes), for which the
+    thresholds that use it (QA_CHECK_EXTRACT_MIN) were chosen on the development suite."""
 
     passage: str
     claim: str
+    answers: bool = False
 
 
 class Judge(Protocol):
@@ -82,7 +90,10 @@ class LlamaJudge:
     """The judge on a llama.cpp context of its own over the generator's loaded model.
 
     ``model`` returns the loaded ``llama_cpp.Llama`` (so a lazily loaded generator loads on
-    the first judgement, not at start-up).
+    the first judgement, not at start-up). ``probe``: a linear probe on the model's last hidden
+    state (:mod:`qa.judge_probe`): when it was trained for this model and prompt, a claim's
+    score is the lower of the plain P(yes) and the probe's (a whole answer put to its
+    question keeps the plain P(yes), see :class:`Claim`).
     """
 
     name = "llama"
@@ -95,8 +106,13 @@ class LlamaJudge:
         cache_dir: str | None = None,
         batch: int = 512,
         reserve: int = 8,
+        probe: Probe | None = None,
+        hidden: bool = False,
     ) -> None:
         self._model = model
+        self._probe_file = probe
+        self._hidden = hidden  # keep hidden states for features() (training a probe)
+        self.probe: Probe | None = None  # the probe in use, once the model is open
         self._cache_dir = cache_dir
         self._n_ctx = n_ctx  # QA_CHECK_JUDGE_CTX
         self._threads = threads
@@ -138,6 +154,10 @@ class LlamaJudge:
         # The prefix: everything before the first item's passage (the template's fixed part).
         a = self._prompt_tokens(Claim("alpha", "beta"))
         self._prefix = a[: common_length(a, self._prompt_tokens(Claim("omega 7", "x")))]
+        self.probe = matching(self._probe_file, ModelKey.of(llm, self._prefix))
+        if self.probe is not None or self._hidden:
+            # The last hidden state comes out beside the logits (pooling none: per token).
+            llama_cpp.llama_set_embeddings(self._ctx.ctx, True)
         self._warm()
 
     def _warm(self) -> None:
@@ -183,10 +203,29 @@ class LlamaJudge:
             order = sorted(range(len(items)), key=lambda i: items[i].passage)
             out = [0.0] * len(items)
             for i in order:
-                out[i] = self._score_one(items[i])
+                p_yes = self._evaluate(items[i])
+                probe = None if items[i].answers else self.probe
+                # The probe vetoes: a claim stands when both the model and the probe say yes.
+                out[i] = p_yes if probe is None else min(p_yes, probe.score(self.hidden(), p_yes))
             return out
 
-    def _score_one(self, item: Claim) -> float:
+    def key(self) -> ModelKey:
+        """What a probe for this judge must have been trained for (the model is loaded)."""
+        with self._lock:
+            if self._ctx is None:
+                self._open()
+            return ModelKey.of(self._llm, self._prefix)
+
+    def features(self, items: Sequence[Claim]) -> list[tuple[float, list[float]]]:
+        """For each item, the plain P(yes) and the hidden state the probe reads (a judge made
+        with ``hidden=True``): what ``eval/train_probe.py`` trains on."""
+        with self._lock:
+            if self._ctx is None:
+                self._open()
+            return [(self._evaluate(item), self.hidden()) for item in items]
+
+    def _evaluate(self, item: Claim) -> float:
+        """Decode the item's prompt (reusing the cached tokens it shares); its plain P(yes)."""
         tokens = self._prompt_tokens(item)
         if len(tokens) >= self._n_ctx:
             # A passage longer than the judge's context: keep the fixed prefix and the end
@@ -202,6 +241,11 @@ class LlamaJudge:
         logits = self._ctx.get_logits_ith(-1)  # a C array over the vocabulary
         picked = {t: float(logits[t]) for t in (*self._yes, *self._no)}
         return _yes_probability(picked, self._yes, self._no)
+
+    def hidden(self) -> list[float]:
+        """The last evaluated token's hidden state (after the final norm)."""
+        vector = self._ctx.get_embeddings_ith(-1)
+        return vector[: self._llm.n_embd()]  # a ctypes slice: a list of floats
 
     def _decode(self, tokens: Sequence[int]) -> None:
         step = self._batch_size
@@ -288,6 +332,7 @@ def make_judge(settings: Any, generator: Any) -> Judge | None:
             n_ctx=settings.check.judge_ctx,
             threads=settings.llm.threads,
             cache_dir=str(settings.model_cache) if settings.llm.prefix_cache else None,
+            probe=packaged_probe() if settings.check.probe == "on" else None,
         )
     chat_client = getattr(generator, "chat_client", None)
     if callable(chat_client):

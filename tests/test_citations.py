@@ -422,3 +422,22 @@ def test_a_claim_that_swaps_two_terms_of_its_quote_is_rejected_before_the_judge(
     assert v.citations == [] and v.removed and v.judged == 0
     v = checker.verify("Use strxfrm() for a key function in locale aware sorting [1].", p)
     assert [c.source for c in v.citations] == ["sorting.html"]
+
+
+def test_a_whole_answer_put_to_its_question_is_marked_for_the_plain_judge():
+    """The probe was trained on claims and short framed answers; "does this sentence answer
+    the question?" is asked with ``answers`` set (the plain P(yes) decides), with its rivals."""
+    seen: list[bool] = []
+
+    class Recording(ScriptedJudge):
+        def score(self, items):
+            seen.extend(item.answers for item in items)
+            return super().score(items)
+
+    checker = CitationChecker(HashEmbedder(), judge=Recording())
+    quote = "Of the 3,179 people who left, 1,519 were children and 138 newborn babies."
+    checker.entailment(quote, "1,519 children left.")
+    assert len(seen) == 3 and not any(seen)  # the claim and its rivals (3,179 and 138)
+    seen.clear()
+    checker.entailment(quote, "1,519 children left.", answers=True)  # not the cached verdict
+    assert len(seen) == 3 and all(seen)

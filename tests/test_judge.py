@@ -131,3 +131,31 @@ def test_the_real_judge_tells_a_stated_claim_from_a_reversed_one(tmp_path: Path)
         ]
     )
     assert s2 >= 0.85 > r2
+
+
+@pytest.mark.real
+def test_the_packaged_probe_applies_to_the_packaged_model_and_sees_a_swapped_role(
+    tmp_path: Path,
+) -> None:
+    from qa.generator import make_generator
+    from qa.judge import LlamaJudge
+    from qa.judge_probe import packaged
+
+    settings = load_settings(llm__mode="local", llm__threads=2)
+    gen = make_generator(settings)
+    judge = LlamaJudge(gen.llama, cache_dir=str(tmp_path), probe=packaged())  # type: ignore[attr-defined]
+    plain = LlamaJudge(gen.llama, cache_dir=str(tmp_path))  # type: ignore[attr-defined]
+    passage = (
+        "At the meeting on Monday, the treasurer Anna Berg said that the chairman Tom Lind had "
+        "approved the new budget of 40,000 euros."
+    )
+    claims = [
+        Claim(passage, "Anna Berg said the chairman had approved a budget of 40,000 euros."),
+        Claim(passage, "Tom Lind said the treasurer had approved the new budget."),
+        Claim(passage, "The chairman rejected the new budget."),
+    ]
+    stated, swapped, reversed_ = judge.score(claims)
+    assert judge.probe is not None  # trained for this model and these prompt files
+    assert plain.probe is None
+    assert stated >= 0.6 > max(swapped, reversed_)
+    print("probe", stated, swapped, reversed_, "plain", plain.score(claims))
