@@ -99,6 +99,12 @@ class LanguageProfile:
             "\"isn't\"): such an answer says something of its own even in the question's words"
         }
     )
+    decade_suffix: str = field(
+        metadata={
+            "doc": "Regex for what turns a year into its decade or century, written right "
+            "after it ('1970s', '1700s')"
+        }
+    )
 
 
 _NAME_NOUNS = (
@@ -194,6 +200,7 @@ ENGLISH = LanguageProfile(
     follow_up_context="{question} (Follow-up to: {previous})",
     answer_frame="The answer to “{question}” is: {answer}",
     polarity_pattern=r"\b(yes|no|not|nor|never|none|neither|nobody|nothing|cannot)\b|n['’]t\b",
+    decade_suffix=r"['’]?s",
 )
 
 PROFILES: Mapping[str, LanguageProfile] = MappingProxyType({ENGLISH.code: ENGLISH})

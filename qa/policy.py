@@ -45,6 +45,7 @@ from qa.text import (
     content_terms,
     counted_things,
     counts_elsewhere,
+    dated_elsewhere,
     expected_answer_type,
     holds,
     identifiers,
@@ -231,6 +232,13 @@ class OffQuestion:
         if asked and not holds(" ".join(p.text for p in e.passages if p.doc_id in docs), asked):
             log.info("off question: no cited document names %s", sorted(asked))
             return False
+        # "In 1979, what was the average mileage?" is not answered by a quote that gives the
+        # figure of 1985 (and of 1970) but not of the year asked about: the judge reads the
+        # figure as the answer, and SQuAD 2.0's unanswerable questions change a year this way.
+        quotes = " ".join(c.quote for c in e.verified.citations)
+        if dated_elsewhere(e.question, quotes):
+            log.info("off question: the quotes give other years than the question's")
+            return False
         if e.kind == "number":
             # "How many newborn babies ...?" answered with the quote's number of children: the
             # judge cannot tell which number belongs to which noun (0.87 against 0.88).
@@ -278,7 +286,9 @@ class Extractive:
     name: ClassVar[str] = "extractive"
 
     def allows(self, span: Span | None, question: str, answers: Answers | None) -> bool:
-        return span is not None and (answers is None or answers(question, span.text, [span.text]))
+        if span is None or dated_elsewhere(question, span.text):
+            return False
+        return answers is None or answers(question, span.text, [span.text])
 
 
 @dataclass(frozen=True)
@@ -299,6 +309,8 @@ class JudgedSentence:
     ) -> Span | None:
         best = reading.best
         if judged is None or best is None or reason not in self.reasons:
+            return None
+        if dated_elsewhere(question, best.text):
             return None
         return best if judged(question, best.text, [best.text]) >= self.min_yes else None
 

@@ -146,6 +146,31 @@ def numbers(text: str) -> set[str]:
     return {n for n in found if n}
 
 
+def years(text: str) -> set[tuple[int, int]]:
+    """The years ``text`` names, each as the span of years it covers: "1979" (1979, 1979),
+    "the 1970s" (1970, 1979), "the 1700s" (1700, 1799). Four digits from 1000 to 2099 that are
+    not part of a longer number ("12,1979", "1979.5")."""
+    out = set()
+    for m in _patterns(active())["year"].finditer(text):
+        year = int(m.group(1))
+        if not m.group(2):
+            out.add((year, year))
+        else:
+            out.add((year, year + (99 if year % 100 == 0 else 9)))
+    return out
+
+
+def dated_elsewhere(question: str, quote: str) -> bool:
+    """Whether ``quote`` dates what it says by other years than the ones ``question`` asks
+    about, and by none of those: "In 1979, what was the average mileage?" and "By 1985, the
+    average vehicle moved 17.4 miles per gallon, compared to 13.5 in 1970." A quote that gives
+    no year at all is not evidence either way."""
+    asked, given = years(question), years(quote)
+    if not asked or not given:
+        return False
+    return not any(a0 <= g1 and g0 <= a1 for a0, a1 in asked for g0, g1 in given)
+
+
 def names(text: str) -> set[str]:
     """Capitalised words that are not at the start of a sentence and not stopwords: likely names
     (any script with capitals: "Zürich", "São", "Ørsted", "Москва"), stemmed as ``words`` are,
@@ -190,6 +215,10 @@ def _patterns(profile: LanguageProfile) -> dict[str, re.Pattern[str]]:
         "date": re.compile(rf"\b(?:{dates})\b|\b\d{{4}}\b"),
         "asked": re.compile(profile.asked_noun_pattern),
         "counted": re.compile(profile.counted_pattern),
+        # a year, not part of a longer number ("12,1979", "1979.5"), and its decade suffix
+        "year": re.compile(
+            rf"(?<![\w.,])(1[0-9]{{3}}|20[0-9]{{2}})({profile.decade_suffix})?(?![\w]|[.,]\d)"
+        ),
         **{f"q_{kind}": re.compile(rx) for kind, rx in profile.answer_types},
     }
 

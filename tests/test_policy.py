@@ -9,8 +9,8 @@ import pytest
 
 from qa.citations import Verified
 from qa.pipeline.verify import Checked
-from qa.policy import Evidence, Policy
-from qa.reader import Reading
+from qa.policy import Evidence, Extractive, JudgedSentence, Policy
+from qa.reader import Reading, Span
 from qa.schema import Citation, Passage, Reason, Sentence
 from qa.text import expected_answer_type
 
@@ -143,3 +143,49 @@ def test_an_extractive_answer_is_quoted_once(sentence, shown):
     span = Span(1, "m.txt", 7, len(text), sentence, 0.9, 1.0, True, 1.0)
     answer = extractive("q", "q", [passage], span, Reason.ANSWER_TYPE, Trace(), "")
     assert answer.text == f"{shown} [1]" and answer.citations[0].quote == sentence
+
+
+HISTORY = (
+    "By 1985, the average American vehicle moved 17.4 miles per gallon, compared to 13.5 in "
+    "1970. In 1979 the average was 15.9 miles per gallon."
+)
+
+
+def dated(question: str, answer: str, quote: str) -> Evidence:
+    start = HISTORY.index(quote)
+    passage = Passage(1, "cars.txt", "Cars", HISTORY, 0, len(HISTORY), 1, None, 1.0, 0.8)
+    citation = Citation(1, "cars.txt", "Cars", quote, start, start + len(quote), 1, None, 1.0)
+    verified = Verified(f"{answer} [1]", [Sentence(answer, (1,), True)], [citation], 0, 0, 0)
+    return Evidence(
+        question=question,
+        kind=expected_answer_type(question),
+        draft=f"{answer} [1]",
+        passages=[passage],
+        reading=Reading(None, []),
+        checked=Checked(f"{answer} [1]", verified, (1,)),
+        answers=lambda q, a, quotes: True,  # a judge that accepts anything
+    )
+
+
+def test_an_answer_whose_quote_gives_other_years_than_the_question_is_off_question():
+    question = "In 1979, what was the average fuel economy of American cars?"
+    other = "By 1985, the average American vehicle moved 17.4 miles per gallon, compared to 13.5 in 1970."
+    verdict = Policy().review(dated(question, "17.4 miles per gallon.", other))
+    assert verdict.reason is Reason.OFF_QUESTION
+    right = "In 1979 the average was 15.9 miles per gallon."
+    assert Policy().review(dated(question, "15.9 miles per gallon.", right)).reason is None
+
+
+def test_a_sentence_dated_elsewhere_is_not_quoted_as_the_answer():
+    question = "In 1979, what was the average fuel economy of American cars?"
+    text = HISTORY.split(". In")[0] + "."
+    span = Span(1, "cars.txt", 0, len(text), text, 0.8, 0.8, True, 1.0)
+    yes = lambda q, a, quotes: True  # noqa: E731
+    assert not Extractive().allows(span, question, yes)
+    assert Extractive().allows(span, "What was the average fuel economy in 1985?", yes)
+    reading = Reading("number", [span])
+    picked = JudgedSentence().pick(Reason.NOT_ANSWERED, reading, question, lambda q, a, s: 1.0)
+    assert picked is None
+    assert JudgedSentence().pick(
+        Reason.NOT_ANSWERED, reading, "How far in 1985?", lambda q, a, s: 1.0
+    )

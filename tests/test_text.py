@@ -7,6 +7,7 @@ import pytest
 from qa.text import (
     answers_type,
     content_terms,
+    dated_elsewhere,
     exchanged,
     expected_answer_type,
     holds,
@@ -15,6 +16,7 @@ from qa.text import (
     number_rivals,
     numbers,
     words,
+    years,
 )
 
 
@@ -209,3 +211,39 @@ def test_exchanged_finds_two_terms_whose_swap_makes_the_claim_read_as_the_quote(
     quote = "Ruiz and Berg signed the deal on Monday, the mayor said."
     assert exchanged("Berg and Ruiz signed the deal on Monday, the mayor said.", quote) is None
     assert exchanged("The mayor said Ruiz and Berg signed the deal on Monday.", quote) is None
+
+
+def test_years_are_spans_and_not_parts_of_other_numbers():
+    assert years("In 1979, in the 1970s and the 1700s; not 12,1979, 1979.5, 1,000 or 3000") == {
+        (1979, 1979),
+        (1970, 1979),
+        (1700, 1799),
+    }
+    assert years("(2024) and 2024.") == {(2024, 2024)}
+
+
+@pytest.mark.parametrize(
+    "question,quote,elsewhere",
+    [
+        (
+            "In 1979, what was the average fuel economy of American cars?",
+            "By 1985, the average American vehicle moved 17.4 miles per gallon, compared to 13.5 "
+            "in 1970.",
+            True,
+        ),
+        ("Who designed the bridge in 1932?", "In 1931 Anna Weber designed a new bridge.", True),
+        (
+            "Who designed the bridge in 1932?",
+            "The bridge opened in 1932, designed by Weber.",
+            False,
+        ),
+        ("What changed in the 1970s?", "By 1975 the cars were smaller.", False),
+        ("What changed in the 1970s?", "By 1985 the cars were smaller.", True),
+        ("Who ruled in 1700?", "In the 1700s, Louis ruled.", False),
+        ("What happened in 1979?", "The cars became smaller.", False),  # no year: no evidence
+        ("What happened to the cars?", "By 1985 the cars were smaller.", False),  # none asked
+        ("Who won between 1970 and 1980?", "In 1980 Weber won.", False),
+    ],
+)
+def test_a_quote_is_dated_elsewhere_when_it_gives_years_and_none_asked(question, quote, elsewhere):
+    assert dated_elsewhere(question, quote) is elsewhere
