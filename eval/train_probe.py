@@ -215,18 +215,16 @@ def main(dry_run: bool, out: Path, cache: Path, accepted: float) -> None:
                f"{', '.join(sorted(set(tr.corpus)))}; verify pairs {len(te.y)}")  # fmt: skip
     lines = ["| scores | AUC | rejected at 0.95 accepted | at 0.90 |", "|---|---|---|---|"]
     lines.append(_line("training, plain P(yes)", tr.p_yes, tr.y))
-    best, best_auc = PENALTIES[0], -1.0
-    for penalty in PENALTIES:
-        s = held_out(tr, penalty)
+    held = {penalty: held_out(tr, penalty) for penalty in PENALTIES}
+    for penalty, s in held.items():
         lines.append(_line(f"training, probe penalty {penalty:g}, corpus held out", s, tr.y))
-        if auc(s, tr.y) > best_auc:
-            best, best_auc = penalty, auc(s, tr.y)
-    beta, note = scale(fit(tr.x, tr.y, best), tr, held_out(tr, best), accepted)
+    best = max(PENALTIES, key=lambda penalty: auc(held[penalty], tr.y))
+    beta, note = scale(fit(tr.x, tr.y, best), tr, held[best], accepted)
+    probe_scores = apply(beta, te.x)
     lines.append(_line("verify.jsonl, plain P(yes)", te.p_yes, te.y))
-    lines.append(_line(f"verify.jsonl, probe (penalty {best:g})", apply(beta, te.x), te.y))
+    lines.append(_line(f"verify.jsonl, probe (penalty {best:g})", probe_scores, te.y))
     click.echo("\n".join(lines))
     click.echo(note)
-    probe_scores = apply(beta, te.x)
     for name, score in (
         ("plain P(yes)", te.p_yes),
         ("probe", probe_scores),

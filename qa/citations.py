@@ -17,7 +17,6 @@ the exact supporting sentence(s) of the passage with their offsets in the source
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -28,6 +27,7 @@ from index.chunking import split_sentences
 from index.embedder import Embedder
 from qa import markers
 from qa.judge import Claim, Judge
+from qa.judge_probe import logit
 from qa.language import active
 from qa.prompts import is_instruction
 from qa.retrieval import SENTENCES, SentenceRules
@@ -215,7 +215,7 @@ class CitationChecker:
         # The rivals share the quote, so the judge reuses its tokens: each costs the claim's.
         best = max(self.judge.score([Claim(quote, r, answers) for r in others]))
         self.judge_calls += len(others)
-        if _logit(best) > _logit(p) + t.rival_margin:
+        if logit(best) > logit(p) + t.rival_margin:
             # The claim and its rival cannot both be what the quote says of that number.
             return min(p, 1.0 - best)
         return p
@@ -510,11 +510,6 @@ def _rivals(claim: str, quote: str) -> list[str]:
         active().answer_frame.format(question=question, answer=r)
         for r in number_rivals(answer, quote, given=question)
     ]
-
-
-def _logit(p: float, eps: float = 1e-6) -> float:
-    p = min(max(p, eps), 1.0 - eps)
-    return math.log(p / (1.0 - p))
 
 
 def _copied(claim: str, quote: str, min_words: int) -> bool:

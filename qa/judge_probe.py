@@ -67,7 +67,7 @@ class Probe:
     notes: str = ""
 
     def score(self, hidden: Sequence[float], p_yes: float) -> float:
-        z = self.bias + self.yes_weight * _logit(p_yes)
+        z = self.bias + self.yes_weight * logit(p_yes)
         z += math.fsum(w * h for w, h in zip(self.weights, hidden, strict=True))
         return _sigmoid(z)
 
@@ -121,7 +121,8 @@ def matching(probe: Probe | None, key: ModelKey) -> Probe | None:
     return probe
 
 
-def _logit(p: float, eps: float = 1e-6) -> float:
+def logit(p: float, eps: float = 1e-6) -> float:
+    """log(p / (1 - p)), with p kept ``eps`` away from 0 and 1."""
     p = min(max(p, eps), 1.0 - eps)
     return math.log(p / (1.0 - p))
 

@@ -21,9 +21,11 @@ MANUAL = (
 )
 
 
-def evidence(question: str, answer: str, quote: str, judge_says: bool | None) -> Evidence:
-    start = MANUAL.index(quote)
-    passage = Passage(1, "manual.txt", "Manual", MANUAL, 0, len(MANUAL), 1, None, 1.0, 0.8)
+def evidence(
+    question: str, answer: str, quote: str, judge_says: bool | None, text: str = MANUAL
+) -> Evidence:
+    start = text.index(quote)
+    passage = Passage(1, "manual.txt", "Manual", text, 0, len(text), 1, None, 1.0, 0.8)
     citation = Citation(1, "manual.txt", "Manual", quote, start, start + len(quote), 1, None, 1.0)
     verified = Verified(
         text=f"{answer} [1]",
@@ -151,29 +153,14 @@ HISTORY = (
 )
 
 
-def dated(question: str, answer: str, quote: str) -> Evidence:
-    start = HISTORY.index(quote)
-    passage = Passage(1, "cars.txt", "Cars", HISTORY, 0, len(HISTORY), 1, None, 1.0, 0.8)
-    citation = Citation(1, "cars.txt", "Cars", quote, start, start + len(quote), 1, None, 1.0)
-    verified = Verified(f"{answer} [1]", [Sentence(answer, (1,), True)], [citation], 0, 0, 0)
-    return Evidence(
-        question=question,
-        kind=expected_answer_type(question),
-        draft=f"{answer} [1]",
-        passages=[passage],
-        reading=Reading(None, []),
-        checked=Checked(f"{answer} [1]", verified, (1,)),
-        answers=lambda q, a, quotes: True,  # a judge that accepts anything
-    )
-
-
 def test_an_answer_whose_quote_gives_other_years_than_the_question_is_off_question():
     question = "In 1979, what was the average fuel economy of American cars?"
     other = "By 1985, the average American vehicle moved 17.4 miles per gallon, compared to 13.5 in 1970."
-    verdict = Policy().review(dated(question, "17.4 miles per gallon.", other))
+    verdict = Policy().review(evidence(question, "17.4 miles per gallon.", other, True, HISTORY))
     assert verdict.reason is Reason.OFF_QUESTION
     right = "In 1979 the average was 15.9 miles per gallon."
-    assert Policy().review(dated(question, "15.9 miles per gallon.", right)).reason is None
+    right_answer = evidence(question, "15.9 miles per gallon.", right, True, HISTORY)
+    assert Policy().review(right_answer).reason is None
 
 
 def test_a_sentence_dated_elsewhere_is_not_quoted_as_the_answer():
