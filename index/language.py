@@ -105,6 +105,20 @@ class LanguageProfile:
             "after it ('1970s', '1700s')"
         }
     )
+    source_phrase_pattern: str = field(
+        metadata={
+            "doc": "Regex for the words by which an answer points at a source marker ('according "
+            "to [1]', 'as stated in [2]'): dropped with the marker, so 'According to [1], it "
+            "rose.' reads 'It rose. [1]', not 'According to, it rose.'; read case-insensitively"
+        }
+    )
+    century_pattern: str = field(
+        metadata={
+            "doc": "Regex for an ordinal century, its number in group 1 ('the 18th century', "
+            "the 10th of 'the 10th and 11th centuries'); it covers the years of that hundred "
+            "('the 1700s'), read case-insensitively"
+        }
+    )
 
 
 _NAME_NOUNS = (
@@ -201,6 +215,11 @@ ENGLISH = LanguageProfile(
     answer_frame="The answer to “{question}” is: {answer}",
     polarity_pattern=r"\b(yes|no|not|nor|never|none|neither|nobody|nothing|cannot)\b|n['’]t\b",
     decade_suffix=r"['’]?s",
+    source_phrase_pattern=r"\b(?:according to|as (?:stated|mentioned|described|noted|shown|"
+    r"reported|explained|given|seen) (?:in|by)|as per|(?:stated|mentioned|described|noted|"
+    r"shown|reported|explained|given) (?:in|by)|per)",
+    century_pattern=r"\b(\d{1,2})(?:st|nd|rd|th)"
+    r"(?=(?:\s*(?:,|and|or|to|-|–|—)\s*\d{1,2}(?:st|nd|rd|th))*[\s-]+centur(?:y|ies)\b)",
 )
 
 PROFILES: Mapping[str, LanguageProfile] = MappingProxyType({ENGLISH.code: ENGLISH})

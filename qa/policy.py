@@ -50,6 +50,7 @@ from qa.text import (
     holds,
     identifiers,
     new_items,
+    undated,
 )
 
 log = logging.getLogger(__name__)
@@ -229,7 +230,7 @@ class OffQuestion:
         # another question, however well it states the answer's sentence.
         asked = identifiers(e.question)
         docs = {p.doc_id for p in cited}
-        if asked and not holds(" ".join(p.text for p in e.passages if p.doc_id in docs), asked):
+        if asked and not holds(document_text(e.passages, docs), asked):
             log.info("off question: no cited document names %s", sorted(asked))
             return False
         # "In 1979, what was the average mileage?" is not answered by a quote that gives the
@@ -238,6 +239,11 @@ class OffQuestion:
         quotes = " ".join(c.quote for c in e.verified.citations)
         if dated_elsewhere(e.question, quotes):
             log.info("off question: the quotes give other years than the question's")
+            return False
+        # "What was changed in 1960?" is not answered by documents that never name 1960 (nor
+        # its decade or century) in what was retrieved of them: they speak of another time.
+        if undated(e.question, document_text(e.passages, docs)):
+            log.info("off question: no cited document names the question's years")
             return False
         if e.kind == "number":
             # "How many newborn babies ...?" answered with the quote's number of children: the
@@ -285,8 +291,14 @@ class Extractive:
 
     name: ClassVar[str] = "extractive"
 
-    def allows(self, span: Span | None, question: str, answers: Answers | None) -> bool:
-        if span is None or dated_elsewhere(question, span.text):
+    def allows(
+        self,
+        span: Span | None,
+        question: str,
+        answers: Answers | None,
+        passages: Sequence[Passage] = (),
+    ) -> bool:
+        if span is None or elsewhen(question, span, passages):
             return False
         return answers is None or answers(question, span.text, [span.text])
 
@@ -305,12 +317,17 @@ class JudgedSentence:
     min_yes: float = 0.9
 
     def pick(
-        self, reason: Reason, reading: Reading, question: str, judged: Judged | None
+        self,
+        reason: Reason,
+        reading: Reading,
+        question: str,
+        judged: Judged | None,
+        passages: Sequence[Passage] = (),
     ) -> Span | None:
         best = reading.best
         if judged is None or best is None or reason not in self.reasons:
             return None
-        if dated_elsewhere(question, best.text):
+        if elsewhen(question, best, passages):
             return None
         return best if judged(question, best.text, [best.text]) >= self.min_yes else None
 
@@ -415,15 +432,26 @@ class Policy:
         return self.retry.name not in self.off and self.retry.wants(reason, decisive)
 
     def judged_span(
-        self, reason: Reason, reading: Reading, question: str, judged: Judged | None
+        self,
+        reason: Reason,
+        reading: Reading,
+        question: str,
+        judged: Judged | None,
+        passages: Sequence[Passage] = (),
     ) -> Span | None:
         if self.judged_sentence.name in self.off or self.extractive.name in self.off:
             return None
-        return self.judged_sentence.pick(reason, reading, question, judged)
+        return self.judged_sentence.pick(reason, reading, question, judged, passages)
 
-    def allows_extract(self, span: Span | None, question: str, answers: Answers | None) -> bool:
+    def allows_extract(
+        self,
+        span: Span | None,
+        question: str,
+        answers: Answers | None,
+        passages: Sequence[Passage] = (),
+    ) -> bool:
         return self.extractive.name not in self.off and self.extractive.allows(
-            span, question, answers
+            span, question, answers, passages
         )
 
 
@@ -435,6 +463,20 @@ def contradicts(text: str, citations: Sequence[Citation], span: Span, question: 
     items = new_items(text, question)
     return bool(items) and not (
         items & (new_items(span.text, question) | set(content_terms(span.text)))
+    )
+
+
+def document_text(passages: Sequence[Passage], docs: Iterable[str]) -> str:
+    """What was retrieved of the documents ``docs``: their titles and passages."""
+    wanted = set(docs)
+    return " ".join(f"{p.title} {p.text}" for p in passages if p.doc_id in wanted)
+
+
+def elsewhen(question: str, span: Span, passages: Sequence[Passage]) -> bool:
+    """Whether ``span`` speaks of other years than the question asks about: it gives only
+    other years, or its document (what ``passages`` hold of it) never names the asked ones."""
+    return dated_elsewhere(question, span.text) or (
+        bool(passages) and undated(question, document_text(passages, [span.source]))
     )
 
 

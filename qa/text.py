@@ -148,16 +148,24 @@ def numbers(text: str) -> set[str]:
 
 def years(text: str) -> set[tuple[int, int]]:
     """The years ``text`` names, each as the span of years it covers: "1979" (1979, 1979),
-    "the 1970s" (1970, 1979), "the 1700s" (1700, 1799). Four digits from 1000 to 2099 that are
-    not part of a longer number ("12,1979", "1979.5")."""
+    "the 1970s" (1970, 1979), "the 1700s" and "the 18th century" (1700, 1799). Four digits
+    from 1000 to 2099 that are not part of a longer number ("12,1979", "1979.5")."""
+    patterns = _patterns(active())
     out = set()
-    for m in _patterns(active())["year"].finditer(text):
+    for m in patterns["year"].finditer(text):
         year = int(m.group(1))
         if not m.group(2):
             out.add((year, year))
         else:
             out.add((year, year + (99 if year % 100 == 0 else 9)))
+    for m in patterns["century"].finditer(text):
+        start = (int(m.group(1)) - 1) * 100
+        out.add((start, start + 99))
     return out
+
+
+def _covered(asked: set[tuple[int, int]], given: set[tuple[int, int]]) -> bool:
+    return any(a0 <= g1 and g0 <= a1 for a0, a1 in asked for g0, g1 in given)
 
 
 def dated_elsewhere(question: str, quote: str) -> bool:
@@ -168,7 +176,15 @@ def dated_elsewhere(question: str, quote: str) -> bool:
     asked, given = years(question), years(quote)
     if not asked or not given:
         return False
-    return not any(a0 <= g1 and g0 <= a1 for a0, a1 in asked for g0, g1 in given)
+    return not _covered(asked, given)
+
+
+def undated(question: str, text: str) -> bool:
+    """Whether ``question`` asks about years that ``text`` never names (nor a decade or century
+    covering them): "What was changed in 1960?" and passages that give no year, or only others.
+    What a document says of another time does not answer a question about that year."""
+    asked = years(question)
+    return bool(asked) and not _covered(asked, years(text))
 
 
 def names(text: str) -> set[str]:
@@ -219,6 +235,7 @@ def _patterns(profile: LanguageProfile) -> dict[str, re.Pattern[str]]:
         "year": re.compile(
             rf"(?<![\w.,])(1[0-9]{{3}}|20[0-9]{{2}})({profile.decade_suffix})?(?![\w]|[.,]\d)"
         ),
+        "century": re.compile(profile.century_pattern, re.IGNORECASE),
         **{f"q_{kind}": re.compile(rx) for kind, rx in profile.answer_types},
     }
 

@@ -53,3 +53,21 @@ def test_no_other_module_defines_a_marker_regex() -> None:
         if pattern.search(line)
     ]
     assert found == []
+
+
+def test_parse_drops_the_words_that_only_point_at_a_marker() -> None:
+    # "According to [1], approximately ..." once showed as "According to, approximately ... [1]".
+    assert markers.parse("According to [1], about 500 people left.") == (
+        "About 500 people left.",
+        [1],
+    )
+    assert markers.parse("It rose, as stated in [2].") == ("It rose.", [2])
+    assert markers.parse("The agency, according to [1][3], is closed.") == (
+        "The agency is closed.",
+        [1, 3],
+    )
+    # A phrase that names its source in words keeps them; only the marker goes.
+    assert markers.parse("According to the report [1], it fell.") == (
+        "According to the report, it fell.",
+        [1],
+    )

@@ -163,6 +163,33 @@ def test_an_answer_whose_quote_gives_other_years_than_the_question_is_off_questi
     assert Policy().review(right_answer).reason is None
 
 
+def test_an_answer_from_documents_that_never_name_the_asked_year_is_off_question():
+    question = "What major change was made to the treaties in 1960?"
+    text = "The Treaties limit free trade, to prioritise public health and fair competition."
+    answer = "The Treaties limit free trade."
+    quote = "The Treaties limit free trade"
+    verdict = Policy().review(evidence(question, answer, quote, True, text))
+    assert verdict.reason is Reason.OFF_QUESTION
+    # The year anywhere in what was retrieved of the cited document will do.
+    dated = text + " The 1960 amendment kept these limits."
+    assert Policy().review(evidence(question, answer, quote, True, dated)).reason is None
+
+
+def test_a_sentence_whose_document_never_names_the_asked_year_is_not_quoted():
+    question = "What major change was made to the treaties in 1960?"
+    text = "The Treaties limit free trade, to prioritise public health."
+    span = Span(1, "eu.txt", 0, len(text), text, 0.8, 0.8, True, 1.0)
+    passage = Passage(1, "eu.txt", "EU law", text, 0, len(text), 1, None, 1.0, 0.8)
+    yes = lambda q, a, quotes: True  # noqa: E731
+    assert not Extractive().allows(span, question, yes, [passage])
+    assert Extractive().allows(span, "What do the treaties limit?", yes, [passage])
+    reading = Reading(None, [span])
+    judged = JudgedSentence().pick(
+        Reason.NOT_ANSWERED, reading, question, lambda q, a, s: 1.0, [passage]
+    )
+    assert judged is None
+
+
 def test_a_sentence_dated_elsewhere_is_not_quoted_as_the_answer():
     question = "In 1979, what was the average fuel economy of American cars?"
     text = HISTORY.split(". In")[0] + "."

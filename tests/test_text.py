@@ -15,6 +15,7 @@ from qa.text import (
     names,
     number_rivals,
     numbers,
+    undated,
     words,
     years,
 )
@@ -220,6 +221,32 @@ def test_years_are_spans_and_not_parts_of_other_numbers():
         (1700, 1799),
     }
     assert years("(2024) and 2024.") == {(2024, 2024)}
+    # Ordinal centuries cover the years of their hundred, as "the 1700s" does.
+    assert years("in the 10th and 11th centuries, by the early 18th century") == {
+        (900, 999),
+        (1000, 1099),
+        (1700, 1799),
+    }
+    assert years("21st-century cities; the 3rd floor; 18th of May") == {(2000, 2099)}
+
+
+@pytest.mark.parametrize(
+    "question,text,missing",
+    [
+        ("What was changed in the treaties in 1960?", "The Treaties limit free trade.", True),
+        ("What was changed in 1960?", "In 1957 the treaty was signed.", True),
+        (
+            "What was changed in 1960?",
+            "In 1957 the treaty was signed; in 1960 it was amended.",
+            False,
+        ),
+        ("How many fled by the 1700s?", "500,000 had fled by the early 18th century.", False),
+        ("Who ruled in the 1960s?", "In 1965 Weber ruled.", False),
+        ("Who ruled the city?", "The city had no ruler.", False),  # no year asked
+    ],
+)
+def test_a_text_is_undated_when_it_names_none_of_the_asked_years(question, text, missing):
+    assert undated(question, text) is missing
 
 
 @pytest.mark.parametrize(

@@ -79,7 +79,7 @@ def decide(
     decisive = first.reading.decisive or first.verdict.agreed
     if policy.wants_retry(reason, decisive):
         return Decision(Action.RETRY, reason)
-    if policy.allows_extract(decisive, question, answers):
+    if policy.allows_extract(decisive, question, answers, first.passages):
         return Decision(Action.EXTRACT, reason, decisive)
     return last_resort(policy, first, reason, question, judged)
 
@@ -106,7 +106,7 @@ def last_resort(
     comes after the second look: a model answer that passes every check is worth more than a
     sentence chosen by one judge call (on the suite the second look answered where the judge
     was sure of a wrong sentence, and never the reverse)."""
-    span = policy.judged_span(reason, first.reading, question, judged)
+    span = policy.judged_span(reason, first.reading, question, judged, first.passages)
     if span is not None:
         return Decision(Action.EXTRACT, reason, span, judged=True)
     return Decision(Action.REFUSE, reason)
