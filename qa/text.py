@@ -168,12 +168,24 @@ def _covered(asked: set[tuple[int, int]], given: set[tuple[int, int]]) -> bool:
     return any(a0 <= g1 and g0 <= a1 for a0, a1 in asked for g0, g1 in given)
 
 
+def own_question(question: str) -> str:
+    """``question`` without the earlier question that a follow-up carries when it could not be
+    rewritten ("Which was the second one? (Follow-up to: What was the 1973 crisis called?)"
+    asks nothing about 1973)."""
+    before, _, rest = active().follow_up_context.partition("{question}")
+    between, _, after = rest.partition("{previous}")
+    pattern = f"(?s){re.escape(before)}(.*?){re.escape(between)}(.*){re.escape(after)}"
+    m = re.fullmatch(pattern, question)
+    return question if m is None else m.group(1)
+
+
 def dated_elsewhere(question: str, quote: str) -> bool:
     """Whether ``quote`` dates what it says by other years than the ones ``question`` asks
     about, and by none of those: "In 1979, what was the average mileage?" and "By 1985, the
     average vehicle moved 17.4 miles per gallon, compared to 13.5 in 1970." A quote that gives
-    no year at all is not evidence either way."""
-    asked, given = years(question), years(quote)
+    no year at all is not evidence either way, nor is the year of an earlier question that a
+    follow-up carries (:func:`own_question`)."""
+    asked, given = years(own_question(question)), years(quote)
     if not asked or not given:
         return False
     return not _covered(asked, given)
@@ -183,7 +195,7 @@ def undated(question: str, text: str) -> bool:
     """Whether ``question`` asks about years that ``text`` never names (nor a decade or century
     covering them): "What was changed in 1960?" and passages that give no year, or only others.
     What a document says of another time does not answer a question about that year."""
-    asked = years(question)
+    asked = years(own_question(question))
     return bool(asked) and not _covered(asked, years(text))
 
 
