@@ -229,21 +229,18 @@ class OffQuestion:
         # what was retrieved of the cited documents: a document that never names them answers
         # another question, however well it states the answer's sentence.
         asked = identifiers(e.question)
-        docs = {p.doc_id for p in cited}
-        if asked and not holds(document_text(e.passages, docs), asked):
+        documents = document_text(e.passages, {p.doc_id for p in cited})
+        if asked and not holds(documents, asked):
             log.info("off question: no cited document names %s", sorted(asked))
             return False
         # "In 1979, what was the average mileage?" is not answered by a quote that gives the
         # figure of 1985 (and of 1970) but not of the year asked about: the judge reads the
         # figure as the answer, and SQuAD 2.0's unanswerable questions change a year this way.
+        # Nor is "What was changed in 1960?" by documents that never name 1960 (nor its decade
+        # or century) in what was retrieved of them: they speak of another time.
         quotes = " ".join(c.quote for c in e.verified.citations)
-        if dated_elsewhere(e.question, quotes):
-            log.info("off question: the quotes give other years than the question's")
-            return False
-        # "What was changed in 1960?" is not answered by documents that never name 1960 (nor
-        # its decade or century) in what was retrieved of them: they speak of another time.
-        if undated(e.question, document_text(e.passages, docs)):
-            log.info("off question: no cited document names the question's years")
+        if elsewhen(e.question, quotes, documents):
+            log.info("off question: the quotes or their documents give other years")
             return False
         if e.kind == "number":
             # "How many newborn babies ...?" answered with the quote's number of children: the
@@ -298,7 +295,7 @@ class Extractive:
         answers: Answers | None,
         passages: Sequence[Passage] = (),
     ) -> bool:
-        if span is None or elsewhen(question, span, passages):
+        if span is None or span_elsewhen(question, span, passages):
             return False
         return answers is None or answers(question, span.text, [span.text])
 
@@ -327,7 +324,7 @@ class JudgedSentence:
         best = reading.best
         if judged is None or best is None or reason not in self.reasons:
             return None
-        if elsewhen(question, best, passages):
+        if span_elsewhen(question, best, passages):
             return None
         return best if judged(question, best.text, [best.text]) >= self.min_yes else None
 
@@ -472,12 +469,19 @@ def document_text(passages: Sequence[Passage], docs: Iterable[str]) -> str:
     return " ".join(f"{p.title} {p.text}" for p in passages if p.doc_id in wanted)
 
 
-def elsewhen(question: str, span: Span, passages: Sequence[Passage]) -> bool:
-    """Whether ``span`` speaks of other years than the question asks about: it gives only
-    other years, or its document (what ``passages`` hold of it) never names the asked ones."""
-    return dated_elsewhere(question, span.text) or (
-        bool(passages) and undated(question, document_text(passages, [span.source]))
+def elsewhen(question: str, quoted: str, documents: str | None) -> bool:
+    """Whether ``quoted`` speaks of other years than the question asks about: it gives only
+    other years, or ``documents`` (what was retrieved of its documents; None: unknown) never
+    name the asked ones."""
+    return dated_elsewhere(question, quoted) or (
+        documents is not None and undated(question, documents)
     )
+
+
+def span_elsewhen(question: str, span: Span, passages: Sequence[Passage]) -> bool:
+    """:func:`elsewhen` for a reader's sentence, with what ``passages`` hold of its document."""
+    documents = document_text(passages, [span.source]) if passages else None
+    return elsewhen(question, span.text, documents)
 
 
 def cited_passages(citations: Sequence[Citation], passages: Sequence[Passage]) -> list[Passage]:
