@@ -8,12 +8,16 @@ from collections.abc import Callable
 from index.language import LanguageProfile, active
 from index.schema import Chunk, Document, page_at
 
-# Bump when the splitting or chunking rules change (anything that moves a chunk boundary for
-# the same text and settings): an index records it with each document (index.store
-# ChunkerRecord), and `qa index` re-chunks the documents cut under another one.
+# Bump when the splitting or chunking rules change, or the text a loader makes of a file
+# (anything that moves a chunk boundary for the same file and settings): an index records it
+# with each document (index.store ChunkerRecord), and `qa index` re-chunks the documents cut
+# under another one.
 # 1: every line break ended a sentence (indexes of then record no chunker).
 # 2: sentences end at stops and paragraph breaks; wrapped lines stay one sentence.
-CHUNKER_VERSION = 2
+# 3: HTML: a field ("<dt>Author:</dt><dd>…</dd>") and a table row of short cells are one
+#    line each, and no two table cells run together; Markdown: the title comes from front
+#    matter or the first heading of either style (index.loaders).
+CHUNKER_VERSION = 3
 
 # Candidate sentence ends: a stop (. ! ? … and the CJK full stops), with the closing quotes
 # or brackets after it, then whitespace; a blank line; a line break. Which candidates really

@@ -304,12 +304,61 @@ def _html_text(raw: str) -> str:
             tag.replace_with(f"{title.get_text()}\n\n" if title else "")
         else:
             tag.decompose()
+    _join_fields(soup)
+    _join_rows(soup)
     for tag in soup.find_all(_BLOCK_TAGS):
         tag.insert_before("\n")
         tag.insert_after("\n")
     text = soup.get_text()
     lines = [re.sub(r"[ \t\u00a0]+", " ", line).strip() for line in text.split("\n")]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
+
+
+# A field's value joined to its label stays short: a longer definition keeps its own lines.
+_FIELD_CHARS = 300
+
+
+def _join_fields(soup) -> None:
+    """Write a definition list's field ("<dt>Author:</dt><dd>Andrew Dalke</dd>") as one line,
+    "Author: Andrew Dalke", so the label and its value are one sentence (they would be two
+    blocks, and a passage could end on the label). A term is a field label when it ends with
+    a colon; a value that runs over several blocks or lines keeps its own lines."""
+    for dt in soup.find_all("dt"):
+        label = " ".join(dt.get_text().split())
+        dd = dt.find_next_sibling()
+        if not label.endswith(":") or dd is None or dd.name != "dd":
+            continue
+        value = " ".join(dd.get_text().split())
+        blocks = [t for t in dd.find_all(_BLOCK_TAGS) if t.get_text(strip=True)]
+        if not value or len(value) > _FIELD_CHARS or len(blocks) > 1:
+            continue
+        line = soup.new_tag("p")
+        line.string = f"{label} {value}"
+        dt.replace_with(line)
+        dd.decompose()
+
+
+def _join_rows(soup) -> None:
+    """Write a table row of short cells as one line, "| DEBUG | Detailed information ... |"
+    (as a Markdown table row reads, which the sentence splitter keeps whole), so a value stays
+    with its label. The cells of another row (a layout table, a cell of several paragraphs)
+    go on lines of their own; in neither case do two cells run together ("2.5.2Added")."""
+    for tr in soup.find_all("tr"):
+        cells = tr.find_all(["td", "th"], recursive=False)
+        texts = [" ".join(c.get_text().split()) for c in cells]
+        whole = len(cells) >= 2 and any(texts)
+        for cell, text in zip(cells, texts, strict=True):
+            blocks = [t for t in cell.find_all([*_BLOCK_TAGS, "table"]) if t.get_text(strip=True)]
+            if len(text) > _FIELD_CHARS or len(blocks) > 1 or cell.find("table"):
+                whole = False
+        if whole:
+            line = soup.new_tag("p")
+            line.string = "| " + " | ".join(texts) + " |"
+            tr.replace_with(line)
+        else:
+            for cell in cells:
+                cell.insert_before("\n")
+                cell.insert_after("\n")
 
 
 def _pdf_text(data: bytes) -> tuple[str, tuple[int, ...]]:
@@ -344,7 +393,7 @@ def _clean_pdf_page(text: str) -> str:
 
 
 def _title(text: str, path: Path, suffix: str) -> str:
-    """The first Markdown heading of a Markdown file, else the first title candidate.
+    """A Markdown file's title (see :func:`_markdown_title`), else the first title candidate.
 
     A candidate is a non-blank line of at least three characters (Markdown ``#`` marks
     stripped). Site chrome that an export keeps above the headline (a section name, a
@@ -356,10 +405,9 @@ def _title(text: str, path: Path, suffix: str) -> str:
     subtitle gives way to the subtitle, which names the document as well.
     """
     if suffix in (".md", ".markdown"):
-        for line in text.splitlines():
-            m = re.match(r"\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", line)
-            if m:
-                return m.group(1)[:_TITLE_CHARS]
+        title, text = _markdown_title(text)
+        if title:
+            return title[:_TITLE_CHARS]
     candidates = _title_candidates(text)
     start = 0
     while start < _NAV_SKIP_MAX and _is_chrome(candidates, start):
@@ -369,6 +417,42 @@ def _title(text: str, path: Path, suffix: str) -> str:
     return display_path(path.stem)
 
 
+_FRONT_MATTER = re.compile(r"\ufeff?(---|\+\+\+)[ \t]*\n(.*?\n)\1[ \t]*(?:\n|$)", re.S)
+_FRONT_TITLE = re.compile(r"^title[ \t]*[:=][ \t]*(.+?)[ \t]*$", re.M)
+_ATX = re.compile(r" {0,3}#{1,6}\s+(.+?)\s*#*\s*$")
+_SETEXT = re.compile(r" {0,3}(?:=+|-+)[ \t]*$")
+_FENCE = re.compile(r" {0,3}(```|~~~)")
+
+
+def _markdown_title(text: str) -> tuple[str, str]:
+    """The title of a Markdown file, and its text after any front matter: the front matter's
+    ``title`` (the "---" block of Jekyll, Hugo, MkDocs, Docusaurus; "+++" for TOML), else its
+    first heading, "# Title" or "Title" underlined with "=" or "-". Lines in code fences are
+    code, not headings. "" when there is none."""
+    m = _FRONT_MATTER.match(text)
+    if m:
+        text = text[m.end() :]
+        found = _FRONT_TITLE.search(m.group(2))
+        if found and found.group(1).strip("\"'"):
+            return found.group(1).strip("\"'").strip(), text
+    lines = text.splitlines()
+    fenced = False
+    for i, line in enumerate(lines):
+        if _FENCE.match(line):
+            fenced = not fenced
+            continue
+        if fenced or not line.strip():
+            continue
+        atx = _ATX.match(line)
+        if atx:
+            return atx.group(1), text
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        if _SETEXT.match(nxt) and not _ITEM.match(line):
+            return line.strip(), text
+    return "", text
+
+
+_ITEM = re.compile(r" {0,3}(?:[-*+]|\d{1,9}[.)])\s")
 # A title is cut to this many characters; a longer line is body text, not a heading.
 _TITLE_CHARS = 200
 # At most this many words make a navigation-like line ("All news", "Home", "Sport > Tennis").
@@ -388,7 +472,7 @@ def _title_candidates(text: str, limit: int = _NAV_SKIP_MAX + 2) -> list[str]:
     found: list[str] = []
     for line in text.splitlines():
         line = line.strip().lstrip("#").strip()
-        if len(line) >= 3:
+        if len(line) >= 3 and any(c.isalnum() for c in line):  # not a rule ("---", "***")
             found.append(line)
             if len(found) == limit:
                 break

@@ -51,6 +51,11 @@ class CheckTuning:
 
     similarity_min: float = 0.55  # sentence-to-quote cosine that counts as support on its own
     terms_min: float = 0.6  # or: share of the sentence's content words found in the quote
+    # A quote with fewer content words than this share of the sentence's (a heading, "IP Host
+    # Addresses") is close in meaning to anything on its topic: the cosine alone does not
+    # make it support the sentence, its words must (python_docs: "This function takes a
+    # string representing the host name and returns an IP address object" stood on it).
+    thin_share: float = 0.5
     # Share of the sentence's names (not the question's) that must be in the quote: most of
     # them. At 0.5 a claim of two names stood on one ("Mayor Ruiz said Tarn will close the
     # harbour" from a quote naming Ruiz and Ellis). Measured on eval/verify.jsonl with
@@ -307,7 +312,9 @@ class CitationChecker:
                 own_cov = len(s_own & q_terms) / len(s_own) if s_own else 1.0
                 words_ok = restated >= t.terms_min and own_cov >= t.own_terms_min
             sim = float(max(sims[lo : hi + 1]))
-            ok = nums_ok and name_cov >= t.names_min and (sim >= t.similarity_min or words_ok)
+            thin = len(q_terms) < t.thin_share * len(c_terms)
+            close = sim >= t.similarity_min and not thin
+            ok = nums_ok and name_cov >= t.names_min and (close or words_ok)
             ok = ok and holds(quote, c_ids)  # an option or call the quote does not name
             ok = ok and not is_instruction(quote)  # withheld from the model, never quoted
             if own:

@@ -292,6 +292,8 @@ class Retriever:
                 break
             if any(lo <= i <= hi for lo, hi, _ in chosen):
                 continue
+            if _repeats(sents, int(i), chosen):
+                continue
             lo, hi, tokens = self._window(sents, int(i), chosen)
             chosen.append((lo, hi, int(i)))
             used += tokens
@@ -384,7 +386,35 @@ class Retriever:
                 break
             hi = j
             used += self.embedder.count_tokens(sents[j].text)
+        # A window that ends on a sentence announcing the next ("Author:", "The options
+        # are:") takes that next sentence too, past the budget: what it announces is there.
+        rules = self.tuning.sentences
+        for _ in range(rules.quotation_sentences):
+            j = hi + 1
+            if (
+                not rules.introduces(sents[hi].text)
+                or j >= len(sents)
+                or j in taken
+                or sents[j].chunk.doc_id != sents[i].chunk.doc_id
+                or not _adjacent(sents, hi, j, gap)
+            ):
+                break
+            hi = j
+            used += self.embedder.count_tokens(sents[j].text)
         return lo, hi, used
+
+
+def _repeats(sents: Sequence[_Sentence], i: int, chosen) -> bool:
+    """Whether sentence i says word for word what a sentence of a chosen window of its
+    document says: a page's repeated chrome (a table of contents, a running header, a title
+    shown twice) would otherwise fill several passages with one text."""
+    key = " ".join(sents[i].text.split())
+    doc = sents[i].chunk.doc_id
+    return any(
+        sents[lo].chunk.doc_id == doc
+        and any(" ".join(sents[j].text.split()) == key for j in range(lo, hi + 1))
+        for lo, hi, _ in chosen
+    )
 
 
 def _visible_id(chunk_id: str, committed: dict[str, DocRecord]) -> bool:

@@ -441,3 +441,29 @@ def test_a_whole_answer_put_to_its_question_is_marked_for_the_plain_judge():
     seen.clear()
     checker.entailment(quote, "1,519 children left.", answers=True)  # not the cached verdict
     assert len(seen) == 3 and all(seen)
+
+
+class _Alike(HashEmbedder):
+    """Every text means the same: the cosine alone would let any quote support any claim."""
+
+    def embed(self, texts):
+        import numpy as np
+
+        return np.ones((len(texts), self.dim), dtype=np.float32) / np.sqrt(self.dim)
+
+
+def test_a_heading_is_no_quote_for_a_sentence_however_close_in_meaning():
+    # A heading holds a few of the sentence's words and is close in meaning to all that is
+    # said on its topic; its words, not the cosine, must carry the sentence.
+    heading = passage(1, "ip.html", "IP Host Addresses\n\nAddresses are the most basic unit.")
+    checker = CitationChecker(_Alike())
+    claim = "This function takes a string naming the host and returns an IP address object."
+    sups = checker.windows(claim, heading)
+    quoted = {heading.text[s.quote_start - 100 : s.quote_end - 100]: s.ok for s in sups}
+    assert quoted["IP Host Addresses"] is False
+    # A quote with half as many words as the sentence still stands on the cosine (a
+    # paraphrase: it shares only four of the sentence's nine words).
+    near = "This IP routine hands back an address object for a host."
+    p = passage(2, "ip.html", f"IP Host Addresses\n\n{near}")
+    sups = checker.windows(claim, p)
+    assert {p.text[s.quote_start - 100 : s.quote_end - 100]: s.ok for s in sups}[near] is True

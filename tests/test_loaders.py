@@ -110,6 +110,70 @@ def test_html_keeps_visible_text_only(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "title"),
     [
+        # front matter of a static-site generator (YAML, TOML): its title, not a rule or a
+        # later section heading
+        (
+            '---\ntitle: "Configure the proxy"\nweight: 3\n---\n\nSet it.\n\n## Details\n',
+            "Configure the proxy",
+        ),
+        ("+++\ntitle = 'Install'\n+++\n\nRun the installer.\n", "Install"),
+        ("---\nlayout: page\n---\n\nRun the installer.\n\n## Steps\n", "Steps"),
+        ("---\nlayout: page\n---\n\nRun the installer.\n", "Run the installer."),
+        # a title underlined with "=" comes before a later "##" heading
+        ("My Project\n==========\n\nIntro text.\n\n## Install\n", "My Project"),
+        # a comment in a code block is not a heading
+        ("```sh\n# install deps\npip install qa\n```\n\n# Real title\n", "Real title"),
+    ],
+)
+def test_md_title_from_front_matter_and_either_heading_style(
+    tmp_path: Path, text: str, title: str
+) -> None:
+    path = tmp_path / "page.md"
+    path.write_text(text)
+    doc = _load(path)
+    assert doc.title == title
+    assert doc.text == text  # the file's text is kept whole: offsets stay the file's
+
+
+def test_html_field_lists_keep_label_and_value_on_one_line(tmp_path: Path) -> None:
+    # Sphinx writes a page's authors as a field list; a glossary's terms have no colon, and a
+    # long value keeps its own lines.
+    path = tmp_path / "page.html"
+    path.write_text(
+        "<html><body><h1>Sorting</h1>"
+        '<dl class="field-list"><dt>Author<span class="colon">:</span></dt>'
+        "<dd><p>Jane Roe and Ann Poe</p></dd>"
+        "<dt>author:</dt><dd><p>Ann Poe</p></dd>"
+        "<dt>Notes:</dt><dd><p>First paragraph.</p><p>Second paragraph.</p></dd></dl>"
+        "<dl><dt>key function</dt><dd><p>A callable that returns a sort key.</p></dd></dl>"
+        "</body></html>"
+    )
+    lines = _load(path).text.splitlines()
+    assert "Author: Jane Roe and Ann Poe" in lines
+    assert "author: Ann Poe" in lines
+    assert "Notes:" in lines and "First paragraph." in lines
+    assert "key function" in lines and "A callable that returns a sort key." in lines
+
+
+def test_html_table_rows_keep_their_cells_apart(tmp_path: Path) -> None:
+    # A row of short cells is one line, as a Markdown table row; the cells of a row that holds
+    # paragraphs (a layout table) get lines of their own. No two cells run together.
+    path = tmp_path / "page.html"
+    path.write_text(
+        "<html><body><table><thead><tr><th>Version</th><th>Change</th></tr></thead>"
+        "<tbody><tr><td><p>2.5.2</p></td><td>Added Matter support</td></tr></tbody></table>"
+        "<table><tr><td><p>Intro paragraph.</p><p>More text.</p></td><td>Sidebar</td></tr>"
+        "</table></body></html>"
+    )
+    lines = _load(path).text.splitlines()
+    assert "| Version | Change |" in lines
+    assert "| 2.5.2 | Added Matter support |" in lines
+    assert {"Intro paragraph.", "More text.", "Sidebar"} <= set(lines)
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
         # a German news-site export: the banner repeats above every headline
         (
             "Alle Nachrichten\n\nSchnee in Kairo am Dienstag\n\nEs schneite.\n",

@@ -178,3 +178,38 @@ def test_windows_that_join_still_make_k_passages(setup):
         passages = retriever.passages(question, 4)
         used = sum(retriever.embedder.count_tokens(p.text) for p in passages)
         assert len(passages) == 4 or used >= budget
+
+
+@pytest.fixture
+def manual(tmp_path: Path, fake_embedder):
+    """A page with a field list rendered as label and value lines, and its title repeated by
+    the site's chrome (a table of contents above and below the text)."""
+    docs = tmp_path / "manual"
+    docs.mkdir()
+    chrome = "Table of Contents\n\nBoiler manual\n\nInstallation\n\nMaintenance\n\n"
+    body = (
+        "Boiler manual\n\nWritten by:\n\nJane Roe and Ann Poe\n\n"
+        "The boiler stands behind the door in the basement. Bleed the radiators every two "
+        "weeks in winter. The pressure gauge should read between one and two bar.\n\n"
+    )
+    (docs / "boiler.txt").write_text(chrome + body + chrome)
+    settings = load_settings(data_dir=tmp_path / "data", embed__mode="fake")
+    run_index(settings, [docs], fake_embedder)
+    store = Store.open(settings.data_dir)
+    return Retriever(store, fake_embedder, RetrievalSettings(), settings.data_dir / "bm25")
+
+
+def test_a_window_ending_on_a_label_takes_what_it_announces(manual):
+    # A window of the best sentence alone is "Written by:"; the names it announces come too.
+    manual.settings = RetrievalSettings(passage_tokens=16, window=0)
+    (passage,) = manual.passages("Written by", 1)
+    assert passage.text == "Written by:\n\nJane Roe and Ann Poe"
+
+
+def test_repeated_chrome_fills_one_passage_not_several(manual):
+    # "Boiler manual" and "Table of Contents" stand three times in the page: one window of
+    # them is enough, the other passages show the text.
+    passages = manual.passages("Boiler manual table of contents", 3)
+    chrome = [p for p in passages if "Table of Contents" in p.text]
+    assert len(chrome) == 1
+    assert any("pressure gauge" in p.text or "radiators" in p.text for p in passages)
