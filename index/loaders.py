@@ -318,6 +318,14 @@ def _html_text(raw: str) -> str:
 _FIELD_CHARS = 300
 
 
+def _one_line(tag) -> str | None:
+    """The text of ``tag`` on one line ("" when it has none), or None when it is too long for
+    one (over :data:`_FIELD_CHARS`) or runs over several blocks."""
+    text = " ".join(tag.get_text().split())
+    blocks = [t for t in tag.find_all(_BLOCK_TAGS) if t.get_text(strip=True)]
+    return None if len(text) > _FIELD_CHARS or len(blocks) > 1 else text
+
+
 def _join_fields(soup) -> None:
     """Write a definition list's field ("<dt>Author:</dt><dd>Andrew Dalke</dd>") as one line,
     "Author: Andrew Dalke", so the label and its value are one sentence (they would be two
@@ -328,9 +336,8 @@ def _join_fields(soup) -> None:
         dd = dt.find_next_sibling()
         if not label.endswith(":") or dd is None or dd.name != "dd":
             continue
-        value = " ".join(dd.get_text().split())
-        blocks = [t for t in dd.find_all(_BLOCK_TAGS) if t.get_text(strip=True)]
-        if not value or len(value) > _FIELD_CHARS or len(blocks) > 1:
+        value = _one_line(dd)
+        if not value:
             continue
         line = soup.new_tag("p")
         line.string = f"{label} {value}"
@@ -345,15 +352,10 @@ def _join_rows(soup) -> None:
     go on lines of their own; in neither case do two cells run together ("2.5.2Added")."""
     for tr in soup.find_all("tr"):
         cells = tr.find_all(["td", "th"], recursive=False)
-        texts = [" ".join(c.get_text().split()) for c in cells]
-        whole = len(cells) >= 2 and any(texts)
-        for cell, text in zip(cells, texts, strict=True):
-            blocks = [t for t in cell.find_all([*_BLOCK_TAGS, "table"]) if t.get_text(strip=True)]
-            if len(text) > _FIELD_CHARS or len(blocks) > 1 or cell.find("table"):
-                whole = False
-        if whole:
+        texts = [None if c.find("table") else _one_line(c) for c in cells]
+        if len(cells) >= 2 and any(texts) and all(t is not None for t in texts):
             line = soup.new_tag("p")
-            line.string = "| " + " | ".join(texts) + " |"
+            line.string = "| " + " | ".join(texts) + " |"  # type: ignore[arg-type]
             tr.replace_with(line)
         else:
             for cell in cells:
@@ -422,6 +424,7 @@ _FRONT_TITLE = re.compile(r"^title[ \t]*[:=][ \t]*(.+?)[ \t]*$", re.M)
 _ATX = re.compile(r" {0,3}#{1,6}\s+(.+?)\s*#*\s*$")
 _SETEXT = re.compile(r" {0,3}(?:=+|-+)[ \t]*$")
 _FENCE = re.compile(r" {0,3}(```|~~~)")
+_ITEM = re.compile(r" {0,3}(?:[-*+]|\d{1,9}[.)])\s")  # a list item, not a setext title
 
 
 def _markdown_title(text: str) -> tuple[str, str]:
@@ -433,8 +436,9 @@ def _markdown_title(text: str) -> tuple[str, str]:
     if m:
         text = text[m.end() :]
         found = _FRONT_TITLE.search(m.group(2))
-        if found and found.group(1).strip("\"'"):
-            return found.group(1).strip("\"'").strip(), text
+        title = found.group(1).strip("\"'").strip() if found else ""
+        if title:
+            return title, text
     lines = text.splitlines()
     fenced = False
     for i, line in enumerate(lines):
@@ -452,7 +456,6 @@ def _markdown_title(text: str) -> tuple[str, str]:
     return "", text
 
 
-_ITEM = re.compile(r" {0,3}(?:[-*+]|\d{1,9}[.)])\s")
 # A title is cut to this many characters; a longer line is body text, not a heading.
 _TITLE_CHARS = 200
 # At most this many words make a navigation-like line ("All news", "Home", "Sport > Tennis").

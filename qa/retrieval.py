@@ -7,7 +7,7 @@ import json
 import logging
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -372,36 +372,50 @@ class Retriever:
                     continue
                 used += cost
                 lo, hi = min(lo, j), max(hi, j)
+        rules = self.tuning.sentences
         # A quotation runs on to its attribution ("..., the mayor said on Tuesday."): who
         # said it and when are only there. Follow it, past the budget, for a few sentences.
+        hi, used = self._run_on(
+            sents,
+            lo,
+            hi,
+            used,
+            taken,
+            lambda last: open_quotation(" ".join(s.text for s in sents[lo : last + 1])),
+        )
+        # A window that ends on a sentence announcing the next ("Author:", "The options
+        # are:") takes that next sentence too, past the budget: what it announces is there.
+        hi, used = self._run_on(
+            sents, lo, hi, used, taken, lambda last: rules.introduces(sents[last].text)
+        )
+        return lo, hi, used
+
+    def _run_on(
+        self,
+        sents: Sequence[_Sentence],
+        lo: int,
+        hi: int,
+        used: int,
+        taken: set[int],
+        wants: Callable[[int], bool],
+    ) -> tuple[int, int]:
+        """Extend the window ``lo..hi`` (``used`` tokens) past its budget, one following
+        sentence of its document at a time and at most ``quotation_sentences``, while
+        ``wants(hi)``: its new last sentence and tokens."""
+        gap = self.tuning.max_gap_chars
         for _ in range(self.tuning.sentences.quotation_sentences):
             j = hi + 1
             if (
-                not open_quotation(" ".join(s.text for s in sents[lo : hi + 1]))
+                not wants(hi)
                 or j >= len(sents)
                 or j in taken
-                or sents[j].chunk.doc_id != sents[i].chunk.doc_id
-                or not _adjacent(sents, lo, j, gap)
-            ):
-                break
-            hi = j
-            used += self.embedder.count_tokens(sents[j].text)
-        # A window that ends on a sentence announcing the next ("Author:", "The options
-        # are:") takes that next sentence too, past the budget: what it announces is there.
-        rules = self.tuning.sentences
-        for _ in range(rules.quotation_sentences):
-            j = hi + 1
-            if (
-                not rules.introduces(sents[hi].text)
-                or j >= len(sents)
-                or j in taken
-                or sents[j].chunk.doc_id != sents[i].chunk.doc_id
+                or sents[j].chunk.doc_id != sents[lo].chunk.doc_id
                 or not _adjacent(sents, hi, j, gap)
             ):
                 break
             hi = j
             used += self.embedder.count_tokens(sents[j].text)
-        return lo, hi, used
+        return hi, used
 
 
 def _repeats(sents: Sequence[_Sentence], i: int, chosen) -> bool:
