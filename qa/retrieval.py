@@ -283,6 +283,7 @@ class Retriever:
         # joined, or until they hold the tokens of k full windows: six windows around one
         # paragraph join into one or two passages, and the sentence that answers ("There is
         # more detail on this process in PEP 3147.") often sits a little further down.
+        texts = [" ".join(s.text.split()) for s in sents]  # to find a page's repeated chrome
         chosen: list[tuple[int, int, int]] = []  # (doc index lo, hi, best sentence)
         merged: list[tuple[int, int, int]] = []
         budget = k * self.settings.passage_tokens
@@ -292,7 +293,7 @@ class Retriever:
                 break
             if any(lo <= i <= hi for lo, hi, _ in chosen):
                 continue
-            if _repeats(sents, int(i), chosen):
+            if _repeats(sents, texts, int(i), chosen):
                 continue
             lo, hi, tokens = self._window(sents, int(i), chosen)
             chosen.append((lo, hi, int(i)))
@@ -418,16 +419,14 @@ class Retriever:
         return hi, used
 
 
-def _repeats(sents: Sequence[_Sentence], i: int, chosen) -> bool:
-    """Whether sentence i says word for word what a sentence of a chosen window of its
-    document says: a page's repeated chrome (a table of contents, a running header, a title
-    shown twice) would otherwise fill several passages with one text."""
-    key = " ".join(sents[i].text.split())
+def _repeats(sents: Sequence[_Sentence], texts: Sequence[str], i: int, chosen) -> bool:
+    """Whether sentence i says word for word (``texts``: the sentences, whitespace collapsed)
+    what a sentence of a chosen window of its document says: a page's repeated chrome (a table
+    of contents, a running header, a title shown twice) would otherwise fill several passages
+    with one text."""
     doc = sents[i].chunk.doc_id
     return any(
-        sents[lo].chunk.doc_id == doc
-        and any(" ".join(sents[j].text.split()) == key for j in range(lo, hi + 1))
-        for lo, hi, _ in chosen
+        sents[lo].chunk.doc_id == doc and texts[i] in texts[lo : hi + 1] for lo, hi, _ in chosen
     )
 
 
