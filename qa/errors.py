@@ -15,3 +15,9 @@ class IndexMissingError(QAError):
 
 class ModelError(QAError):
     """The generator could not be loaded or reached."""
+
+
+class SettingsError(QAError):
+    """A QA_* setting (or a command's option) has a value that cannot be used."""
+
+    kind = "settings"  # for `qa ask --json`

@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from index.embedder import Embedder, EmbedderError, MiniLMEmbedder, make_embedder
+from index.embedder import VARIANTS as MINILM_VARIANTS
+from index.embedder import Embedder, EmbedderError, make_embedder
 from index.indexer import Indexer, IndexReport, ProgressFn, index_lock
 from index.store import EmbedderRecord, Store, StoreError, check_embedder
 from qa import prompts
@@ -108,6 +109,8 @@ def open_embedder(settings: Settings) -> Embedder:
             e.mode,
             e.threads,
             settings.index.embed_batch,
+            int8=e.int8,
+            cache_dir=settings.model_cache,
             base_url=e.base_url,
             model=e.model,
             api_key=e.api_key,
@@ -122,7 +125,7 @@ def open_embedder(settings: Settings) -> Embedder:
 
 def embedder_record(embedder: Embedder, settings: Settings) -> EmbedderRecord:
     """What the index records about ``embedder`` (an injected one may not carry its mode)."""
-    known = {HashEmbedder.name: "fake", MiniLMEmbedder.name: "local"}
+    known = {HashEmbedder.name: "fake", **dict.fromkeys(MINILM_VARIANTS, "local")}
     mode = getattr(embedder, "mode", None) or known.get(embedder.name, settings.embed.mode)
     try:
         dim = int(embedder.dim)  # an openai embedder asks its server once

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from index.schema import MINILM_VARIANTS
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def model_names(settings: Settings) -> dict[str, str]:
     """Which embedder and generator the settings choose, by name, loading neither."""
     embed = settings.embed
     embedder = {
-        "local": "all-MiniLM-L6-v2-int8",
+        "local": next(n for n, v in MINILM_VARIANTS.items() if v == embed.int8),
         "fake": "hash-bow",
         "openai": str(getattr(embed, "model", "")),
     }.get(embed.mode, embed.mode)

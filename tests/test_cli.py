@@ -86,6 +86,21 @@ def test_ask_json_without_an_index_is_a_no_index_error(data_dir: Path) -> None:
     assert "Traceback" not in result.output
 
 
+def test_a_bad_setting_is_named_not_a_traceback(
+    indexed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QA_EMBED_INT8", "fast")
+    result = run("ask", QUESTION, "--json", "--data-dir", str(indexed))
+    assert result.exit_code == 1
+    err = error_of(result)
+    assert err["kind"] == "settings"
+    assert "QA_EMBED_INT8: Input should be 'weights' or 'dynamic' (got 'fast')" in err["error"]
+    monkeypatch.setenv("QA_RETRIEVAL_K", "six")
+    result = run("status", "--data-dir", str(indexed))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "QA_RETRIEVAL_K" in result.stderr and "QA_EMBED_INT8" in result.stderr
+
+
 def test_ask_without_json_keeps_the_plain_message_on_stderr(data_dir: Path) -> None:
     result = run("ask", QUESTION, "--data-dir", str(data_dir / "none"))
     assert result.exit_code == 1 and result.stdout == ""

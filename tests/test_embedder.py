@@ -102,11 +102,18 @@ def test_minilm_tokens_and_long_inputs(real_embedder) -> None:
     assert real_embedder.count_tokens(long_text) > MAX_WORDPIECES
 
 
-# Vectors the embedder gave before batches were sorted by word-pieces and run side by side
-# (first six dimensions, commit 8f14710): the model's numbers must not move.
+# Vectors each variant gives (first six dimensions): the model's numbers must not move. The
+# "weights" ones are those the embedder gave before batches were sorted by word-pieces and
+# run side by side (commit 8f14710); the "dynamic" ones, its int8 build (2026-12-06).
 PINNED = {
-    SIMILAR[0]: [0.1271809, -0.0160112, -0.0350625, 0.0554218, -0.0596252, 0.0323067],
-    UNRELATED: [0.0247562, -0.0579017, 0.0501371, 0.0560122, -0.0049945, 0.0122265],
+    "weights": {
+        SIMILAR[0]: [0.1271809, -0.0160112, -0.0350625, 0.0554218, -0.0596252, 0.0323067],
+        UNRELATED: [0.0247562, -0.0579017, 0.0501371, 0.0560122, -0.0049945, 0.0122265],
+    },
+    "dynamic": {
+        SIMILAR[0]: [0.1228791, -0.0123566, -0.0452864, 0.0620352, -0.0586414, 0.0323298],
+        UNRELATED: [0.0216134, -0.0608323, 0.0498657, 0.0553182, -0.0050377, 0.0104634],
+    },
 }
 
 
@@ -123,7 +130,8 @@ def _one_at_a_time(embedder, text: str) -> np.ndarray:
 
 
 @pytest.mark.real
-def test_minilm_sorting_batching_and_threads_do_not_change_vectors(real_embedder) -> None:
+@pytest.mark.parametrize("int8", ["dynamic", "weights"])
+def test_minilm_sorting_batching_and_threads_do_not_change_vectors(int8, tmp_path) -> None:
     from index.embedder import MiniLMEmbedder
 
     # Mixed lengths in a scrambled order: batches are sorted, padded and run in parallel.
@@ -131,10 +139,39 @@ def test_minilm_sorting_batching_and_threads_do_not_change_vectors(real_embedder
         " ".join(["harbour ferry timetable"] * n) + f" number {n}." for n in (1, 40, 3, 90, 7, 20)
     ]
     texts += [*SIMILAR, UNRELATED, "x", "harbour " * 400]  # the last one is truncated
-    alone = np.stack([_one_at_a_time(real_embedder, t) for t in texts])
+    embedder = MiniLMEmbedder(int8=int8, cache_dir=tmp_path)
+    alone = np.stack([_one_at_a_time(embedder, t) for t in texts])
     for batch, threads in ((8, 0), (3, 2), (1, 1), (64, 1)):
-        e = MiniLMEmbedder(threads=threads, batch_size=batch)
+        e = MiniLMEmbedder(threads=threads, batch_size=batch, int8=int8, cache_dir=tmp_path)
         np.testing.assert_allclose(e.embed(texts), alone, atol=1e-5, rtol=0)
-    v = real_embedder.embed(list(PINNED))
-    for row, want in zip(v, PINNED.values(), strict=True):
+    v = embedder.embed(list(PINNED[int8]))
+    for row, want in zip(v, PINNED[int8].values(), strict=True):
         np.testing.assert_allclose(row[:6], want, atol=1e-5, rtol=0)
+
+
+@pytest.mark.real
+def test_minilm_int8_build_is_cached_atomic_and_close_to_the_packaged_graph(tmp_path) -> None:
+    """QA_EMBED_INT8=dynamic: built once into the cache (no temporary file left), reused, the
+    same vectors when built elsewhere because the cache is not writable."""
+    from index.embedder import MiniLMEmbedder
+
+    cache = tmp_path / "cache"
+    built = MiniLMEmbedder(int8="dynamic", cache_dir=cache)
+    assert built.name == "all-MiniLM-L6-v2-int8-dq" and built._batch == 1
+    files = sorted(p.name for p in cache.iterdir())
+    assert len(files) == 1 and files[0].startswith("minilm-int8-dq-"), files  # no temp left
+    stamp = (cache / files[0]).stat().st_mtime_ns
+    again = MiniLMEmbedder(int8="dynamic", cache_dir=cache)  # reused, not rebuilt
+    assert (cache / files[0]).stat().st_mtime_ns == stamp
+    texts = [*SIMILAR, UNRELATED, "harbour ferry timetable " * 30]
+    np.testing.assert_array_equal(again.embed(texts), built.embed(texts))
+    # A cache that cannot be written: built in a temporary folder, the same vectors.
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    rebuilt = MiniLMEmbedder(int8="dynamic", cache_dir=blocked)
+    np.testing.assert_array_equal(rebuilt.embed(texts), built.embed(texts))
+    # Close to the packaged graph run in float32, the default.
+    shipped = MiniLMEmbedder()
+    assert shipped.name == "all-MiniLM-L6-v2-int8" and shipped.int8 == "weights"
+    cos = (shipped.embed(texts) * built.embed(texts)).sum(axis=1)
+    assert cos.min() > 0.98, cos

@@ -377,3 +377,30 @@ def test_real_server_indexes_and_answers_and_guards_its_index(embed_server, tmp_
 
     with pytest.raises(QAError, match=r"built with embedder qwen-embed \(openai, dim 1536\)"):
         build_answerer(load_settings(data_dir=data))  # the packaged local MiniLM, dim 384
+
+
+def test_an_index_of_one_minilm_variant_names_the_setting_that_reads_it(tmp_path: Path) -> None:
+    """The two ways the packaged MiniLM runs give other vectors: an index built with the
+    int8 build (QA_EMBED_INT8=dynamic) is refused by the default, with the setting that
+    reads it, and the other way round."""
+
+    class Shipped(HashEmbedder):
+        name = "all-MiniLM-L6-v2-int8"
+
+    class Dynamic(HashEmbedder):
+        name = "all-MiniLM-L6-v2-int8-dq"
+
+    for built, other, setting in (
+        (Dynamic, Shipped, "QA_EMBED_INT8=dynamic"),
+        (Shipped, Dynamic, "QA_EMBED_INT8=weights"),
+    ):
+        data = tmp_path / built.name
+        settings = load_settings(data_dir=data)
+        run_index(settings, [_seeds_copy(data)], built(dim=384))
+        store = Store.open(data)
+        assert recorded_embedder(store) == EmbedderRecord("local", built.name, 384)
+        store.close()
+        with pytest.raises(QAError, match=rf"{built.name} \(local, dim 384\)") as info:
+            build_answerer(settings, embedder=other(dim=384))
+        assert f"QA_EMBED_MODE=local with {setting}" in str(info.value)
+        assert build_answerer(settings, embedder=built(dim=384)).retriever.passages("Aleppo")

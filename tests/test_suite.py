@@ -54,6 +54,11 @@ def test_eval_index_dir_is_stable_per_folder(tmp_path: Path) -> None:
     assert eval_index_dir(data, a) != eval_index_dir(data, b), "same name, other folder"
     assert eval_index_dir(data, a).parent == data / "eval-indexes"
     assert eval_index_dir(data, a).name.startswith("docs-")
+    # Another embedder builds an index of its own instead of being refused by this one.
+    assert eval_index_dir(data, a, "all-MiniLM-L6-v2-int8-dq") != eval_index_dir(
+        data, a, "all-MiniLM-L6-v2-int8"
+    )
+    assert eval_index_dir(data, a, "x").parent == data / "eval-indexes"
 
 
 def test_run_suite_rows_partial_results_missing_and_failing_sets(tmp_path: Path, fake_embedder):
@@ -234,7 +239,7 @@ def test_cli_set_and_docs_use_an_index_of_their_own(tmp_path: Path, fake_env, se
     results = json.loads((out / "results.json").read_text())
     assert results["meta"]["n"] == 2
     assert results["questions"][0]["answer"]["passages"], "the set was asked over the folder"
-    index = eval_index_dir(data, seeds_dir)
+    index = eval_index_dir(data, seeds_dir, "hash-bow")  # the fake embedder's index
     assert (index / "chroma").is_dir()
     assert not (data / "chroma").exists(), "the user's own index is not touched"
 
