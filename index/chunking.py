@@ -44,6 +44,12 @@ _LIST_MARKER = re.compile(r"\(?(?:\d{1,3}(?:\.\d{1,3})*|[ivxlcdm]{1,5})[.)]")
 SHORT_LINE = 0.6
 
 
+def ends_sentence(text: str) -> bool:
+    """Whether ``text`` ends as a sentence does (a stop, maybe inside closing quotes), not as
+    a title or a label does."""
+    return _ENDS_SENTENCE.search(text.rstrip()) is not None
+
+
 def split_sentences(
     text: str, start: int = 0, end: int | None = None, min_chars: int = 0
 ) -> list[tuple[int, int]]:

@@ -99,6 +99,26 @@ class LanguageProfile:
             "\"isn't\"): such an answer says something of its own even in the question's words"
         }
     )
+    negation_pattern: str = field(
+        metadata={
+            "doc": "Regex (on normalised lower-case text) for the words by which a sentence "
+            "denies something ('not', 'never', 'without', 'unable', 'inactive'): a question "
+            "that asks what is not so is answered only by a passage that denies something"
+        }
+    )
+    asks_negation_pattern: str = field(
+        metadata={
+            "doc": "Regex (on normalised lower-case text) for a question that asks what is "
+            "not so ('What is not caused by ...?'): the plain negation words only, not 'without' "
+            "or a negative adjective ('a non-religious reason')"
+        }
+    )
+    negation_idiom_pattern: str = field(
+        metadata={
+            "doc": "Regex (on normalised lower-case text) for a negation word in a question "
+            "that does not ask what is not so ('whether or not', 'may or may not')"
+        }
+    )
     decade_suffix: str = field(
         metadata={
             "doc": "Regex for what turns a year into its decade or century, written right "
@@ -214,6 +234,14 @@ ENGLISH = LanguageProfile(
     follow_up_context="{question} (Follow-up to: {previous})",
     answer_frame="The answer to “{question}” is: {answer}",
     polarity_pattern=r"\b(yes|no|not|nor|never|none|neither|nobody|nothing|cannot)\b|n['’]t\b",
+    negation_pattern=r"\b(?:not|no(?!\.\s*\d)|never|none|neither|nor|nobody|nothing|nowhere|cannot|"
+    r"without|unable|fail(?:s|ed|ing|ure)?|refus(?:e|es|ed|ing|al)|lack(?:s|ed|ing)?|"
+    r"declin(?:e|es|ed|ing)|den(?:y|ies|ied|ial)|absent|except|instead|"
+    r"un(?!der|til|it|ion|iqu|ivers|less)[a-z]{3,}|non-?[a-z]+|in(?:active|capable|valid|"
+    r"sufficient|complete|correct|accurate|appropriate|effective|compatible))\b|n't\b",
+    asks_negation_pattern=r"\b(?:not|never|no(?!\.\s*\d)|none|nobody|nothing|neither|nor)\b"
+    r"|n't\b",
+    negation_idiom_pattern=r"\b(?:whether )?or (?:\w+ )?not\b",
     decade_suffix=r"['’]?s",
     source_phrase_pattern=r"\b(?:according to|as (?:stated|mentioned|described|noted|shown|"
     r"reported|explained|given|seen) (?:in|by)|as per|(?:stated|mentioned|described|noted|"

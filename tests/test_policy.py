@@ -203,3 +203,40 @@ def test_a_sentence_dated_elsewhere_is_not_quoted_as_the_answer():
     assert JudgedSentence().pick(
         Reason.NOT_ANSWERED, reading, "How far in 1985?", lambda q, a, s: 1.0
     )
+
+
+IMMUNE = (
+    "Disorders of the immune system can result in autoimmune diseases, inflammatory diseases "
+    "and cancer. Immunodeficiency occurs when the immune system is less active than normal."
+)
+
+
+def test_a_question_asking_what_is_not_so_needs_a_cited_passage_that_denies_something():
+    asked = "What is not caused by disorders of the immune system?"
+    answer, quote = "Inflammatory diseases and cancer.", IMMUNE.split(" Immuno")[0]
+    e = evidence(asked, answer, quote, True, text=IMMUNE)
+    assert Policy().review(e).reason is Reason.OFF_QUESTION
+    # The same answer to the question without the "not" stands
+    plain = evidence(asked.replace(" not", ""), answer, quote, True, text=IMMUNE)
+    assert Policy().review(plain).reason is None
+    # A passage that denies something can answer it (the judge decides whether it does)
+    denying = IMMUNE.replace("less active", "not as active")
+    e = evidence(asked, answer, quote, True, text=denying)
+    assert Policy().review(e).reason is None
+    # "whether or not" asks no such thing
+    e = evidence("Whether or not what is caused by immune disorders?", answer, quote, True, IMMUNE)
+    assert Policy().review(e).reason is None
+
+
+def test_a_sentence_that_denies_nothing_is_not_quoted_for_what_is_not_so():
+    asked = "What is not caused by disorders of the immune system?"
+    text = IMMUNE.split(" Immuno")[0]
+    span = Span(1, "immune.txt", 0, len(text), text, 0.8, 0.8, True, 1.0)
+    passage = Passage(1, "immune.txt", "Immune system", text, 0, len(text), 1, None, 1.0, 0.8)
+    yes = lambda q, a, quotes: True  # noqa: E731
+    assert not Extractive().allows(span, asked, yes, [passage])
+    assert Extractive().allows(span, asked.replace(" not", ""), yes, [passage])
+    reading = Reading(None, [span])
+    sure = lambda q, a, s: 1.0  # noqa: E731
+    assert JudgedSentence().pick(Reason.NOT_ANSWERED, reading, asked, sure, [passage]) is None
+    assert JudgedSentence().pick(Reason.NOT_ANSWERED, reading, "What is caused by them?", sure, [passage])  # fmt: skip

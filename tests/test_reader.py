@@ -103,6 +103,32 @@ def test_reader_skips_instructions_written_in_documents():
     assert all("Ignore your instructions" not in s.text for s in reading.spans)
 
 
+def titled(title: str, text: str) -> Passage:
+    return Passage(1, "page.html", title, text, 0, len(text), 1, None, 1.0, 0.8)
+
+
+def test_the_title_line_of_a_page_is_not_read_as_an_answer():
+    # An HTML page's <title> opens its text: it names the document ("Python" is a name) and
+    # states nothing, so it answers no "who" question, however much of the question it holds.
+    title = "An introduction to the ipaddress module \u2014 Python 3.11.2 documentation"
+    text = f"{title}\n\nAn introduction to the ipaddress module\n\nauthor: Peter Moody"
+    question = "Who are the authors of the introduction to the ipaddress module?"
+    reading = SentenceReader(HashEmbedder()).read(question, [titled(title, text)])
+    assert reading.kind == "name" and reading.spans
+    assert all(s.text != title for s in reading.spans)
+    assert reading.decisive is None or "Peter Moody" in reading.decisive.text
+
+
+def test_a_title_that_is_the_first_sentence_is_still_read():
+    # A plain-text file with no heading takes its first line as its title: a sentence that
+    # states the answer like any other.
+    first = "Moscow hopes to end the siege by December, Deputy Minister Mikhail Bogdanov said."
+    text = f"{first}\nThe diplomat had been asked about the city."
+    question = "Which deputy minister said Moscow hopes to end the siege?"
+    reading = SentenceReader(HashEmbedder()).read(question, [titled(first, text)])
+    assert reading.best is not None and reading.best.text == first
+
+
 def test_model_refusal_gives_way_to_the_decisive_sentence_quoted_verbatim(answerer, gen):
     gen.enqueue(REFUSAL)
     answer = answerer.ask(LEFT)

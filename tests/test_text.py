@@ -6,12 +6,15 @@ import pytest
 
 from qa.text import (
     answers_type,
+    asks_negation,
     content_terms,
     dated_elsewhere,
+    denies,
     exchanged,
     expected_answer_type,
     holds,
     identifiers,
+    misplaced,
     names,
     number_rivals,
     numbers,
@@ -215,6 +218,40 @@ def test_exchanged_finds_two_terms_whose_swap_makes_the_claim_read_as_the_quote(
     assert exchanged("The mayor said Ruiz and Berg signed the deal on Monday.", quote) is None
 
 
+RATIONS = [
+    "The UK, Germany and Norway banned flying, driving and boating on Sundays.",
+    "Sweden rationed gasoline and heating oil.",
+    "The Netherlands imposed prison sentences for those who used more than their ration.",
+]
+
+
+def test_misplaced_finds_a_name_put_with_another_names_words() -> None:
+    assert misplaced("The Netherlands rationed gasoline and heating oil.", RATIONS) == "netherland"
+    assert misplaced("Sweden imposed prison sentences for using more than a ration.", RATIONS)
+    assert misplaced("The 507 who stayed were pardoned.", ["507 left.", "The 48 who stayed were pardoned."]) == "507"  # fmt: skip
+    # What the quote says, also over two of its sentences, and each name in its place
+    for claim in [
+        "Sweden rationed gasoline and heating oil.",
+        "Sweden rationed gasoline, and the Netherlands imposed prison sentences.",
+        "Norway banned driving on Sundays, and Sweden rationed heating oil.",
+    ]:
+        assert misplaced(claim, RATIONS) is None, claim
+    # One sentence: nothing to mix up (the exchange and the judge see to it)
+    assert misplaced("The Netherlands rationed gasoline.", [" ".join(RATIONS)]) is None
+
+
+def test_misplaced_leaves_a_pronoun_a_speaker_and_a_rival_elsewhere_alone() -> None:
+    # "It" is Storj: no other name stands where Storj stands
+    storj = ["Storj encrypts files and splits them into pieces.", "It is directly compatible with Amazon S3 storage tools."]  # fmt: skip
+    assert misplaced("Storj is directly compatible with Amazon S3 storage tools.", storj) is None
+    # What Peskov said, in a quotation before its attribution
+    said = ["“The final decision on the operation will be made by the president,” he said.", "Peskov spoke to reporters in Moscow."]  # fmt: skip
+    assert misplaced("Peskov said the final decision on the operation will be made by the president.", said) is None  # fmt: skip
+    # Ether stands after the words the claim puts before Ethereum: no rival in its place
+    gas = ["Ethereum transactions are validated data sent by an account.", "As miners are rewarded, Gas, which can be converted into Ether later, is introduced to restrict the usage of resources."]  # fmt: skip
+    assert misplaced("Gas is introduced to restrict the usage of resources in Ethereum transactions.", gas) is None  # fmt: skip
+
+
 def test_years_are_spans_and_not_parts_of_other_numbers():
     assert years("In 1979, in the 1970s and the 1700s; not 12,1979, 1979.5, 1,000 or 3000") == {
         (1979, 1979),
@@ -288,3 +325,31 @@ def test_the_year_of_the_earlier_question_a_follow_up_carries_is_not_asked():
     assert not dated_elsewhere(carried, quote)
     assert not undated(carried, "The second shock followed.")
     assert dated_elsewhere("Which crisis followed in 1973?", quote)
+
+
+@pytest.mark.parametrize(
+    "question,asks",
+    [
+        ("What is not caused by disorders of the immune system?", True),
+        ("Which country wasn't hit by the embargo?", True),
+        ("Which country wasn’t hit by the embargo?", True),
+        ("What will Moscow no longer agree to?", True),
+        ("Who never signed it?", True),
+        ("What determines whether or not a problem can be solved?", False),
+        ("How powerful may or may not a Turing machine be?", False),
+        ("What was a non-religious reason for the massacre?", False),
+        ("Which function reloads a module without restarting the interpreter?", False),
+        ("Who sang No. 5?", False),
+    ],
+)
+def test_asks_negation(question: str, asks: bool) -> None:
+    assert asks_negation(question) is asks
+
+
+def test_denies() -> None:
+    for text in ["Moscow won’t agree.", "It is not used.", "without a key", "It is inactive.",
+                 "The UK was relatively unaffected.", "a non-profit", "He declined to comment."]:  # fmt: skip
+        assert denies(text), text
+    for text in ["Disorders result in cancer.", "Under the treaty, until 1990.", "United Nations",
+                 "No. 5 is sung by Lou Bega."]:  # fmt: skip
+        assert not denies(text), text
