@@ -33,6 +33,7 @@ import click
 
 from eval.dataset import DatasetError, EvalRecord, load_records
 from eval.metrics import key_facts_ok
+from eval.workspace import Workspaces
 from qa.reader import TUNING, ReaderTuning, Reading
 
 MARGINS = (0.15, 0.2, 0.25, 0.3, 0.35)
@@ -66,14 +67,18 @@ def tally(reads: Iterable[Read], tuning: ReaderTuning) -> dict[str, dict[str, in
     each outcome."""
     out: dict[str, dict[str, int]] = {}
     for read in reads:
+        found = outcome(read, tuning)
         for name in (read.set_name, "all"):
-            row = out.setdefault(name, {"questions": 0, "typed": 0, **dict.fromkeys(OUTCOMES, 0)})
+            row = out.setdefault(name, _empty_row())
             row["questions"] += 1
             row["typed"] += read.reading.kind is not None
-            found = outcome(read, tuning)
             if found is not None:
                 row[found] += 1
     return out
+
+
+def _empty_row() -> dict[str, int]:
+    return {"questions": 0, "typed": 0, **dict.fromkeys(OUTCOMES, 0)}
 
 
 def grid(
@@ -88,13 +93,14 @@ def grid(
     ]
 
 
-def read_set(name: str, records: Sequence[EvalRecord], docs: Path, data_dir: Path) -> list[Read]:
+def read_set(
+    name: str, records: Sequence[EvalRecord], docs: Path, workspaces: Workspaces
+) -> list[Read]:
     """Retrieve and read every question of ``records`` (not the follow-ups) over ``docs``."""
-    from eval.workspace import Workspaces
     from qa.answerer import Answerer
     from qa.reader import SentenceReader
 
-    workspace = Workspaces({"data_dir": data_dir}).open(docs)
+    workspace = workspaces.open(docs)
     try:
         answerer = workspace.answerer
         assert isinstance(answerer, Answerer)  # the product's, built by the workspace
@@ -123,7 +129,7 @@ def render(reads: Sequence[Read], tunings: Sequence[ReaderTuning]) -> tuple[str,
     lines.append("|---|---|---|---|---|---|")
     rows = tally(reads, TUNING)
     for name in [*(n for n in rows if n != "all"), "all"]:
-        row = rows.get(name, {"questions": 0, "typed": 0, **dict.fromkeys(OUTCOMES, 0)})
+        row = rows.get(name) or _empty_row()
         lines.append(
             f"| {name} | {row['questions']} | {row['typed']} | {row['right']} | "
             f"{row['wrong']} | {row['unanswerable']} |"
@@ -131,7 +137,7 @@ def render(reads: Sequence[Read], tunings: Sequence[ReaderTuning]) -> tuple[str,
     lines += ["", "Grid, all sets: right / wrong / unanswerable (share right)"]
     table = []
     for tuning in tunings:
-        row = tally(reads, tuning).get("all", dict.fromkeys(OUTCOMES, 0))
+        row = tally(reads, tuning).get("all") or _empty_row()
         fired = sum(row[o] for o in OUTCOMES)
         share = row["right"] / fired if fired else 0.0
         mark = "  <- the reader's" if tuning == TUNING else ""
@@ -177,6 +183,7 @@ def main(
     if set_path is not None and docs is not None:
         sets.append((name, set_path, docs))
     started = time.perf_counter()
+    workspaces = Workspaces({"data_dir": data_dir})  # one embedder for every set
     reads: list[Read] = []
     for set_name, path, folder in sets:
         if not (path.is_file() and folder.is_dir()):
@@ -186,7 +193,7 @@ def main(
             records = load_records(path)
         except DatasetError as exc:
             raise click.ClickException(str(exc)) from exc
-        reads += read_set(set_name, records, folder, data_dir)
+        reads += read_set(set_name, records, folder, workspaces)
     text, table = render(reads, grid())
     click.echo(text)
     click.echo(f"\n{len(reads)} questions in {time.perf_counter() - started:.0f} s")

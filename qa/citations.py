@@ -133,9 +133,9 @@ class CheckTuning:
     # "The Netherlands rationed gasoline" from "Sweden rationed gasoline and heating oil. The
     # Netherlands imposed prison sentences ...". Chosen on all 431 pairs of eval/verify.jsonl:
     # at window 4 and gap 0.67 it rejects 6 unsupported claims the judge accepted and 2 it
-    # rejected, and no supported one (at gap 0.5: one, "Peskov said ..." over a quotation
-    # and its attribution). On the 1,145 citations of verified answers in earlier suite runs
-    # of seeds, python_docs, squad2_dev and squad_followups it fires on none; on the
+    # rejected, and no supported one (at gap 0.5: one, "The spokesman said ..." over a
+    # quotation and its attribution). On the 1,145 citations of verified answers in earlier
+    # suite runs of seeds, python_docs, squad2_dev and squad_followups it fires on none; on the
     # BlockchainSolana answers on one, rightly ("described in Fig. 2" from "Fig. 2. Chain of
     # block bodies. The main body ... in Fig. 3, where every transaction is first hashed").
     misplace_window: int = 4
@@ -209,7 +209,8 @@ class CitationChecker:
         """P(``quote`` states ``claim``): 1.0 for a word-for-word copy, 0.0 when the claim
         reads as the quote with two of its terms exchanged (a swapped role, which the judge
         does not see) or puts a name or number with another one's words (see
-        :func:`qa.text.misplaced`), else the judge's (1.0 without a judge: the cheap checks decide alone).
+        :func:`qa.text.misplaced`), else the judge's (1.0 without a judge: the cheap checks
+        decide alone).
         ``answers``: the claim is a whole answer framed with its question (see
         :class:`qa.judge.Claim`)."""
         if _copied(claim, quote, self.tuning.copy_words):

@@ -446,7 +446,7 @@ def misplaced(
     names in its place another thing of its kind that the claim does not name: a rival on
     the same side of those words as the name is in the claim (Sweden, before "rationed
     gasoline"). Without such a rival the sentence is about the name by a pronoun ("It is
-    directly compatible ...") or is what the name said (a quotation, then "Peskov said")."""
+    directly compatible ...") or is what the name said (a quotation, then "Ana Ruiz said")."""
     if len(sentences) < 2:
         return None
     seq = content_terms(claim)
