@@ -460,7 +460,9 @@ def misplaced(
         if not with_it or len(with_it) == len(held):
             continue
         around: list[int] = []  # the context's positions in the claim
-        for side in (range(i - 1, max(-1, i - 1 - window), -1), range(i + 1, min(len(seq), i + 1 + window))):  # fmt: skip
+        left = range(i - 1, max(-1, i - 1 - window), -1)  # nearest first, both ways
+        right = range(i + 1, min(len(seq), i + 1 + window))
+        for side in (left, right):
             for j in side:
                 if seq[j] in anchors:
                     break
