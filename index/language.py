@@ -81,6 +81,19 @@ class LanguageProfile:
             "rewritten question ('Rewritten question:'), removed"
         }
     )
+    question_word_pattern: str = field(
+        metadata={
+            "doc": "Regex (matched ignoring case) for a question that opens with its question "
+            "word, in group 1 ('Whom does it appoint?'); not an opening that asks about a "
+            "thing in general ('What about ...?')"
+        }
+    )
+    question_word_classes: tuple[frozenset[str], ...] = field(
+        metadata={
+            "doc": "Question words that ask for the same thing (who, whom, whose; what, "
+            "which): a follow-up's rewrite must ask with one of its question word's class"
+        }
+    )
     follow_up_context: str = field(
         metadata={
             "doc": "How a follow-up whose rewrite failed is searched with the previous "
@@ -231,6 +244,16 @@ ENGLISH = LanguageProfile(
     r"(?P<b>(?:according to [^,]+,\s*)?(?:how|what|when|where|who|whom|which|why)\b.+)$",
     split_list_pattern=r"^(?P<verb>name|list|give)\s+(?P<a>the\b.+?),?\s+and\s+(?P<b>the\b.+)$",
     rewrite_label_pattern=r"^(rewritten question|question)\s*:\s*",
+    question_word_pattern=r"^\s*(?:(?:and|but|so|or)\s+)?"
+    r"(who|whom|whose|what|which|when|where|why|how)\b(?!\s+about\b)",
+    question_word_classes=(
+        frozenset({"who", "whom", "whose"}),
+        frozenset({"what", "which"}),
+        frozenset({"when"}),
+        frozenset({"where"}),
+        frozenset({"why"}),
+        frozenset({"how"}),
+    ),
     follow_up_context="{question} (Follow-up to: {previous})",
     answer_frame="The answer to “{question}” is: {answer}",
     polarity_pattern=r"\b(yes|no|not|nor|never|none|neither|nobody|nothing|cannot)\b|n['’]t\b",

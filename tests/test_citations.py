@@ -485,3 +485,20 @@ def test_a_heading_is_no_quote_for_a_sentence_however_close_in_meaning():
     p = passage(2, "ip.html", f"IP Host Addresses\n\n{near}")
     sups = checker.windows(claim, p)
     assert {p.text[s.quote_start - 100 : s.quote_end - 100]: s.ok for s in sups}[near] is True
+
+
+def test_a_sentence_whose_own_words_are_none_of_its_quotes_is_not_supported():
+    # Close in meaning to the quote, and its question's words are there, but what the sentence
+    # adds ("use", "command") is not: the quote says nothing of a command.
+    question = "How do you change the name shown in the prompt when an environment is activated?"
+    quote = "Activating an environment will change the prompt to show the environment's name."
+    p = passage(1, "venv.html", quote)
+    checker = CitationChecker(_Alike())
+    claim = "To change the name shown in the prompt, you can use the command."
+    assert not checker.windows(claim, p, given=question)[0].ok
+    # One of its own words in the quote will do (the cosine carries the paraphrase) ...
+    claim = "Activating the environment will show its name in the prompt, you can use it."
+    assert checker.windows(claim, p, given=question)[0].ok
+    # ... and a sentence with a single word of its own is left to the other checks.
+    assert checker.windows("The prompt shows the name.", p, given=question)[0].ok
+    assert CheckTuning().own_terms_least == 2

@@ -163,6 +163,23 @@ def test_an_answer_whose_quote_gives_other_years_than_the_question_is_off_questi
     assert Policy().review(right_answer).reason is None
 
 
+def test_an_answers_number_from_a_sentence_of_another_year_is_off_question():
+    # The quote names the asked decade in one sentence and gives the figure in another,
+    # dated otherwise.
+    question = "In 1979, what was the average fuel economy of American cars?"
+    text = (
+        "Small four-cylinder models were on sale by the late 1970s. By 1985, the average "
+        "American vehicle moved 17.4 miles per gallon, compared to 13.5 in 1970."
+    )
+    verdict = Policy().review(evidence(question, "17.4 miles per gallon.", text, True, text))
+    assert verdict.reason is Reason.OFF_QUESTION
+    # A figure in the sentence of the asked time stands, and so does one in an undated one.
+    dated = text.replace("By 1985", "In 1979")
+    assert Policy().review(evidence(question, "17.4 miles per gallon.", dated, True, dated)).reason is None  # fmt: skip
+    undated = text.replace("By 1985, the", "The").replace(", compared to 13.5 in 1970", "")
+    assert Policy().review(evidence(question, "17.4 miles per gallon.", undated, True, undated)).reason is None  # fmt: skip
+
+
 def test_an_answer_from_documents_that_never_name_the_asked_year_is_off_question():
     question = "What major change was made to the treaties in 1960?"
     text = "The Treaties limit free trade, to prioritise public health and fair competition."
@@ -240,3 +257,23 @@ def test_a_sentence_that_denies_nothing_is_not_quoted_for_what_is_not_so():
     sure = lambda q, a, s: 1.0  # noqa: E731
     assert JudgedSentence().pick(Reason.NOT_ANSWERED, reading, asked, sure, [passage]) is None
     assert JudgedSentence().pick(Reason.NOT_ANSWERED, reading, "What is caused by them?", sure, [passage])  # fmt: skip
+
+
+def test_the_judges_sentence_must_stand_out_among_the_passages():
+    # A page's sentences about its topic score alike; none of them is on the question's point.
+    question = "How do you check whether a host is reachable with the netprobe module?"
+    first = "Since netprobe is a module for probing hosts, the first thing to do is create a probe."
+    second = "Hosts are usually grouped into networks, so netprobe can probe a whole network."
+    close = [
+        Span(1, "netprobe.html", 0, len(first), first, 0.76, 0.30, False, 0.94),
+        Span(2, "netprobe.html", 100, 100 + len(second), second, 0.74, 0.28, False, 0.87),
+    ]
+    sure = lambda q, a, s: 1.0  # noqa: E731
+    judged = JudgedSentence()
+    assert Reading(None, close).margin < judged.min_margin
+    assert judged.pick(Reason.NOT_ANSWERED, Reading(None, close), question, sure) is None
+    # The same sentence well ahead of the others is quoted when the judge is sure.
+    ahead = [close[0], Span(2, "netprobe.html", 100, 100 + len(second), second, 0.5, 0.1, False, 0.56)]  # fmt: skip
+    assert judged.pick(Reason.NOT_ANSWERED, Reading(None, ahead), question, sure) is close[0]
+    # A lone sentence has no rival.
+    assert judged.pick(Reason.NOT_ANSWERED, Reading(None, close[:1]), question, sure) is close[0]

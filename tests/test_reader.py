@@ -394,6 +394,22 @@ def test_a_rewrite_that_drops_the_follow_ups_verb_is_not_kept():
     )
 
 
+@pytest.mark.parametrize(
+    "follow_up, line, ok",
+    [
+        ("Whom does it appoint?", "Which EU body appoints the Presidents of the states?", False),
+        ("Whom does it appoint?", "Who does the European Council appoint?", True),
+        ("And which of them was built first?", "What was the first lighthouse built?", True),
+        ("Where do they sit?", "When do the Law Officers sit in the chamber?", False),
+        ("What about the second one?", "Who was the second president of the club?", True),
+        ("How many of them left?", "How many of the 507 fighters left?", True),
+    ],
+)
+def test_a_rewrite_asks_with_the_follow_ups_question_word(follow_up, line, ok):
+    # Another question word asks for another thing: the follow-up's answer, not its object.
+    assert _good_rewrite(line, follow_up) is ok
+
+
 def test_what_a_number_counts():
     from qa.text import counted_things, counts, counts_elsewhere
 

@@ -115,8 +115,22 @@ def good_rewrite(line: str, question: str, tuning: CondenseTuning = TUNING) -> b
         return False
     if re.search(r"\?\s+\S", line):
         return False  # two questions (the previous one, then the follow-up), not one
+    if not same_question_word(question, line):
+        return False  # "Whom does it appoint?" -> "Which body appoints ...?" asks another thing
     own = set(content_terms(question))
     return not own or len(own & set(content_terms(line))) / len(own) >= tuning.kept_terms
+
+
+def same_question_word(question: str, line: str) -> bool:
+    """Whether ``line`` asks with a question word of the class ``question`` opens with (who,
+    whom, whose; what, which; ...). A follow-up that opens with none asks in any way."""
+    profile = active()
+    m = re.match(profile.question_word_pattern, question, re.IGNORECASE)
+    if not m:
+        return True
+    asked = m.group(1).lower()
+    same = next((c for c in profile.question_word_classes if asked in c), frozenset({asked}))
+    return bool(same & {w.lower() for w in re.findall(r"\w+", line)})
 
 
 def needs_rewrite(question: str, tuning: CondenseTuning = TUNING) -> bool:
