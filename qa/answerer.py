@@ -131,7 +131,7 @@ class Answerer:
             context_tokens=draft.context_tokens,
             passages=len(found.passages),
         )
-        first = self._look(draft.text, found.passages, standalone, part.kind, reading)
+        first = self._look(draft.text, found.passages, standalone, part, reading)
         trace = _counted(trace, first)
         decision = decide(self.policy, first, standalone, self._answers(), self._judged())
         final = first
@@ -175,11 +175,19 @@ class Answerer:
         draft: str,
         passages: Sequence[Passage],
         standalone: str,
-        kind: str | None,
+        part: Part,
         reading: Reading,
     ) -> Look:
         return look(
-            self.policy, self.checker, draft, passages, standalone, kind, reading, self._answers()
+            self.policy,
+            self.checker,
+            draft,
+            passages,
+            standalone,
+            part.kind,
+            reading,
+            self._answers(),
+            part.turn,
         )
 
     def _second_look(self, part: Part, standalone: str, passages: Sequence[Passage]) -> Look:
@@ -188,7 +196,7 @@ class Answerer:
         reading = self.reader.read(standalone, wide)
         focused = focus(wide, reading, self.policy.retry.sentences)
         draft = complete(self.generator, standalone, focused)
-        return self._look(draft, wide, standalone, part.kind, reading)
+        return self._look(draft, wide, standalone, part, reading)
 
     def answers(self, question: str, answer: str, quotes: Sequence[str]) -> bool:
         """Whether the judge says ``quotes`` give ``answer`` as the answer to ``question``."""

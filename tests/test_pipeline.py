@@ -245,6 +245,30 @@ def test_a_follow_up_is_rewritten_and_searched_for_as_rewritten():
     assert "rewrite_ms" in answer.timings and "standalone_question" in answer.to_json()
 
 
+def test_a_follow_ups_answer_that_repeats_the_previous_turn_is_no_answer():
+    history = [
+        (
+            "Who reported that 3,179 people left eastern Aleppo through the corridors?",
+            "The Reconciliation Center [1].",
+        )
+    ]
+    standalone = "What did the Reconciliation Center count among the people who left?"
+    repeat = "The Reconciliation Center reported that 3,179 people left eastern Aleppo [1]."
+    answerer, gen = make(standalone, repeat, REFUSAL)
+    answer = answerer.ask("What did it count among them?", history)
+    assert outcome(answer)[:2] == (Origin.REFUSAL, Reason.RESTATED)
+    # Words of the follow-up's own make it an answer to the follow-up.
+    counted = "The Reconciliation Center counted 1,519 children among them [1]."
+    answerer, gen = make(standalone, counted)
+    assert outcome(answerer.ask("What did it count among them?", history))[:2] == (
+        Origin.MODEL,
+        None,
+    )
+    # The same answer to a question asked on its own stands.
+    answerer, gen = make(repeat)
+    assert answerer.ask(history[0][0]).origin is Origin.MODEL
+
+
 # -- the policy ------------------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ a person or a role is left to the judge's question; without one, the answer-type
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 
@@ -277,3 +278,55 @@ def test_the_judges_sentence_must_stand_out_among_the_passages():
     assert judged.pick(Reason.NOT_ANSWERED, Reading(None, ahead), question, sure) is close[0]
     # A lone sentence has no rival.
     assert judged.pick(Reason.NOT_ANSWERED, Reading(None, close[:1]), question, sure) is close[0]
+
+
+def test_an_answer_that_repeats_the_previous_turn():
+    from qa.pipeline.condense import Turn
+    from qa.policy import repeats
+
+    turn = Turn("Whom does it appoint?", "Which body is made of the heads of state? The Council.")
+    assert repeats("The Council is made of the heads of state [1].", turn, 0.6)
+    assert not repeats("The Council appoints the President of the Bank [1].", turn, 0.6)
+    assert not repeats("The Council, with the Bank and the Court, is made of state heads.", turn, 0.75)  # fmt: skip
+    assert not repeats("Yes, the Council is made of the heads of state.", turn, 0.6)
+
+
+def test_a_sentence_that_repeats_the_previous_turn_is_not_quoted_for_a_follow_up():
+    # A follow-up whose rewrite failed is searched with the previous question beside it: the
+    # sentence that answered that question reads as the best answer to this one.
+    from qa.pipeline.condense import Turn
+
+    turn = Turn("Whom does it appoint?", "Which body is made of the heads of state? The Council.")
+    asked = "Whom does it appoint? (Follow-up to: Which body is made of the heads of state?)"
+    text = "The Council is made of the heads of state of the members."
+    span = Span(1, "eu.txt", 0, len(text), text, 0.8, 0.8, True, 1.0)
+    yes = lambda q, a, quotes: True  # noqa: E731
+    assert not Policy().allows_extract(span, asked, yes, (), turn)
+    assert Policy().allows_extract(span, asked, yes)  # no follow-up: it may answer
+    assert Policy.build(off="restated").allows_extract(span, asked, yes, (), turn)
+    sure = lambda q, a, s: 1.0  # noqa: E731
+    reading = Reading("name", [span])
+    assert Policy().judged_span(Reason.NOT_ANSWERED, reading, asked, sure, (), turn) is None
+    assert Policy().judged_span(Reason.NOT_ANSWERED, reading, asked, sure) is span
+
+
+def test_the_sentence_next_to_the_judges_sentence_is_its_context_not_a_rival():
+    question = "What reference is there to lacemakers in that century?"
+    before = "Sources of that century asserted that some of the refugees were lacemakers."
+    answer = "The only reference to lacemakers is of twenty-five widows who settled in Dover."
+    text = f"{before} {answer}"
+    p = Passage(1, "lace.txt", "Lace", text, 0, len(text), 1, None, 1.0, 0.8)
+    b = len(before) + 1
+    spans = [
+        Span(1, "lace.txt", b, len(text), answer, 0.66, 0.55, False, 0.99),
+        Span(1, "lace.txt", 0, len(before), before, 0.66, 0.50, False, 0.98),
+    ]
+    reading = Reading(None, spans)
+    sure = lambda q, a, s: 1.0  # noqa: E731
+    picked = JudgedSentence().pick(Reason.MODEL_REFUSED, reading, question, sure, [p])
+    assert picked is spans[0]
+    # Without its passage the two cannot be told to adjoin: the one before is a rival.
+    assert JudgedSentence().pick(Reason.MODEL_REFUSED, reading, question, sure) is None
+    # The same sentence in another place is a rival.
+    apart = replace(spans[1], passage=2, source="other.txt")
+    assert JudgedSentence().pick(Reason.MODEL_REFUSED, Reading(None, [spans[0], apart]), question, sure, [p]) is None  # fmt: skip

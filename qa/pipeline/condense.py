@@ -47,6 +47,16 @@ class Part:
     question: str
     query: str
     kind: str | None
+    turn: Turn | None = None  # a follow-up's: as asked, and the turn it follows
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A follow-up as asked ("Whom does it appoint?") and the previous turn, its question and
+    answer: an answer that only repeats that turn answers the previous question again."""
+
+    asked: str
+    previous: str
 
 
 @dataclass(frozen=True)
@@ -68,7 +78,9 @@ def condense(
     t0 = time.perf_counter()
     standalone = query = question
     rewrite_ms = None
+    turn = None
     if history and needs_rewrite(question, tuning):
+        turn = Turn(question, " ".join(history[-1]))
         standalone = rewrite(question, history)
         rewrite_ms = (time.perf_counter() - t0) * 1000.0
         # The search is for the standalone question alone. Searching with the previous
@@ -77,11 +89,12 @@ def condense(
         query = standalone
     texts = split_question(standalone, tuning)
     if len(texts) == 1:
-        parts: tuple[Part, ...] = (Part(standalone, query, expected_answer_type(standalone)),)
+        kind = expected_answer_type(standalone)
+        parts: tuple[Part, ...] = (Part(standalone, query, kind, turn),)
     else:
         # "How many X, and how many Y?": each part is retrieved and answered on its own (a
         # small model answers one thing from six passages far better than two).
-        parts = tuple(Part(t, t, expected_answer_type(t)) for t in texts)
+        parts = tuple(Part(t, t, expected_answer_type(t), turn) for t in texts)
     return Condensed(question, standalone, query, parts, rewrite_ms)
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from qa.citations import CitationChecker
+from qa.pipeline.condense import Turn
 from qa.pipeline.verify import Checked, verify
 from qa.policy import Answers, Evidence, Judged, Policy, Verdict
 from qa.reader import Reading, Span
@@ -31,6 +32,7 @@ class Look:
     reading: Reading
     checked: Checked | None  # None: a check on the draft alone fired, it was not verified
     verdict: Verdict
+    turn: Turn | None = None  # a follow-up's, as asked and the turn it follows
 
 
 @dataclass(frozen=True)
@@ -50,18 +52,19 @@ def look(
     kind: str | None,
     reading: Reading,
     answers: Answers | None,
+    turn: Turn | None = None,
 ) -> Look:
     """``draft`` verified against ``passages`` (unless a check on the draft alone fires) and
-    put to the policy's checks."""
-    e = Evidence(question, kind, draft, passages, reading, answers=answers)
+    put to the policy's checks; ``turn``: a follow-up's, as asked and the turn it follows."""
+    e = Evidence(question, kind, draft, passages, reading, answers=answers, turn=turn)
     verdict = policy.screen(e)
     checked = None
     if verdict.reason is None:
         checked = verify(checker, draft, passages, question)
         verdict = policy.review(
-            Evidence(question, kind, draft, passages, reading, checked, answers)
+            Evidence(question, kind, draft, passages, reading, checked, answers, turn)
         )
-    return Look(draft, tuple(passages), reading, checked, verdict)
+    return Look(draft, tuple(passages), reading, checked, verdict, turn)
 
 
 def decide(
@@ -79,7 +82,7 @@ def decide(
     decisive = first.reading.decisive or first.verdict.agreed
     if policy.wants_retry(reason, decisive):
         return Decision(Action.RETRY, reason)
-    if policy.allows_extract(decisive, question, answers, first.passages):
+    if policy.allows_extract(decisive, question, answers, first.passages, first.turn):
         return Decision(Action.EXTRACT, reason, decisive)
     return last_resort(policy, first, reason, question, judged)
 
@@ -106,7 +109,7 @@ def last_resort(
     comes after the second look: a model answer that passes every check is worth more than a
     sentence chosen by one judge call (on the suite the second look answered where the judge
     was sure of a wrong sentence, and never the reverse)."""
-    span = policy.judged_span(reason, first.reading, question, judged, first.passages)
+    span = policy.judged_span(reason, first.reading, question, judged, first.passages, first.turn)
     if span is not None:
         return Decision(Action.EXTRACT, reason, span, judged=True)
     return Decision(Action.REFUSE, reason)
