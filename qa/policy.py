@@ -179,9 +179,15 @@ class Restated:
         return turn is not None and repeats(text, turn, self.previous_share)
 
 
+def says_yes_or_no(answer: str) -> bool:
+    """Whether ``answer`` holds a yes or a no (the profile's polarity words): it then says
+    something of its own, whatever its other words."""
+    return bool(re.search(active().polarity_pattern, answer.lower()))
+
+
 def restates(answer: str, question: str) -> bool:
     """Whether ``answer`` holds no meaningful word beyond those of ``question``, and no yes/no."""
-    if not answer.strip() or re.search(active().polarity_pattern, answer.lower()):
+    if not answer.strip() or says_yes_or_no(answer):
         return False
     return not Counter(content_terms(answer)) - Counter(content_terms(question))
 
@@ -190,7 +196,7 @@ def repeats(answer: str, turn: Turn, share: float) -> bool:
     """Whether ``answer`` holds none of the follow-up's own words and draws ``share`` of its
     words (counted with repeats) from the previous turn; a yes or a no says something."""
     terms = content_terms(MARKER.sub("", answer))
-    if not terms or re.search(active().polarity_pattern, answer.lower()):
+    if not terms or says_yes_or_no(answer):
         return False
     if set(content_terms(turn.asked)) & set(terms):
         return False
@@ -559,20 +565,15 @@ def margin_apart(reading: Reading, passages: Sequence[Passage] = ()) -> float:
     best = reading.best
     if best is None:
         return 0.0
-    texts = {p.n: p for p in passages}
+    p = next((p for p in passages if p.n == best.passage), None)
 
     def adjoins(span: Span) -> bool:
-        p = texts.get(best.passage)
         if p is None or span.source != best.source:
             return False
         lo, hi = (span.end, best.start) if span.end <= best.start else (best.end, span.start)
         return p.start <= lo <= hi <= p.end and not p.text[lo - p.start : hi - p.start].strip()
 
-    rival = next(
-        (s for s in reading.spans[1:] if not s.overlaps(best.start, best.end) and not adjoins(s)),
-        None,
-    )
-    return best.score - (rival.score if rival else 0.0)
+    return reading.margin_over(lambda span: not adjoins(span))
 
 
 def numbers_dated_elsewhere(question: str, answer: str, citations: Sequence[Citation]) -> bool:

@@ -19,7 +19,7 @@ refuses or is not supported by the sources, or when the model's answer contradic
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from index.chunking import ends_sentence
@@ -89,10 +89,18 @@ class Reading:
     @property
     def margin(self) -> float:
         """How far the best span beats the best one that does not overlap it."""
+        return self.margin_over(lambda span: True)
+
+    def margin_over(self, rivals: Callable[[Span], bool]) -> float:
+        """How far the best span beats the best one that does not overlap it and that
+        ``rivals`` counts as a rival."""
         if not self.spans:
             return 0.0
         best = self.spans[0]
-        rival = next((s for s in self.spans[1:] if not s.overlaps(best.start, best.end)), None)
+        rival = next(
+            (s for s in self.spans[1:] if not s.overlaps(best.start, best.end) and rivals(s)),
+            None,
+        )
         return best.score - (rival.score if rival else 0.0)
 
     def distinct(self, n: int) -> list[Span]:
