@@ -54,6 +54,7 @@ from qa.text import (
     expected_answer_type,
     holds,
     identifiers,
+    names,
     new_items,
     numbers,
     undated,
@@ -217,7 +218,10 @@ class AnswerType:
     judged_kinds: frozenset[str] = JUDGED_KINDS
 
     def fires(self, e: Evidence) -> bool:
-        answered = answers_type(e.verified.supported, e.question)
+        # An answer may open with the name it gives ("Ladner [1]."): a capitalised first
+        # word counts when the passages write it as a name.
+        known = names(" ".join(p.text for p in e.passages))
+        answered = answers_type(e.verified.supported, e.question, known)
         if e.answers is not None and expected_answer_type(e.question) in self.judged_kinds:
             # Left to the judge, unless the cited quotes hold a name (a date) of their own
             # that the answer leaves out: "Who said it?" answered "the spokesman" when the

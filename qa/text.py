@@ -6,7 +6,7 @@ import re
 import sys
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from functools import lru_cache
 
 from qa.language import LanguageProfile, active
@@ -35,10 +35,14 @@ _WORD = re.compile(rf"[^\W_][\w{_MARKS}]*(?:['’\-]+[\w{_MARKS}]*)*")
 # "Wi-Fi", "COVID-19", "O'Neill"); a joiner at the end is not part of it. A short
 # particle joined by an apostrophe belongs to it ("d'Aulps", "l'Oréal", "dell'Orto"), as it
 # does to the word that ``words`` makes of it, so the two meet.
-_NAME = re.compile(
-    rf"(?<![.!?]\s)(?<!^)\b((?:[^\W\d_]{{1,4}}['’])?[{_UPPER}](?:[^\W_]|[{_MARKS}])*"
+# A stop after an initial ("Randal L. Schwartz") does not end a sentence.
+_NAME_BODY = (
+    rf"((?:[^\W\d_]{{1,4}}['’])?[{_UPPER}](?:[^\W_]|[{_MARKS}])*"
     rf"(?:['’\-]+(?:[^\W_]|[{_MARKS}])+)*)"
 )
+_NAME = re.compile(rf"(?:(?<![.!?]\s)|(?<=\s[{_UPPER}]\.\s))(?<!^)\b{_NAME_BODY}")
+# A capitalised word that starts a sentence: a name only where the text around says so.
+_OPENING = re.compile(rf"(?:^|(?<=[.!?]\s))\b{_NAME_BODY}")
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 # Code-like tokens, which a paraphrase cannot reword: something in backticks, an option
 # ("--proxy", "-m"), a dotted name ("os.path.join", "Logger.setLevel()"; every part of two
@@ -199,16 +203,26 @@ def undated(question: str, text: str) -> bool:
     return bool(asked) and not _covered(asked, years(text))
 
 
-def names(text: str) -> set[str]:
+def names(text: str, known: Collection[str] = ()) -> set[str]:
     """Capitalised words that are not at the start of a sentence and not stopwords: likely names
     (any script with capitals: "Zürich", "São", "Ørsted", "Москва"), stemmed as ``words`` are,
-    so a possessive is its name ("Putin's" -> "putin")."""
+    so a possessive is its name ("Putin's" -> "putin").
+
+    A capitalised word that starts a sentence may be any word ("Typing ..."); it counts when it
+    is one of ``known``, the names (as this function gives them) of the text it was drawn from:
+    "Ladner [1]." names Ladner when the sources write "It was shown by Ladner that ..."."""
     stopwords = active().stopwords
+    text = unicodedata.normalize("NFC", text.strip())
     out = set()
-    for m in _NAME.finditer(unicodedata.normalize("NFC", text.strip())):
+    for m in _NAME.finditer(text):
         w = _unpossessed(normalise(m.group(1)))  # "Russia's" is the name of words' "russia"
         if w not in stopwords and len(w) > 1:
             out.add(stem(w))
+    if known:
+        for m in _OPENING.finditer(text):
+            w = _unpossessed(normalise(m.group(1)))
+            if w not in stopwords and len(w) > 1 and stem(w) in known:
+                out.add(stem(w))
     return out
 
 
@@ -280,10 +294,11 @@ def asks_negation(question: str) -> bool:
     return patterns["asks_negation"].search(q) is not None
 
 
-def new_items(answer: str, question: str) -> set[str]:
+def new_items(answer: str, question: str, known: Collection[str] = ()) -> set[str]:
     """The things of the asked-for kind in ``answer`` that the question did not already hold:
     numbers for "how many", months/weekdays/years for "when", names for "who". Empty when the
-    question asks for no particular kind."""
+    question asks for no particular kind. ``known``: the names of the sources (see
+    :func:`names`), so that an answer may open with one."""
     kind = expected_answer_type(question)
     if kind is None:
         return set()
@@ -293,12 +308,13 @@ def new_items(answer: str, question: str) -> set[str]:
     if kind in ("share", "date"):
         pattern = _patterns(active())[kind]
         return set(pattern.findall(normalise(answer))) - set(pattern.findall(normalise(question)))
-    return names(answer) - names(question) - set(content_terms(question))
+    return names(answer, known) - names(question) - set(content_terms(question))
 
 
-def answers_type(answer: str, question: str) -> bool:
-    """Whether ``answer`` holds something of the expected type that the question did not already hold."""
-    return expected_answer_type(question) is None or bool(new_items(answer, question))
+def answers_type(answer: str, question: str, known: Collection[str] = ()) -> bool:
+    """Whether ``answer`` holds something of the expected type that the question did not
+    already hold (``known``: as for :func:`new_items`)."""
+    return expected_answer_type(question) is None or bool(new_items(answer, question, known))
 
 
 def asked_noun(question: str) -> str | None:

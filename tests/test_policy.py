@@ -129,6 +129,21 @@ def test_a_role_for_a_who_question_is_refused_when_the_quote_names_the_person():
     assert Policy().review(e).reason is Reason.ANSWER_TYPE
 
 
+@pytest.mark.parametrize("answer", ["Lopez said it.", "Lopez."])
+def test_a_who_answer_may_open_with_the_name_the_passage_gives(answer):
+    # "Ladner [1]." for "Who demonstrated ...?" was refused: a capitalised first word was
+    # no name, however the passage wrote it ("It was shown by Ladner that ...").
+    quote = "Maria Lopez, the engineer, said the casing is green."
+    e = evidence("Who said the casing is green?", answer, quote, True)
+    assert Policy().review(e).reason is None
+
+
+def test_an_opening_word_the_passages_never_write_as_a_name_is_none():
+    quote = "Maria Lopez, the engineer, said the casing is green."
+    e = evidence("Who said the casing is green?", "Engineers said it.", quote, True)
+    assert Policy().review(e).reason is Reason.ANSWER_TYPE
+
+
 @pytest.mark.parametrize(
     "sentence,shown",
     [

@@ -34,6 +34,20 @@ def test_names_skip_the_sentence_start():
     assert "the" not in names("The envoy spoke.")
 
 
+def test_a_sentence_opening_word_is_a_name_only_when_known():
+    sources = names("It was shown by Ladner that P differs. Typing ends it.")
+    assert sources == {"ladner"}
+    assert names("Ladner showed it.") == set()
+    assert names("Ladner showed it. Typing helps.", known=sources) == {"ladner"}
+    assert answers_type("Ladner [1].", "Who showed it?", known=sources)
+    assert not answers_type("Ladner [1].", "Who showed it?")
+
+
+def test_a_stop_after_an_initial_does_not_end_the_sentence():
+    assert names("It was popularized by Randal L. Schwartz.") == {"randal", "schwartz"}
+    assert names("It ends here. Schwartz wrote it.") == set()
+
+
 def test_content_terms_drop_stopwords_and_stem():
     assert content_terms("The militants were pardoned") == ["militant", "pardon"]
 
