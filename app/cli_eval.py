@@ -91,6 +91,15 @@ ROOT = Path(__file__).resolve().parent.parent
     help="Only N questions of each set, spread evenly over it (keeps its mix of answerable and unanswerable questions).",
 )
 @click.option(
+    "--offset",
+    type=int,
+    default=0,
+    show_default=True,
+    help="With --limit: shift the spread by N questions. 0 < N < (set size / limit) gives "
+    "another slice with no question of the first, to check a change on questions it was not "
+    "developed on.",
+)
+@click.option(
     "--check-floors",
     is_flag=True,
     help="Exit 1 when a quality floor is broken (with --suite: any set's floor).",
@@ -108,6 +117,7 @@ def eval_command(
     sources,
     verify,
     limit,
+    offset,
     check_floors,
 ) -> None:
     """Measure retrieval, answers, citations, refusals and speed; write a report and plots."""
@@ -128,6 +138,10 @@ def eval_command(
     if compare:
         click.echo(runner.compare(*compare))
         return
+    if offset and limit is None:
+        raise click.UsageError("--offset shifts a --limit slice: add --limit N.")
+    if offset < 0:
+        raise click.UsageError("--offset must be 0 or more.")
     overrides = {"data_dir": data_dir, "retrieval__k": k}
     progress = sys.stderr.isatty()
     if suite:
@@ -139,7 +153,7 @@ def eval_command(
         if clash:
             raise click.UsageError(f"--suite runs its own sets; drop {', '.join(clash)}.")
         n_broken = _run_suite(
-            overrides, list(only), out_dir or Path("eval/out-suite"), limit, progress
+            overrides, list(only), out_dir or Path("eval/out-suite"), (limit, offset), progress
         )
         if n_broken and check_floors:
             sys.exit(1)
@@ -156,7 +170,9 @@ def eval_command(
         click.echo(f"indexed {sources}: {ws.summary}", err=True)
         from eval.labelled import run_labelled
 
-        result = run_labelled(ws.answerer, labelled, out_dir, embed=ws.embed, limit=limit)
+        result = run_labelled(
+            ws.answerer, labelled, out_dir, embed=ws.embed, limit=limit, offset=offset
+        )
         click.echo(json.dumps(result.get("aggregates", result), indent=2))
         return
 
@@ -166,7 +182,7 @@ def eval_command(
         if docs is not None:
             raise click.UsageError("--docs needs the questions to ask: add --set FILE.")
         set_path, docs = ROOT / "eval" / "seeds.jsonl", ROOT / "seeds"
-    records = spread(load_records(set_path), limit)
+    records = spread(load_records(set_path), limit, offset)
     if docs is not None:
         workspaces = Workspaces(overrides, progress=progress)
         ws = workspaces.open(docs)
@@ -189,9 +205,11 @@ def eval_command(
 
 
 def _run_suite(
-    overrides: dict, only: list[str], out_dir: Path, limit: int | None, progress: bool
+    overrides: dict, only: list[str], out_dir: Path, picked: tuple[int | None, int], progress: bool
 ) -> int:
-    """Run the suite, print its table; returns how many rows break one of their floors."""
+    """Run the suite, print its table; returns how many rows break one of their floors.
+    ``picked``: the (limit, offset) of every set's questions (``dataset.spread``)."""
+    limit, offset = picked
     from eval import suite
     from eval.suite_report import broken_floors, render_suite
     from eval.workspace import Workspaces
@@ -211,6 +229,7 @@ def _run_suite(
         limit=limit,
         progress=progress,
         on_row=on_row,
+        offset=offset,
     )
     click.echo(render_suite(result))
     click.echo(f"suite report: {out_dir / suite.SUITE_MD}", err=True)

@@ -50,15 +50,21 @@ class EvalRecord:
 T = TypeVar("T")
 
 
-def spread(items: list[T], limit: int | None) -> list[T]:
+def spread(items: list[T], limit: int | None, offset: int = 0) -> list[T]:
     """``limit`` items spread evenly over ``items`` (the i-th of n is item ``i * len / n``),
     so a slice keeps the set's mix: a set that lists its unanswerable questions last still
-    has them in a slice. ``None``, or a limit at least the set's size, keeps every item."""
+    has them in a slice. ``None``, or a limit at least the set's size, keeps every item.
+
+    ``offset`` shifts every pick by that many items (the i-th is ``i * len / n + offset``,
+    wrapping round): with ``0 < offset < len / n`` a second slice shares no item with the
+    first, and keeps the mix as well. A check held out from the slice one develops on."""
+    if offset < 0:
+        raise ValueError(f"offset must be 0 or more, not {offset}")
     if limit is None or limit >= len(items):
         return list(items)
     if limit <= 0:
         return []
-    return [items[i * len(items) // limit] for i in range(limit)]
+    return [items[(i * len(items) // limit + offset) % len(items)] for i in range(limit)]
 
 
 def load_records(path: Path | str = DEFAULT_SEEDS) -> list[EvalRecord]:

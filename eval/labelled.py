@@ -121,6 +121,7 @@ def run_labelled(
     embed: Callable[[list[str]], np.ndarray],
     limit: int | None = None,
     progress: bool = True,
+    offset: int = 0,
 ) -> dict[str, Any]:
     """Ask every example; score retrieval (``is_hit`` against the reference contexts) and
     the answer (cosine of ``embed(answer)`` and ``embed(reference_answer)``).
@@ -129,7 +130,7 @@ def run_labelled(
     generation) and the answerer has ``retrieve(question)``, those passages are used.
     Writes ``results.json`` and ``report.md`` in ``out_dir`` and returns the results dict.
     """
-    examples = spread(load_labelled(dataset_path), limit)
+    examples = spread(load_labelled(dataset_path), limit, offset)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

@@ -120,11 +120,13 @@ def run_suite(
     limit: int | None = None,
     progress: bool = False,
     on_row: Callable[[dict[str, Any]], None] | None = None,
+    offset: int = 0,
 ) -> dict[str, Any]:
     """Run every set: ``prepare(set)`` indexes its documents and gives the answerer, then the
     set is evaluated into ``out_dir/<name>/``. After each set its row is added and
     ``suite.json`` and ``suite.md`` are rewritten (rows not run yet are "pending").
-    ``limit`` keeps N questions of every set, spread evenly (``dataset.spread``). Returns the suite dict."""
+    ``limit`` keeps N questions of every set, spread evenly (``dataset.spread``), shifted by
+    ``offset`` questions. Returns the suite dict."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -133,6 +135,7 @@ def run_suite(
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "k": k,
             "limit": limit,
+            "offset": offset,
             "elapsed_s": 0.0,
         },
         "rows": [_pending(s) for s in sets],
@@ -145,7 +148,7 @@ def run_suite(
             suite["meta"]["elapsed_s"] = round(time.perf_counter() - started, 1)
             _write(suite, out_dir)
 
-        row = _run_one(s, prepare, out_dir / s.name, k, limit, progress, partial)
+        row = _run_one(s, prepare, out_dir / s.name, k, (limit, offset), progress, partial)
         suite["rows"][i] = row
         suite["meta"]["elapsed_s"] = round(time.perf_counter() - started, 1)
         _write(suite, out_dir)
@@ -173,10 +176,12 @@ def _run_one(
     prepare: Prepare,
     out: Path,
     k: int,
-    limit: int | None,
+    picked: tuple[int | None, int],
     progress: bool,
     partial: Callable[[dict[str, Any]], None],
 ) -> dict[str, Any]:
+    """One set's row; ``picked`` is the (limit, offset) of its questions (``dataset.spread``)."""
+    limit, offset = picked
     row = _pending(s)
     missing = s.missing()
     if missing:
@@ -195,10 +200,11 @@ def _run_one(
                 embed=prepared.embed,
                 limit=limit,
                 progress=progress,
+                offset=offset,
             )
             metrics = labelled_row(result)
         else:
-            records = spread(load_records(s.set_path), limit)
+            records = spread(load_records(s.set_path), limit, offset)
 
             def on_question(rows: Sequence[dict[str, Any]]) -> None:
                 if len(rows) % PARTIAL_EVERY == 0 and len(rows) < len(records):

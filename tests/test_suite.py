@@ -277,6 +277,22 @@ def test_cli_suite_prints_one_table_and_writes_reports(tmp_path: Path, fake_env)
     assert len(list((tmp_path / "data" / "eval-indexes").iterdir())) == 2
 
 
+def test_cli_suite_offset_asks_another_slice(tmp_path: Path, fake_env) -> None:
+    def asked(offset: str) -> list[str]:
+        out = tmp_path / f"suite-{offset}"
+        args = ["eval", "--suite", "--only", "seeds", "--limit", "3", "--offset", offset]
+        res = CliRunner().invoke(
+            main, [*args, "--data-dir", str(tmp_path / "d"), "--out", str(out)]
+        )
+        assert res.exit_code == 0, res.output
+        assert json.loads((out / SUITE_JSON).read_text())["meta"]["offset"] == int(offset)
+        rows = json.loads((out / "seeds" / "results.json").read_text())["questions"]
+        return [q["id"] for q in rows]
+
+    first, second = asked("0"), asked("2")
+    assert len(first) == len(second) == 3 and not set(first) & set(second)
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -284,6 +300,8 @@ def test_cli_suite_prints_one_table_and_writes_reports(tmp_path: Path, fake_env)
         (["--suite", "--only", "nope"], "No suite set named nope"),
         (["--only", "seeds"], "--only picks sets of the suite"),
         (["--docs", "."], "--docs needs the questions to ask: add --set FILE."),
+        (["--suite", "--offset", "2"], "--offset shifts a --limit slice: add --limit N."),
+        (["--suite", "--limit", "4", "--offset", "-1"], "--offset must be 0 or more."),
     ],
 )
 def test_cli_suite_rejects_bad_options(tmp_path: Path, fake_env, extra, message) -> None:
