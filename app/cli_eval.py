@@ -153,7 +153,7 @@ def eval_command(
         if clash:
             raise click.UsageError(f"--suite runs its own sets; drop {', '.join(clash)}.")
         n_broken = _run_suite(
-            overrides, list(only), out_dir or Path("eval/out-suite"), (limit, offset), progress
+            overrides, list(only), out_dir or Path("eval/out-suite"), limit, offset, progress
         )
         if n_broken and check_floors:
             sys.exit(1)
@@ -205,11 +205,15 @@ def eval_command(
 
 
 def _run_suite(
-    overrides: dict, only: list[str], out_dir: Path, picked: tuple[int | None, int], progress: bool
+    overrides: dict,
+    only: list[str],
+    out_dir: Path,
+    limit: int | None,
+    offset: int,
+    progress: bool,
 ) -> int:
     """Run the suite, print its table; returns how many rows break one of their floors.
-    ``picked``: the (limit, offset) of every set's questions (``dataset.spread``)."""
-    limit, offset = picked
+    ``limit`` and ``offset`` pick every set's questions (``dataset.spread``)."""
     from eval import suite
     from eval.suite_report import broken_floors, render_suite
     from eval.workspace import Workspaces

@@ -148,7 +148,7 @@ def run_suite(
             suite["meta"]["elapsed_s"] = round(time.perf_counter() - started, 1)
             _write(suite, out_dir)
 
-        row = _run_one(s, prepare, out_dir / s.name, k, (limit, offset), progress, partial)
+        row = _run_one(s, prepare, out_dir / s.name, k, limit, offset, progress, partial)
         suite["rows"][i] = row
         suite["meta"]["elapsed_s"] = round(time.perf_counter() - started, 1)
         _write(suite, out_dir)
@@ -176,12 +176,11 @@ def _run_one(
     prepare: Prepare,
     out: Path,
     k: int,
-    picked: tuple[int | None, int],
+    limit: int | None,
+    offset: int,
     progress: bool,
     partial: Callable[[dict[str, Any]], None],
 ) -> dict[str, Any]:
-    """One set's row; ``picked`` is the (limit, offset) of its questions (``dataset.spread``)."""
-    limit, offset = picked
     row = _pending(s)
     missing = s.missing()
     if missing:

@@ -218,11 +218,12 @@ class AnswerType:
     judged_kinds: frozenset[str] = JUDGED_KINDS
 
     def fires(self, e: Evidence) -> bool:
+        kind = expected_answer_type(e.question)
         # An answer may open with the name it gives ("Ladner [1]."): a capitalised first
         # word counts when the passages write it as a name.
-        known = names(" ".join(p.text for p in e.passages))
+        known = names(" ".join(p.text for p in e.passages)) if kind == "name" else set()
         answered = answers_type(e.verified.supported, e.question, known)
-        if e.answers is not None and expected_answer_type(e.question) in self.judged_kinds:
+        if e.answers is not None and kind in self.judged_kinds:
             # Left to the judge, unless the cited quotes hold a name (a date) of their own
             # that the answer leaves out: "Who said it?" answered "the spokesman" when the
             # quote names him.

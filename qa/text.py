@@ -211,18 +211,21 @@ def names(text: str, known: Collection[str] = ()) -> set[str]:
     A capitalised word that starts a sentence may be any word ("Typing ..."); it counts when it
     is one of ``known``, the names (as this function gives them) of the text it was drawn from:
     "Ladner [1]." names Ladner when the sources write "It was shown by Ladner that ..."."""
-    stopwords = active().stopwords
     text = unicodedata.normalize("NFC", text.strip())
+    out = _name_stems(_NAME, text)
+    if known:
+        out |= _name_stems(_OPENING, text) & set(known)
+    return out
+
+
+def _name_stems(pattern: re.Pattern[str], text: str) -> set[str]:
+    """The stems of ``pattern``'s capitalised words in ``text`` that are not stopwords."""
+    stopwords = active().stopwords
     out = set()
-    for m in _NAME.finditer(text):
+    for m in pattern.finditer(text):
         w = _unpossessed(normalise(m.group(1)))  # "Russia's" is the name of words' "russia"
         if w not in stopwords and len(w) > 1:
             out.add(stem(w))
-    if known:
-        for m in _OPENING.finditer(text):
-            w = _unpossessed(normalise(m.group(1)))
-            if w not in stopwords and len(w) > 1 and stem(w) in known:
-                out.add(stem(w))
     return out
 
 
