@@ -7,7 +7,7 @@ so an interruption leaves only invisible orphans. A document larger than a flush
 in parts and named in the store state (``partial``) until it is committed: a run that was
 interrupted keeps the parts it wrote and the next one embeds only the rest.
 
-Each record names the chunker that cut it (:class:`~index.store.ChunkerRecord`): a file cut
+Each record names the chunker that cut it (:class:`~index.chunking.ChunkerRecord`): a file cut
 by another one (other rules, other chunk settings) is re-chunked like a changed file, as a
 new version (:func:`~index.store.chunk_version`) written beside the old one.
 """
@@ -28,18 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from index.chunking import chunk_document
+from index.chunking import chunk_document, current_chunker, only_settings_differ
 from index.embedder import Embedder
 from index.loaders import LoadError, Source, display_path, read, walk
 from index.schema import Chunk, Document
-from index.store import (
-    DocRecord,
-    Store,
-    chunk_version,
-    current_chunker,
-    only_settings_differ,
-    stale_chunker,
-)
+from index.store import DocRecord, Store, chunk_version, stale_chunker
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import time
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Sequence
@@ -25,8 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from index import chunking
-from index.language import active
 from index.schema import MINILM_VARIANTS, Chunk, Document
 
 log = logging.getLogger(__name__)
@@ -539,62 +536,6 @@ def _stored_dim(store: Store) -> int:
 
 
 # -- which chunker cut the documents ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ChunkerRecord:
-    """What a document's chunk boundaries depend on, besides its text and the embedder's
-    tokenizer (the embedder is recorded and checked on its own): the chunker's rules
-    (:data:`index.chunking.CHUNKER_VERSION`), the chunk settings, and the language profile's
-    abbreviation lists the sentence splitter reads.
-
-    Each document's record names the key it was cut with. Chunks of another key are still
-    exact slices of their text, so answers from them stay correct; ``qa index`` re-chunks them.
-    """
-
-    version: int
-    chunk_tokens: int
-    overlap_sentences: int
-    language: str  # the profile's code and a digest of the abbreviation lists
-
-    def key(self) -> str:
-        return (
-            f"v{self.version} tokens={self.chunk_tokens} overlap={self.overlap_sentences} "
-            f"lang={self.language}"
-        )
-
-    @classmethod
-    def parse(cls, key: str) -> ChunkerRecord | None:
-        """The record of a :meth:`key` (None for no key or one this code did not write)."""
-        m = _CHUNKER_KEY.fullmatch(key)
-        if m is None:
-            return None
-        return cls(int(m["version"]), int(m["tokens"]), int(m["overlap"]), m["language"])
-
-
-_CHUNKER_KEY = re.compile(
-    r"v(?P<version>\d+) tokens=(?P<tokens>\d+) overlap=(?P<overlap>\d+) lang=(?P<language>\S+)"
-)
-
-
-def current_chunker(chunk_tokens: int, overlap_sentences: int) -> ChunkerRecord:
-    """The chunker ``index.chunking`` applies now with these settings."""
-    profile = active()
-    words = [*sorted(profile.abbreviations), "", *sorted(profile.numeral_abbreviations)]
-    digest = hashlib.sha256("\n".join(words).encode()).hexdigest()[:8]
-    return ChunkerRecord(
-        chunking.CHUNKER_VERSION, chunk_tokens, overlap_sentences, f"{profile.code}-{digest}"
-    )
-
-
-def only_settings_differ(keys: Iterable[str], current: ChunkerRecord) -> bool:
-    """Whether chunker ``keys`` differ from ``current`` only in the chunk settings (the same
-    rules and language profile), not in the chunker itself."""
-    old = [ChunkerRecord.parse(key) for key in keys]
-    return bool(old) and all(
-        o is not None and (o.version, o.language) == (current.version, current.language)
-        for o in old
-    )
 
 
 def stale_chunker(records: Iterable[DocRecord], current: str) -> list[DocRecord]:

@@ -16,12 +16,13 @@ from index.store import EmbedderRecord, Store, StoreError, check_embedder
 from qa import prompts
 from qa.answerer import Answerer
 from qa.citations import CheckTuning, CitationChecker
-from qa.errors import IndexMissingError, ModelError, QAError
+from qa.errors import ModelError, QAError
 from qa.generator import Generator, make_generator
 from qa.judge import make_judge
 from qa.pipeline.vectors import SentenceVectors
 from qa.retrieval import Retriever
 from qa.settings import Settings
+from qa.status import require_index
 from qa.testing import HashEmbedder
 
 log = logging.getLogger(__name__)
@@ -138,11 +139,8 @@ def open_store(settings: Settings, create: bool = False, embedder: Embedder | No
     """The store; with ``embedder``, refused when the index was built with another one
     (``create``: about to write, so the embedder is recorded)."""
     data_dir = Path(settings.data_dir)
-    if not settings.chroma.host and not create and not (data_dir / "chroma").exists():
-        raise IndexMissingError(
-            f'No index at {data_dir}/ — run "qa index seeds/" (or "qa index <folder>") first, '
-            "or point --data-dir / QA_DATA_DIR at an existing index."
-        )
+    if not create:
+        require_index(settings)
     try:
         store = Store.open(
             data_dir, settings.chroma.host, settings.chroma.port, settings.chroma.collection

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from index.schema import minilm_name
+from qa.errors import IndexMissingError
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def chunker_status(status: Mapping[str, Any], settings: Settings) -> dict[str, A
     """How many of ``status``'s documents were cut by another chunker than the current one
     (its rules, ``settings.index``'s chunk settings, the language profile), and a note saying
     so. Their answers stay correct; ``qa index`` cuts them again."""
-    from index.store import current_chunker, only_settings_differ
+    from index.chunking import current_chunker, only_settings_differ
 
     ix = settings.index
     current = current_chunker(ix.chunk_tokens, ix.overlap_sentences)
@@ -90,6 +91,17 @@ def _marker(data_dir: Path) -> str | None:
         return None
 
 
+def require_index(settings: Settings) -> None:
+    """IndexMissingError when ``settings`` point at a local index that was never written (a
+    Chroma server is asked when opened)."""
+    data_dir = Path(settings.data_dir)
+    if not settings.chroma.host and not (data_dir / "chroma").exists():
+        raise IndexMissingError(
+            f'No index at {data_dir}/ — run "qa index seeds/" (or "qa index <folder>") first, '
+            "or point --data-dir / QA_DATA_DIR at an existing index."
+        )
+
+
 def index_status(settings: Settings) -> dict[str, Any]:
     """The status of the index at ``settings.data_dir`` (raises IndexMissingError if none)."""
     data_dir = Path(settings.data_dir)
@@ -105,6 +117,7 @@ def index_status(settings: Settings) -> dict[str, Any]:
                 return {**status, **chunker_status(status, settings), **model_names(settings)}
         except (FileNotFoundError, ValueError, KeyError, TypeError):
             pass
+    require_index(settings)  # said before Chroma and the answer path are imported
     from qa.service import open_store  # Chroma is imported only here
 
     store = open_store(settings)

@@ -15,16 +15,10 @@ import pytest
 from click.testing import CliRunner
 
 from index import chunking
-from index.chunking import chunk_document
+from index.chunking import ChunkerRecord, chunk_document, current_chunker, only_settings_differ
 from index.indexer import Indexer
 from index.loaders import load, walk
-from index.store import (
-    ChunkerRecord,
-    Store,
-    chunk_version,
-    current_chunker,
-    only_settings_differ,
-)
+from index.store import Store, chunk_version
 from qa.library import Library
 from qa.retrieval import Retriever
 from qa.service import build_answerer, run_index

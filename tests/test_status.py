@@ -80,3 +80,28 @@ def test_status_process_imports_no_model_and_no_chroma(seeds_dir: Path, data_dir
     ).stdout
     assert "5 documents" in out
     assert "HEAVY=\n" in out
+
+
+def test_status_of_a_missing_index_is_said_before_chroma_is_imported(tmp_path: Path) -> None:
+    probe = (
+        "import sys\n"
+        "from app.cli import main\n"
+        "try:\n"
+        "    main(['status', '--data-dir', sys.argv[1]])\n"
+        "except SystemExit as exc:\n"
+        "    print('EXIT=%s' % exc.code)\n"
+        "heavy = [m for m in ('chromadb', 'qa.service', 'llama_cpp', 'onnxruntime') if m in sys.modules]\n"
+        "print('HEAVY=' + ','.join(heavy))\n"
+    )
+    env = {**os.environ, "QA_EMBED_MODE": "fake", "QA_LLM_MODE": "fake"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "nothing")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "EXIT=1" in done.stdout
+    assert "HEAVY=\n" in done.stdout
+    assert "No index at" in done.stderr and "qa index" in done.stderr
