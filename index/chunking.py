@@ -306,7 +306,7 @@ def _cut_long(text, a, b, count_tokens, token_spans, max_tokens):
 class ChunkerRecord:
     """What a document's chunk boundaries depend on, besides its text and the embedder's
     tokenizer (the embedder is recorded and checked on its own): the chunker's rules
-    (:data:`index.CHUNKER_VERSION`), the chunk settings, and the language profile's
+    (:data:`CHUNKER_VERSION`), the chunk settings, and the language profile's
     abbreviation lists the sentence splitter reads.
 
     Each document's record names the key it was cut with. Chunks of another key are still

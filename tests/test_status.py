@@ -55,34 +55,9 @@ def test_missing_index_is_a_clear_error(tmp_path: Path) -> None:
         index_status(_settings(tmp_path / "nothing"))
 
 
-def test_status_process_imports_no_model_and_no_chroma(seeds_dir: Path, data_dir: Path) -> None:
-    settings = _settings(data_dir)
-    run_index(settings, [seeds_dir])
-    index_status(settings)  # writes the snapshot
-    probe = (
-        "import sys\n"
-        "from app.cli import main\n"
-        "try:\n"
-        "    main(['status', '--data-dir', sys.argv[1]])\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "heavy = [m for m in ('chromadb', 'llama_cpp', 'onnxruntime', 'gradio') if m in sys.modules]\n"
-        "print('HEAVY=' + ','.join(heavy))\n"
-    )
-    env = {**os.environ, "QA_EMBED_MODE": "fake", "QA_LLM_MODE": "fake"}
-    out = subprocess.run(
-        [sys.executable, "-c", probe, str(data_dir)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert "5 documents" in out
-    assert "HEAVY=\n" in out
-
-
-def test_status_of_a_missing_index_is_said_before_chroma_is_imported(tmp_path: Path) -> None:
+def _status_process(data_dir: Path, heavy: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+    """``qa status --data-dir data_dir`` in a fresh process, which prints ``EXIT=<code>`` if
+    the command exits and ``HEAVY=`` followed by those of ``heavy`` that it imported."""
     probe = (
         "import sys\n"
         "from app.cli import main\n"
@@ -90,17 +65,32 @@ def test_status_of_a_missing_index_is_said_before_chroma_is_imported(tmp_path: P
         "    main(['status', '--data-dir', sys.argv[1]])\n"
         "except SystemExit as exc:\n"
         "    print('EXIT=%s' % exc.code)\n"
-        "heavy = [m for m in ('chromadb', 'qa.service', 'llama_cpp', 'onnxruntime') if m in sys.modules]\n"
+        f"heavy = [m for m in {heavy!r} if m in sys.modules]\n"
         "print('HEAVY=' + ','.join(heavy))\n"
     )
     env = {**os.environ, "QA_EMBED_MODE": "fake", "QA_LLM_MODE": "fake"}
-    done = subprocess.run(
-        [sys.executable, "-c", probe, str(tmp_path / "nothing")],
+    return subprocess.run(
+        [sys.executable, "-c", probe, str(data_dir)],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         check=True,
+    )
+
+
+def test_status_process_imports_no_model_and_no_chroma(seeds_dir: Path, data_dir: Path) -> None:
+    settings = _settings(data_dir)
+    run_index(settings, [seeds_dir])
+    index_status(settings)  # writes the snapshot
+    out = _status_process(data_dir, ("chromadb", "llama_cpp", "onnxruntime", "gradio")).stdout
+    assert "5 documents" in out
+    assert "HEAVY=\n" in out
+
+
+def test_status_of_a_missing_index_is_said_before_chroma_is_imported(tmp_path: Path) -> None:
+    done = _status_process(
+        tmp_path / "nothing", ("chromadb", "qa.service", "llama_cpp", "onnxruntime")
     )
     assert "EXIT=1" in done.stdout
     assert "HEAVY=\n" in done.stdout
