@@ -145,6 +145,15 @@ class LanguageProfile:
             "rose.' reads 'It rose. [1]', not 'According to, it rose.'; read case-insensitively"
         }
     )
+    opposites: tuple[tuple[str, str], ...] = field(
+        metadata={
+            "doc": "Pairs of words that say opposite things of the same quantity or quality "
+            "('most'/'least', 'majority'/'minority', 'public'/'private'): a text that says one "
+            "is not stated, nor its question answered, by a quote that says the other and not "
+            "it. Words whose converse paraphrases the same fact ('higher'/'lower', "
+            "'before'/'after') are not pairs, nor code words ('True'/'False')"
+        }
+    )
     century_pattern: str = field(
         metadata={
             "doc": "Regex for an ordinal century, its number in group 1 ('the 18th century', "
@@ -269,6 +278,53 @@ ENGLISH = LanguageProfile(
     source_phrase_pattern=r"\b(?:according to|as (?:stated|mentioned|described|noted|shown|"
     r"reported|explained|given|seen) (?:in|by)|as per|(?:stated|mentioned|described|noted|"
     r"shown|reported|explained|given) (?:in|by)|per)",
+    opposites=(
+        ("most", "least"),
+        ("majority", "minority"),
+        ("maximum", "minimum"),
+        ("highest", "lowest"),
+        ("largest", "smallest"),
+        ("biggest", "smallest"),
+        ("longest", "shortest"),
+        ("oldest", "youngest"),
+        ("oldest", "newest"),
+        ("strongest", "weakest"),
+        ("best", "worst"),
+        ("earliest", "latest"),
+        ("first", "last"),
+        ("full", "partial"),
+        ("similar", "different"),
+        ("positive", "negative"),
+        ("internal", "external"),
+        ("inner", "outer"),
+        ("upper", "lower"),
+        ("public", "private"),
+        ("legal", "illegal"),
+        ("possible", "impossible"),
+        ("direct", "indirect"),
+        ("major", "minor"),
+        ("permanent", "temporary"),
+        ("voluntary", "compulsory"),
+        ("voluntary", "mandatory"),
+        ("common", "rare"),
+        ("ancient", "modern"),
+        ("rich", "poor"),
+        ("wealthy", "poor"),
+        ("domestic", "foreign"),
+        ("imports", "exports"),
+        ("imported", "exported"),
+        ("increase", "decrease"),
+        ("increased", "decreased"),
+        ("increases", "decreases"),
+        ("rise", "fall"),
+        ("rose", "fell"),
+        ("success", "failure"),
+        ("successful", "unsuccessful"),
+        ("accepted", "rejected"),
+        ("victory", "defeat"),
+        ("win", "lose"),
+        ("won", "lost"),
+    ),
     century_pattern=r"\b(\d{1,2})(?:st|nd|rd|th)"
     r"(?=(?:\s*(?:,|and|or|to|-|–|—)\s*\d{1,2}(?:st|nd|rd|th))*[\s-]+centur(?:y|ies)\b)",
 )

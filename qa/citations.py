@@ -41,6 +41,7 @@ from qa.text import (
     names,
     number_rivals,
     numbers,
+    opposed,
     words,
 )
 
@@ -215,15 +216,18 @@ class CitationChecker:
     def entailment(self, quote: str, claim: str, answers: bool = False) -> float:
         """P(``quote`` states ``claim``): 1.0 for a word-for-word copy, 0.0 when the claim
         reads as the quote with two of its terms exchanged (a swapped role, which the judge
-        does not see) or puts a name or number with another one's words (see
-        :func:`qa.text.misplaced`), else the judge's (1.0 without a judge: the cheap checks
-        decide alone).
+        does not see), says a word whose opposite the quote says instead (the judge reads
+        "least abundant" as stated by "most abundant", :func:`qa.text.opposed`) or puts a name
+        or number with another one's words (see :func:`qa.text.misplaced`), else the judge's
+        (1.0 without a judge: the cheap checks decide alone).
         ``answers``: the claim is a whole answer framed with its question (see
         :class:`qa.judge.Claim`)."""
         if _copied(claim, quote, self.tuning.copy_words):
             return 1.0
         if exchanged(claim, quote, self.tuning.exchange_gain) is not None:
             return 0.0
+        if opposed(claim, quote) is not None:
+            return 0.0  # the quote says the opposite: "the most abundant" for "the least"
         if not answers and framed_answer(claim) is None and self._misplaced(claim, quote):
             return 0.0  # a name or number put with another's words (not a framed answer)
         if self.judge is None:

@@ -195,6 +195,32 @@ def dated_elsewhere(question: str, quote: str) -> bool:
     return not _covered(asked, given)
 
 
+@lru_cache(maxsize=8)
+def _opposites(profile: LanguageProfile) -> dict[str, frozenset[str]]:
+    """Each word of the profile's pairs of opposites, with its opposites."""
+    out: dict[str, set[str]] = {}
+    for a, b in profile.opposites:
+        out.setdefault(a, set()).add(b)
+        out.setdefault(b, set()).add(a)
+    return {w: frozenset(o) for w, o in out.items()}
+
+
+def opposed(text: str, quote: str) -> tuple[str, str] | None:
+    """A word of ``text`` whose opposite ``quote`` says instead, and the opposite: ("least",
+    "most") for "What is the least abundant type of phagocyte?" against "Neutrophils are ...
+    the most abundant type of phagocyte". A quote that also says the word itself ("the most
+    and the least visited") is not opposed. None when there is no such word (the profile's
+    ``opposites``)."""
+    opposite = _opposites(active())
+    said = set(words(quote))
+    for w in words(text):
+        if w in opposite and w not in said:
+            for o in sorted(opposite[w]):
+                if o in said:
+                    return w, o
+    return None
+
+
 def undated(question: str, text: str) -> bool:
     """Whether ``question`` asks about years that ``text`` never names (nor a decade or century
     covering them): "What was changed in 1960?" and passages that give no year, or only others.

@@ -424,6 +424,23 @@ def test_a_claim_that_swaps_two_terms_of_its_quote_is_rejected_before_the_judge(
     assert [c.source for c in v.citations] == ["sorting.html"]
 
 
+def test_a_claim_whose_quote_says_the_opposite_is_rejected_before_the_judge():
+    judge = ScriptedJudge("never")  # says yes to everything
+    checker = CitationChecker(HashEmbedder(), judge=judge)
+    doc = "Neutrophils are the most abundant type of phagocyte in the bloodstream."
+    p = [passage(1, "immune.txt", doc)]
+    v = checker.verify("Neutrophils are the least abundant type of phagocyte [1].", p)
+    assert v.citations == [] and v.removed and v.judged == 0
+    # A fragment is judged with its question, whose words the quote must not oppose either.
+    v = checker.verify("Neutrophils [1].", p, "What is the least abundant type of phagocyte?")
+    assert v.citations == []
+    v = checker.verify("Neutrophils [1].", p, "What is the most abundant type of phagocyte?")
+    assert [c.source for c in v.citations] == ["immune.txt"]
+    # the cheap checks alone see it too
+    alone = CitationChecker(HashEmbedder())
+    assert alone.entailment(doc, "Neutrophils are the least abundant type of phagocyte.") == 0.0
+
+
 def test_a_claim_that_puts_a_name_with_another_names_words_is_rejected_before_the_judge():
     judge = ScriptedJudge("never")  # says yes to everything
     checker = CitationChecker(HashEmbedder(), judge=judge)

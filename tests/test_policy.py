@@ -345,3 +345,25 @@ def test_the_sentence_next_to_the_judges_sentence_is_its_context_not_a_rival():
     # The same sentence in another place is a rival.
     apart = replace(spans[1], passage=2, source="other.txt")
     assert JudgedSentence().pick(Reason.MODEL_REFUSED, Reading(None, [spans[0], apart]), question, sure, [p]) is None  # fmt: skip
+
+
+COMMISSION = (
+    "The Commissioners, as a block, are then subject to a qualified majority vote of the "
+    "Council to approve, and majority approval of the Parliament."
+)
+
+
+def test_quotes_that_say_the_opposite_of_the_question_are_off_question():
+    # SQuAD 2.0's unanswerable "minority" question, answered from the "majority" sentence: the
+    # sentence states the answer, and answers the opposite question. With or without a judge.
+    question = "Who was subjected to a qualified minority vote of the Council for approval?"
+    answer = "The Commissioners were subject to a qualified majority vote of the Council."
+    for judge_says in (True, None):
+        e = evidence(question, answer, COMMISSION, judge_says, COMMISSION)
+        assert Policy().review(e).reason is Reason.OFF_QUESTION
+    asked = question.replace("minority", "majority")
+    assert Policy().review(evidence(asked, answer, COMMISSION, True, COMMISSION)).reason is None
+    # Nor is the sentence quoted instead.
+    span = Span(1, "manual.txt", 0, len(COMMISSION), COMMISSION, 0.8, 0.5, False, 1.0)
+    assert not Extractive().allows(span, question, None)
+    assert Extractive().allows(span, asked, None)

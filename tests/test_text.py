@@ -18,6 +18,7 @@ from qa.text import (
     names,
     number_rivals,
     numbers,
+    opposed,
     own_question,
     undated,
     words,
@@ -367,3 +368,15 @@ def test_denies() -> None:
     for text in ["Disorders result in cancer.", "Under the treaty, until 1990.", "United Nations",
                  "No. 5 is sung by Lou Bega."]:  # fmt: skip
         assert not denies(text), text
+
+
+def test_opposed_finds_a_word_whose_opposite_the_quote_says_instead() -> None:
+    quote = "Neutrophils are the most abundant type of phagocyte."
+    assert opposed("What is the least abundant type of phagocyte?", quote) == ("least", "most")
+    assert opposed("What is the most abundant type of phagocyte?", quote) is None
+    # Both said: the quote speaks of both, and opposes neither.
+    assert opposed("the least visited", "the most and the least visited rooms") is None
+    assert opposed("Who introduces a bill as a public member?", "Private bills are introduced by a promoter.") == ("public", "private")  # fmt: skip
+    # Words whose converse says the same fact are no pair: "A is higher than B" is "B is lower".
+    assert opposed("Prices were lower than in 1970.", "Prices in 1970 were higher.") is None
+    assert opposed("", quote) is None and opposed("least", "") is None
