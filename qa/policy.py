@@ -630,7 +630,7 @@ def says_opposite(question: str, text: str) -> bool:
     them; and on none of the answerable questions of seeds, python_docs and squad_followups."""
     pair = opposed(own_question(question), text)
     if pair is not None:
-        log.info("off question: it asks of %r, the text says %r", *pair)
+        log.info("the question says %r where the text says %r", *pair)
     return pair is not None
 
 
