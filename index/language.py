@@ -63,6 +63,13 @@ class LanguageProfile:
             "pronouns and other pointing words, or an opening 'and' / 'what about'"
         }
     )
+    pointing_opening: str = field(
+        metadata={
+            "doc": "Regex (matched ignoring case at a sentence's start) for a word by which a "
+            "sentence points back at the one before it ('It appoints ...', 'These include "
+            "...'): quoted alone, it would not say what it is about"
+        }
+    )
     split_wh_pattern: str = field(
         metadata={
             "doc": "Regex (matched ignoring case) for a question asking two things, each part "
@@ -248,6 +255,7 @@ ENGLISH = LanguageProfile(
     follow_up_pattern=r"\b(it|its|that|this|these|those|they|them|their|theirs|he|him|his|she|"
     r"her|hers|there|then|same|such|other|others|also|too|else|former|latter|one|ones)\b"
     r"|^(and|but|so|or|what about|how about|why|how so|and why)\b",
+    pointing_opening=r"(it|its|they|their|them|he|his|she|her|this|these|those|such)\b",
     split_wh_pattern=r"^(?P<a>(?:according to [^,]+,\s*)?(?:how|what|when|where|who|whom|which|why)"
     r"\b.+?),?\s+and\s+"
     r"(?P<b>(?:according to [^,]+,\s*)?(?:how|what|when|where|who|whom|which|why)\b.+)$",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import threading
 from collections.abc import Callable, Sequence
@@ -19,6 +20,7 @@ from index.embedder import Embedder
 from index.schema import Chunk
 from index.store import DocRecord, Store
 from qa.errors import IndexMissingError
+from qa.language import active
 from qa.schema import Passage
 from qa.settings import RetrievalSettings
 from qa.text import content_terms, open_quotation
@@ -39,6 +41,11 @@ class SentenceRules:
 
     def split(self, text: str) -> list[tuple[int, int]]:
         return split_sentences(text, min_chars=self.fragment_chars)
+
+    def points_back(self, sentence: str) -> bool:
+        """Whether ``sentence`` opens with a word that points at the sentence before it
+        ("It appoints the Commissioners ...": it is the European Council of the one before)."""
+        return re.match(active().pointing_opening, sentence.lstrip(), re.IGNORECASE) is not None
 
     def introduces(self, sentence: str) -> bool:
         """Whether ``sentence`` announces the one after it (ends with one of ``introducers``)."""

@@ -163,6 +163,34 @@ def test_an_extractive_answer_is_quoted_once(sentence, shown):
     assert answer.text == f"{shown} [1]" and answer.citations[0].quote == sentence
 
 
+@pytest.mark.parametrize(
+    "before,quoted",
+    [
+        # "It" is the council: the sentence before says so, and is quoted with it.
+        ("The European Council meets twice a year. ", True),
+        # A title line ends no sentence: it is no antecedent.
+        ("European Council\n\n", False),
+    ],
+)
+def test_an_extractive_sentence_that_points_back_is_quoted_with_the_one_before(before, quoted):
+    from qa.pipeline.compose import extractive
+    from qa.reader import Span
+    from qa.schema import Trace
+
+    sentence = "It appoints the board of the central bank."
+    text = f"{before}{sentence}"
+    passage = Passage(1, "eu.txt", "EU", text, 100, 100 + len(text), 1, None, 1.0, 0.8)
+    at = 100 + len(before)
+    span = Span(1, "eu.txt", at, at + len(sentence), sentence, 0.9, 1.0, True, 1.0)
+    answer = extractive("q", "q", [passage], span, Reason.ANSWER_TYPE, Trace(), "")
+    quote = answer.citations[0].quote
+    if quoted:
+        assert quote == text and answer.text == f"“{' '.join(text.split())}” [1]"
+        assert answer.citations[0].start == 100
+    else:
+        assert quote == sentence and answer.citations[0].start == at
+
+
 HISTORY = (
     "By 1985, the average American vehicle moved 17.4 miles per gallon, compared to 13.5 in "
     "1970. In 1979 the average was 15.9 miles per gallon."

@@ -3,13 +3,17 @@ sentence quoted, a refusal, or the answers to a question's parts joined)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 
 from qa.citations import Numbering, Verified, cite, with_markers
 from qa.prompts import REFUSED, part_refused
 from qa.reader import Span
+from qa.retrieval import SENTENCES
 from qa.schema import Answer, Citation, Origin, Passage, Reason, Sentence, Trace
+
+_ENDS_SENTENCE = re.compile(r"[.!?][\"'”’)\]]*$")
 
 
 def accepted(
@@ -34,18 +38,37 @@ def extractive(
     trace: Trace,
     raw: str,
 ) -> Answer:
-    """The answer as the one source sentence that holds it, quoted verbatim and cited."""
+    """The answer as the one source sentence that holds it, quoted verbatim and cited; with
+    the sentence before it when it opens by pointing back at that one ("It appoints the
+    board ...": the sentence before says what "it" is)."""
     passage = next(p for p in passages if p.n == span.passage)
-    text = " ".join(span.text.split())
+    start = _antecedent(passage, span)
+    text = " ".join(passage.text[start - passage.start : span.end - passage.start].split())
     # A sentence that holds a quotation of its own ("“It is open,” she said.") is shown
     # as it is: wrapped in quotes again it would read ““It is open,” she said.”
     quoted = text if any(q in text for q in '"“”') else f"“{text}”"
     said = (
         f"{quoted} [1]",
-        [cite(passage, 1, span.start, span.end, span.score)],
+        [cite(passage, 1, start, span.end, span.score)],
         [Sentence(text=quoted, citations=(1,), supported=True)],
     )
     return _answer(question, standalone, passages, trace, raw, Origin.EXTRACTIVE, reason, *said)
+
+
+def _antecedent(passage: Passage, span: Span) -> int:
+    """Where the quote of ``span`` starts: at the sentence before it, in the same passage,
+    when the span opens with a word that points back (see ``SentenceRules.points_back``)
+    and that sentence ends as a sentence does (a title line names no antecedent)."""
+    if not SENTENCES.points_back(span.text):
+        return span.start
+    rel = span.start - passage.start
+    before = SENTENCES.split(passage.text[:rel])
+    if not before:
+        return span.start
+    a, b = before[-1]
+    if not _ENDS_SENTENCE.search(passage.text[a:b]):
+        return span.start
+    return passage.start + a
 
 
 def refusal(
