@@ -54,6 +54,7 @@ from qa.text import (
     expected_answer_type,
     holds,
     identifiers,
+    kin,
     names,
     new_items,
     numbers,
@@ -196,12 +197,13 @@ def restates(answer: str, question: str) -> bool:
 
 
 def repeats(answer: str, turn: Turn, share: float) -> bool:
-    """Whether ``answer`` holds none of the follow-up's own words and draws ``share`` of its
-    words (counted with repeats) from the previous turn; a yes or a no says something."""
+    """Whether ``answer`` holds none of the follow-up's own words (nor a word of their root:
+    "settlers" for "Where did they settle?") and draws ``share`` of its words (counted with
+    repeats) from the previous turn; a yes or a no says something."""
     terms = content_terms(MARKER.sub("", answer))
     if not terms or says_yes_or_no(answer):
         return False
-    if set(content_terms(turn.asked)) & set(terms):
+    if any(kin(a, t) for a in set(content_terms(turn.asked)) for t in set(terms)):
         return False
     previous = set(content_terms(MARKER.sub("", turn.previous)))
     return sum(t in previous for t in terms) / len(terms) >= share
@@ -390,6 +392,7 @@ class JudgedSentence:
     reasons: frozenset[Reason] = Retry.reasons
     min_yes: float = 0.9
     min_margin: float = 0.175
+    judged_kinds: frozenset[str] = JUDGED_KINDS  # kinds the judge's yes may stand for
 
     def pick(
         self,
@@ -407,6 +410,15 @@ class JudgedSentence:
         if span_elsewhen(question, best, passages):
             return None
         if not answers_negation(question, span_passages(best, passages)):
+            return None
+        # What the answer-type check asks of an answer with a judge, it asks of the sentence:
+        # "How many French family names ...?" is not answered by a sentence without a number,
+        # nor "the least" by one that says "the most".
+        kind = expected_answer_type(question)
+        if kind is not None and kind not in self.judged_kinds:
+            if not answers_type(best.text, question):
+                return None
+        if says_opposite(question, best.text):
             return None
         return best if judged(question, best.text, [best.text]) >= self.min_yes else None
 

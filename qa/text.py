@@ -92,6 +92,14 @@ def stem(word: str) -> str:
     return word
 
 
+def kin(a: str, b: str, min_chars: int = 5) -> bool:
+    """Whether two stemmed words are one, or one is the other with a suffix the light stemmer
+    leaves on ("settle" and "settler", "govern" and "government"); the shorter must have at
+    least ``min_chars`` letters, so "art" and "article" are not kin."""
+    short, long = sorted((a, b), key=len)
+    return a == b or (len(short) >= min_chars and long.startswith(short))
+
+
 def open_quotation(text: str) -> bool:
     """Whether ``text`` opens a quotation it does not close (“... freed. and no ”)."""
     curly = text.count("“") + text.count("«") - text.count("”") - text.count("»")
@@ -205,6 +213,13 @@ def _opposites(profile: LanguageProfile) -> dict[str, frozenset[str]]:
     return {w: frozenset(o) for w, o in out.items()}
 
 
+def _unadverbed(word: str, suffix: str = "ly", min_chars: int = 5) -> str:
+    """The adjective of an adverb: "differently" says what "different" does ("mostly" and
+    "lastly" say other things: the adjective must have ``min_chars`` letters)."""
+    base = word[: -len(suffix)]
+    return base if word.endswith(suffix) and len(base) >= min_chars else word
+
+
 def opposed(text: str, quote: str) -> tuple[str, str] | None:
     """A word of ``text`` whose opposite ``quote`` says instead, and the opposite: ("least",
     "most") for "What is the least abundant type of phagocyte?" against "Neutrophils are ...
@@ -213,7 +228,9 @@ def opposed(text: str, quote: str) -> tuple[str, str] | None:
     ``opposites``)."""
     opposite = _opposites(active())
     said = set(words(quote))
+    said |= {_unadverbed(w) for w in said}
     for w in words(text):
+        w = _unadverbed(w)
         if w in opposite and w not in said:
             for o in sorted(opposite[w]):
                 if o in said:

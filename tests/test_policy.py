@@ -266,6 +266,21 @@ def test_a_sentence_dated_elsewhere_is_not_quoted_as_the_answer():
     )
 
 
+def test_the_judged_sentence_must_hold_the_number_asked_for_and_not_the_opposite():
+    sure = lambda q, a, s: 1.0  # noqa: E731
+    text = "Some descendants in the Netherlands bear French family names."
+    span = Span(1, "nl.txt", 0, len(text), text, 0.8, 0.8, False, 1.0)
+    reading = Reading("number", [span])
+    asked = "How many French family names are used in the Netherlands?"
+    assert JudgedSentence().pick(Reason.MODEL_REFUSED, reading, asked, sure) is None
+    asked = "What names do descendants in the Netherlands bear?"
+    assert JudgedSentence().pick(Reason.MODEL_REFUSED, reading, asked, sure) is span
+    text = "Tumour antigens are presented in a similar way to viral antigens."
+    span = Span(1, "im.txt", 0, len(text), text, 0.8, 0.8, False, 1.0)
+    asked = "What antigens are presented differently from viral antigens?"
+    assert JudgedSentence().pick(Reason.MODEL_REFUSED, Reading(None, [span]), asked, sure) is None
+
+
 IMMUNE = (
     "Disorders of the immune system can result in autoimmune diseases, inflammatory diseases "
     "and cancer. Immunodeficiency occurs when the immune system is less active than normal."
@@ -332,6 +347,12 @@ def test_an_answer_that_repeats_the_previous_turn():
     assert not repeats("The Council appoints the President of the Bank [1].", turn, 0.6)
     assert not repeats("The Council, with the Bank and the Court, is made of state heads.", turn, 0.75)  # fmt: skip
     assert not repeats("Yes, the Council is made of the heads of state.", turn, 0.6)
+    # A word of the follow-up's root is one of its words: "settlers" for "settle".
+    before = "When did the settlers arrive in the valley? The settlers arrived before 900."
+    turn = Turn("Where in the west did they settle?", before)
+    answer = "The settlers arrived before 900 on the western coast [1]."
+    assert not repeats(answer, turn, 0.6)
+    assert repeats("The settlers arrived before 900 [1].", Turn("Where is it?", before), 0.6)
 
 
 def test_a_sentence_that_repeats_the_previous_turn_is_not_quoted_for_a_follow_up():

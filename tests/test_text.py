@@ -14,6 +14,7 @@ from qa.text import (
     expected_answer_type,
     holds,
     identifiers,
+    kin,
     misplaced,
     names,
     number_rivals,
@@ -380,3 +381,12 @@ def test_opposed_finds_a_word_whose_opposite_the_quote_says_instead() -> None:
     # Words whose converse says the same fact are no pair: "A is higher than B" is "B is lower".
     assert opposed("Prices were lower than in 1970.", "Prices in 1970 were higher.") is None
     assert opposed("", quote) is None and opposed("least", "") is None
+    # An adverb says what its adjective does ("mostly" is no "most": too short a root).
+    similar = "Tumour antigens are presented in a similar way to viral antigens."
+    assert opposed("Which antigens are presented differently?", similar) == ("different", "similar")  # fmt: skip
+    assert opposed("Which antigens are mostly presented?", "the least common") is None
+
+
+def test_kin_words_share_a_root_the_stemmer_leaves_apart() -> None:
+    assert kin("settle", "settler") and kin("settler", "settle") and kin("govern", "government")
+    assert kin("art", "art") and not kin("art", "article") and not kin("settle", "saddle")
