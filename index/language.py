@@ -161,6 +161,13 @@ class LanguageProfile:
             "'before'/'after') are not pairs, nor code words ('True'/'False')"
         }
     )
+    ordered_opposites: tuple[tuple[str, str], ...] = field(
+        metadata={
+            "doc": "Pairs of words that say opposite things only of the same thing: 'before "
+            "the bill has been passed' against 'after the bill has been passed' (the next two "
+            "content words the same), while 'A before B' is 'B after A'"
+        }
+    )
     century_pattern: str = field(
         metadata={
             "doc": "Regex for an ordinal century, its number in group 1 ('the 18th century', "
@@ -333,6 +340,7 @@ ENGLISH = LanguageProfile(
         ("win", "lose"),
         ("won", "lost"),
     ),
+    ordered_opposites=(("before", "after"),),
     century_pattern=r"\b(\d{1,2})(?:st|nd|rd|th)"
     r"(?=(?:\s*(?:,|and|or|to|-|–|—)\s*\d{1,2}(?:st|nd|rd|th))*[\s-]+centur(?:y|ies)\b)",
 )

@@ -226,6 +226,9 @@ def opposed(text: str, quote: str) -> tuple[str, str] | None:
     the most abundant type of phagocyte". A quote that also says the word itself ("the most
     and the least visited") is not opposed. None when there is no such word (the profile's
     ``opposites``)."""
+    ordered = _ordered_opposed(text, quote)
+    if ordered is not None:
+        return ordered
     opposite = _opposites(active())
     said = set(words(quote))
     said |= {_unadverbed(w) for w in said}
@@ -235,6 +238,27 @@ def opposed(text: str, quote: str) -> tuple[str, str] | None:
             for o in sorted(opposite[w]):
                 if o in said:
                     return w, o
+    return None
+
+
+def _ordered_opposed(text: str, quote: str, reach: int = 2) -> tuple[str, str] | None:
+    """A word of ``text`` (of the profile's ``ordered_opposites``) whose opposite ``quote``
+    says of the same thing, the next ``reach`` content words: "Before the bill has been passed"
+    against "After the bill has been passed"; and not the word itself of that thing."""
+    profile = active()
+    pairs = {a: b for a, b in profile.ordered_opposites}
+    pairs |= {b: a for a, b in profile.ordered_opposites}
+    t, q = words(text), words(quote)
+
+    def of(ws: list[str], i: int) -> tuple[str, ...]:
+        return tuple([w for w in ws[i + 1 :] if w not in profile.stopwords][:reach])
+
+    for i, w in enumerate(t):
+        if w not in pairs or len(thing := of(t, i)) < reach:
+            continue
+        said = {x for j, x in enumerate(q) if x in (w, pairs[w]) and of(q, j) == thing}
+        if said == {pairs[w]}:
+            return w, pairs[w]
     return None
 
 

@@ -385,6 +385,11 @@ def test_opposed_finds_a_word_whose_opposite_the_quote_says_instead() -> None:
     similar = "Tumour antigens are presented in a similar way to viral antigens."
     assert opposed("Which antigens are presented differently?", similar) == ("different", "similar")  # fmt: skip
     assert opposed("Which antigens are mostly presented?", "the least common") is None
+    # "before" and "after" oppose each other only of the same thing: "A before B" is "B after A".
+    passed = "After the bill has been passed, it becomes an Act."
+    assert opposed("Before the bill has been passed, what does it become?", passed) == ("before", "after")  # fmt: skip
+    assert opposed("After the bill has been passed, what does it become?", passed) is None
+    assert opposed("The war ended before the treaty was signed.", "The treaty was signed after the war ended.") is None  # fmt: skip
 
 
 def test_kin_words_share_a_root_the_stemmer_leaves_apart() -> None:
