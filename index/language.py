@@ -161,6 +161,12 @@ class LanguageProfile:
             "'before'/'after') are not pairs, nor code words ('True'/'False')"
         }
     )
+    adverb_suffix: str = field(
+        metadata={
+            "doc": "The suffix that makes an adverb of an adjective ('differently' of "
+            "'different'): an adverb says what its adjective does among the opposites"
+        }
+    )
     ordered_opposites: tuple[tuple[str, str], ...] = field(
         metadata={
             "doc": "Pairs of words that say opposite things only of the same thing: 'before "
@@ -340,6 +346,7 @@ ENGLISH = LanguageProfile(
         ("win", "lose"),
         ("won", "lost"),
     ),
+    adverb_suffix="ly",
     ordered_opposites=(("before", "after"),),
     century_pattern=r"\b(\d{1,2})(?:st|nd|rd|th)"
     r"(?=(?:\s*(?:,|and|or|to|-|–|—)\s*\d{1,2}(?:st|nd|rd|th))*[\s-]+centur(?:y|ies)\b)",

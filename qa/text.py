@@ -213,19 +213,23 @@ def _opposites(profile: LanguageProfile) -> dict[str, frozenset[str]]:
     return {w: frozenset(o) for w, o in out.items()}
 
 
-def _unadverbed(word: str, suffix: str = "ly", min_chars: int = 5) -> str:
-    """The adjective of an adverb: "differently" says what "different" does ("mostly" and
-    "lastly" say other things: the adjective must have ``min_chars`` letters)."""
-    base = word[: -len(suffix)]
-    return base if word.endswith(suffix) and len(base) >= min_chars else word
+def _unadverbed(word: str, min_chars: int = 5) -> str:
+    """The adjective of an adverb (the profile's ``adverb_suffix``): "differently" says what
+    "different" does ("mostly" and "lastly" say other things: the adjective must have
+    ``min_chars`` letters)."""
+    suffix = active().adverb_suffix
+    base = word[: -len(suffix)] if suffix else word
+    return base if suffix and word.endswith(suffix) and len(base) >= min_chars else word
 
 
 def opposed(text: str, quote: str) -> tuple[str, str] | None:
     """A word of ``text`` whose opposite ``quote`` says instead, and the opposite: ("least",
     "most") for "What is the least abundant type of phagocyte?" against "Neutrophils are ...
     the most abundant type of phagocyte". A quote that also says the word itself ("the most
-    and the least visited") is not opposed. None when there is no such word (the profile's
-    ``opposites``)."""
+    and the least visited") is not opposed. An adverb counts as its adjective ("differently"
+    against "similar"), and the profile's ``ordered_opposites`` oppose each other only of the
+    same thing ("before the bill has been passed" against "after the bill has been passed").
+    None when there is no such word (the profile's ``opposites``)."""
     ordered = _ordered_opposed(text, quote)
     if ordered is not None:
         return ordered
