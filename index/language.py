@@ -158,7 +158,8 @@ class LanguageProfile:
             "('most'/'least', 'majority'/'minority', 'public'/'private'): a text that says one "
             "is not stated, nor its question answered, by a quote that says the other and not "
             "it. Words whose converse paraphrases the same fact ('higher'/'lower', "
-            "'before'/'after') are not pairs, nor code words ('True'/'False')"
+            "'before'/'after': see ordered_opposites) are not pairs, nor code words "
+            "('True'/'False')"
         }
     )
     adverb_suffix: str = field(

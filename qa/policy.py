@@ -360,11 +360,7 @@ class Extractive:
         answers: Answers | None,
         passages: Sequence[Passage] = (),
     ) -> bool:
-        if span is None or span_elsewhen(question, span, passages):
-            return False
-        if says_opposite(question, span.text):
-            return False
-        if not answers_negation(question, span_passages(span, passages)):
+        if span is None or not fits_question(question, span, passages):
             return False
         return answers is None or answers(question, span.text, [span.text])
 
@@ -407,19 +403,14 @@ class JudgedSentence:
             return None
         if margin_apart(reading, passages) < self.min_margin:
             return None
-        if span_elsewhen(question, best, passages):
-            return None
-        if not answers_negation(question, span_passages(best, passages)):
+        if not fits_question(question, best, passages):
             return None
         # What the answer-type check asks of an answer with a judge, it asks of the sentence:
-        # "How many French family names ...?" is not answered by a sentence without a number,
-        # nor "the least" by one that says "the most".
+        # "How many French family names ...?" is not answered by a sentence without a number.
         kind = expected_answer_type(question)
         if kind is not None and kind not in self.judged_kinds:
             if not answers_type(best.text, question):
                 return None
-        if says_opposite(question, best.text):
-            return None
         return best if judged(question, best.text, [best.text]) >= self.min_yes else None
 
 
@@ -614,6 +605,16 @@ def numbers_dated_elsewhere(question: str, answer: str, citations: Sequence[Cita
         if numbers(c.quote[a:b]) & given
     ]
     return bool(held) and all(dated_elsewhere(question, s) for s in held)
+
+
+def fits_question(question: str, span: Span, passages: Sequence[Passage]) -> bool:
+    """Whether a reader's sentence may be quoted as the answer to ``question`` (the reader's
+    decisive sentence and the judge's last-resort one alike): it does not speak of other years
+    than the question asks about, nor say the opposite of one of its words ("the most" for
+    "the least"), and its passage denies something when the question asks what is not so."""
+    if span_elsewhen(question, span, passages) or says_opposite(question, span.text):
+        return False
+    return answers_negation(question, span_passages(span, passages))
 
 
 def span_elsewhen(question: str, span: Span, passages: Sequence[Passage]) -> bool:

@@ -204,10 +204,10 @@ def dated_elsewhere(question: str, quote: str) -> bool:
 
 
 @lru_cache(maxsize=8)
-def _opposites(profile: LanguageProfile) -> dict[str, frozenset[str]]:
-    """Each word of the profile's pairs of opposites, with its opposites."""
+def _opposites(pairs: tuple[tuple[str, str], ...]) -> dict[str, frozenset[str]]:
+    """Each word of a profile's pairs of opposites, with its opposites."""
     out: dict[str, set[str]] = {}
-    for a, b in profile.opposites:
+    for a, b in pairs:
         out.setdefault(a, set()).add(b)
         out.setdefault(b, set()).add(a)
     return {w: frozenset(o) for w, o in out.items()}
@@ -233,7 +233,7 @@ def opposed(text: str, quote: str) -> tuple[str, str] | None:
     ordered = _ordered_opposed(text, quote)
     if ordered is not None:
         return ordered
-    opposite = _opposites(active())
+    opposite = _opposites(active().opposites)
     said = set(words(quote))
     said |= {_unadverbed(w) for w in said}
     for w in words(text):
@@ -250,19 +250,18 @@ def _ordered_opposed(text: str, quote: str, reach: int = 2) -> tuple[str, str] |
     says of the same thing, the next ``reach`` content words: "Before the bill has been passed"
     against "After the bill has been passed"; and not the word itself of that thing."""
     profile = active()
-    pairs = {a: b for a, b in profile.ordered_opposites}
-    pairs |= {b: a for a, b in profile.ordered_opposites}
+    opposite = _opposites(profile.ordered_opposites)
     t, q = words(text), words(quote)
 
     def of(ws: list[str], i: int) -> tuple[str, ...]:
         return tuple([w for w in ws[i + 1 :] if w not in profile.stopwords][:reach])
 
     for i, w in enumerate(t):
-        if w not in pairs or len(thing := of(t, i)) < reach:
+        if w not in opposite or len(thing := of(t, i)) < reach:
             continue
-        said = {x for j, x in enumerate(q) if x in (w, pairs[w]) and of(q, j) == thing}
-        if said == {pairs[w]}:
-            return w, pairs[w]
+        said = {x for j, x in enumerate(q) if x in opposite[w] | {w} and of(q, j) == thing}
+        if said and w not in said:
+            return w, min(said)
     return None
 
 
