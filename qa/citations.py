@@ -118,6 +118,9 @@ class CheckTuning:
     # 32 of 41, entity 17 -> 24 of 31, relation 19 -> 24 of 32). It stays off because on the
     # development suite it refused right answers and gained none (see README, QA_CHECK_PROBE).
     # The final layer was the best to probe: layers 4-16 gave AUC 0.70-0.94, 18-26 0.94-0.96.
+    # A lower veto (the probe below 0.5, 0.4, 0.3) and entail_min 0.65 were measured against
+    # the suite's own drafts too (python -m eval.reverify, 2026-12-07; README, Evaluation):
+    # each rejects more of eval/verify.jsonl's unsupported claims and moves right answers.
     entail_min: float = 0.6
     # A quote the judge accepts for a claim with a number is judged again with that number
     # replaced by each other number of the quote (qa.text.number_rivals): the 1.5B judge
