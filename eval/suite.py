@@ -74,6 +74,13 @@ def default_suite(root: Path = ROOT, shared: Path | None = None) -> list[SuiteSe
             "9 pages of the Python 3.11 tutorial and HOWTOs (HTML)",
         ),
         SuiteSet(
+            "node_docs",
+            "records",
+            root / "eval" / "node_docs.jsonl",
+            root / "eval" / "corpora" / "node_docs" / "docs",
+            "16 pages of the Node.js 20 API documentation (Markdown)",
+        ),
+        SuiteSet(
             "squad_followups",
             "records",
             root / "eval" / "squad_followups.jsonl",

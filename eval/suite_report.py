@@ -38,6 +38,13 @@ FLOORS: dict[str, tuple[tuple[str, str, float, str], ...]] = {
         ("false_refusal_rate", "<=", 0.10, "false refusals"),
         ("followup_accuracy", ">=", 0.75, "follow-ups"),
     ),
+    "node_docs": (
+        ("key_fact_accuracy", ">=", 0.75, "key facts"),
+        ("citation_precision", ">=", 0.90, "citation precision"),
+        ("refusal_recall", ">=", 0.75, "refusal recall"),
+        ("false_refusal_rate", "<=", 0.10, "false refusals"),
+        ("followup_accuracy", ">=", 0.75, "follow-ups"),
+    ),
 }
 
 

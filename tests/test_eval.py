@@ -391,6 +391,21 @@ def test_python_docs_jsonl_is_sound() -> None:
     _assert_key_facts_in_gold(records, lambda g: ROOT / g)
 
 
+def test_node_docs_jsonl_is_sound() -> None:
+    """The Markdown documentation set: facts, unanswerable questions and follow-ups over every
+    page, each key fact spelled as the page's indexed text has it."""
+    records = load_records(ROOT / "eval" / "node_docs.jsonl")
+    counts = Counter(r.type for r in records)
+    assert len(records) >= 40
+    assert counts["unanswerable"] >= 8 and counts["followup"] >= 4
+    corpus = ROOT / "eval" / "corpora" / "node_docs"
+    pages = sorted(p.relative_to(ROOT).as_posix() for p in (corpus / "docs").rglob("*.md"))
+    assert {g for r in records for g in r.gold} == set(pages), "every page is used"
+    assert all(not r.gold and not r.key_facts for r in records if r.type == "unanswerable")
+    assert (corpus / "PROVENANCE.md").is_file() and (corpus / "LICENSE.txt").is_file()
+    _assert_key_facts_in_gold(records, lambda g: ROOT / g)
+
+
 @pytest.mark.skipif(not SQUAD_DOCS.is_dir(), reason=f"{SQUAD_DOCS} is not on this machine")
 def test_squad_followups_jsonl_is_sound() -> None:
     records = load_records(SQUAD_FOLLOWUPS_JSONL)

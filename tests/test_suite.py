@@ -202,11 +202,12 @@ def test_default_suite_points_at_the_repository_sets(tmp_path: Path) -> None:
     assert set(sets) == {
         "seeds",
         "python_docs",
+        "node_docs",
         "squad_followups",
         "squad2_dev",
         "blockchain_solana",
     }
-    for name in ("seeds", "python_docs"):
+    for name in ("seeds", "python_docs", "node_docs"):
         assert sets[name].missing() == [], name
     assert sets["squad_followups"].set_path.is_file()
     assert sets["squad2_dev"].missing(), "without shared/ the SQuAD set is missing, not a crash"
