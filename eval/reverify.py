@@ -77,8 +77,11 @@ def stored_answers(folder: Path) -> tuple[list[Stored], list[Path]]:
     out: list[Stored] = []
     skipped: list[Path] = []
     for path in paths:
-        data = json.loads(path.read_text("utf-8"))
-        rows = data.get("questions")
+        try:
+            data = json.loads(path.read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path} cannot be read as a results file ({exc})") from exc
+        rows = data.get("questions") if isinstance(data, dict) else None
         if not isinstance(rows, list):
             skipped.append(path)
             continue
@@ -218,7 +221,10 @@ def main(
         raise click.ClickException(str(exc)) from exc
     answers: list[Stored] = []
     for run in runs:
-        found, skipped = stored_answers(run)
+        try:
+            found, skipped = stored_answers(run)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
         for path in skipped:
             click.echo(f"skipped {path}: no per-question answers", err=True)
         answers += found[:limit] if limit is not None else found

@@ -110,6 +110,11 @@ def test_the_command_wants_a_change_and_stored_drafts(tmp_path):
     empty.mkdir()
     result = CliRunner().invoke(main, [str(empty), "--tuning", "names_min=1"])
     assert result.exit_code == 1 and "No stored drafts" in result.output
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "results.json").write_text('{"questions": [')
+    result = CliRunner().invoke(main, [str(broken), "--tuning", "names_min=1"])
+    assert result.exit_code == 1 and "cannot be read as a results file" in result.output
     result = CliRunner().invoke(main, [str(run), "--tuning", "names_min"])
     assert result.exit_code == 2 and "NAME=VALUE" in result.output
     result = CliRunner().invoke(main, [str(run), "--check", "strict=yes"])
