@@ -148,7 +148,17 @@ def _changes(a: dict[str, Any], b: dict[str, Any]) -> tuple[list[str], list[str]
         (better if ok_b else worse).append(f"{what} {'✗→✓' if ok_b else '✓→✗'}")
 
     flag(sa["key_facts_ok"], sb["key_facts_ok"], "key facts")
-    flag(_refusal_right(sa), _refusal_right(sb), "refused" if sb["refused"] else "answered")
+    if sa["answerable"] and sa["refused"] != sb["refused"] and sb["key_facts_ok"] is not None:
+        # An answerable question answered wrongly is worse than refused: a false answer with
+        # citations is trusted; a refusal is not.
+        if sb["refused"]:
+            right = bool(sa["key_facts_ok"])
+            (worse if right else better).append("refused ✓→✗" if right else "refused, was wrong")
+        else:
+            right = bool(sb["key_facts_ok"])
+            (better if right else worse).append("answered ✗→✓" if right else "answered wrongly")
+    else:
+        flag(_refusal_right(sa), _refusal_right(sb), "refused" if sb["refused"] else "answered")
     flag(sa["error"] is None, sb["error"] is None, "no error")
     pa, pb = sa["citation_precision"], sb["citation_precision"]
     if pa is not None and pb is not None and abs(pa - pb) > 1e-9:

@@ -260,6 +260,15 @@ def test_run_eval_writes_results_report_and_plots(tmp_path: Path) -> None:
     assert "q1 (fact) How many left?: key facts ✓→✗" in worse
     assert "citation precision 1.00→0.00" in worse
     assert "| refusal_recall | 0.000 | 1.000 | +1.000 |" in diff
+    # an answerable question answered wrongly is worse than refused, and the reverse better
+    fake.replies["How many left?"] = answer("How many left?", "I can't answer.", refused=True)
+    run_eval(fake, _records(), tmp_path / "c", k=4, progress=False)
+    better, worse = compare(tmp_path / "b", tmp_path / "c").split("## Worse")
+    assert "q1 (fact) How many left?: refused, was wrong" in better
+    better, worse = compare(tmp_path / "c", tmp_path / "b").split("## Worse")
+    assert "q1 (fact) How many left?: answered wrongly" in worse
+    better, worse = compare(tmp_path / "a", tmp_path / "c").split("## Worse")
+    assert "q1 (fact) How many left?: key facts ✓→✗; refused ✓→✗" in worse
 
 
 # --- labelled datasets ---------------------------------------------------------------
