@@ -15,6 +15,14 @@ from eval.report import fmt, table
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The floors for "your documentation set", held by each documentation set of the suite.
+DOCUMENTATION_FLOORS = (
+    ("key_fact_accuracy", ">=", 0.75, "key facts"),
+    ("citation_precision", ">=", 0.90, "citation precision"),
+    ("refusal_recall", ">=", 0.75, "refusal recall"),
+    ("false_refusal_rate", "<=", 0.10, "false refusals"),
+    ("followup_accuracy", ">=", 0.75, "follow-ups"),
+)
 # set name -> (row metric, comparison, threshold, what)
 FLOORS: dict[str, tuple[tuple[str, str, float, str], ...]] = {
     "seeds": (
@@ -31,20 +39,8 @@ FLOORS: dict[str, tuple[tuple[str, str, float, str], ...]] = {
         ("false_refusal_rate", "<=", 0.10, "false refusals"),
     ),
     "squad_followups": (("followup_accuracy", ">=", 0.75, "follow-ups"),),
-    "python_docs": (
-        ("key_fact_accuracy", ">=", 0.75, "key facts"),
-        ("citation_precision", ">=", 0.90, "citation precision"),
-        ("refusal_recall", ">=", 0.75, "refusal recall"),
-        ("false_refusal_rate", "<=", 0.10, "false refusals"),
-        ("followup_accuracy", ">=", 0.75, "follow-ups"),
-    ),
-    "node_docs": (
-        ("key_fact_accuracy", ">=", 0.75, "key facts"),
-        ("citation_precision", ">=", 0.90, "citation precision"),
-        ("refusal_recall", ">=", 0.75, "refusal recall"),
-        ("false_refusal_rate", "<=", 0.10, "false refusals"),
-        ("followup_accuracy", ">=", 0.75, "follow-ups"),
-    ),
+    "python_docs": DOCUMENTATION_FLOORS,
+    "node_docs": DOCUMENTATION_FLOORS,
 }
 
 

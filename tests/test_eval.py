@@ -365,7 +365,6 @@ def test_seeds_jsonl_is_sound() -> None:
                 )
 
 
-PYTHON_DOCS_JSONL = ROOT / "eval" / "python_docs.jsonl"
 SQUAD_FOLLOWUPS_JSONL = ROOT / "eval" / "squad_followups.jsonl"
 SQUAD_DOCS = ROOT.parent / "shared" / "datasets" / "squad2_dev" / "docs"
 
@@ -387,30 +386,22 @@ def _assert_key_facts_in_gold(records: Sequence[EvalRecord], resolve) -> None:
             assert any(contains(t, s) for t in texts for s in group), f"{r.id}: {group} not in gold"
 
 
-def test_python_docs_jsonl_is_sound() -> None:
-    records = load_records(PYTHON_DOCS_JSONL)
+@pytest.mark.parametrize(
+    ("name", "suffix", "unanswerable", "followups"),
+    [("python_docs", ".html", 10, 8), ("node_docs", ".md", 8, 4)],
+)
+def test_documentation_set_is_sound(name: str, suffix: str, unanswerable: int, followups: int):
+    """A documentation set of the suite: facts, unanswerable questions and follow-ups over
+    every page of its corpus, each key fact spelled as the page's indexed text has it."""
+    records = load_records(ROOT / "eval" / f"{name}.jsonl")
     counts = Counter(r.type for r in records)
     assert len(records) >= 40
-    assert counts["unanswerable"] >= 10 and counts["followup"] >= 8
-    corpus = ROOT / "eval" / "corpora" / "python_docs"
-    pages = sorted(p.relative_to(ROOT).as_posix() for p in (corpus / "docs").rglob("*.html"))
-    assert {g for r in records for g in r.gold} == set(pages), "every page is used"
-    assert sum(p.stat().st_size for p in corpus.rglob("*") if p.is_file()) < 2_000_000
-    assert (corpus / "PROVENANCE.md").is_file() and (corpus / "LICENSE.txt").is_file()
-    _assert_key_facts_in_gold(records, lambda g: ROOT / g)
-
-
-def test_node_docs_jsonl_is_sound() -> None:
-    """The Markdown documentation set: facts, unanswerable questions and follow-ups over every
-    page, each key fact spelled as the page's indexed text has it."""
-    records = load_records(ROOT / "eval" / "node_docs.jsonl")
-    counts = Counter(r.type for r in records)
-    assert len(records) >= 40
-    assert counts["unanswerable"] >= 8 and counts["followup"] >= 4
-    corpus = ROOT / "eval" / "corpora" / "node_docs"
-    pages = sorted(p.relative_to(ROOT).as_posix() for p in (corpus / "docs").rglob("*.md"))
+    assert counts["unanswerable"] >= unanswerable and counts["followup"] >= followups
+    corpus = ROOT / "eval" / "corpora" / name
+    pages = sorted(p.relative_to(ROOT).as_posix() for p in (corpus / "docs").rglob(f"*{suffix}"))
     assert {g for r in records for g in r.gold} == set(pages), "every page is used"
     assert all(not r.gold and not r.key_facts for r in records if r.type == "unanswerable")
+    assert sum(p.stat().st_size for p in corpus.rglob("*") if p.is_file()) < 2_000_000
     assert (corpus / "PROVENANCE.md").is_file() and (corpus / "LICENSE.txt").is_file()
     _assert_key_facts_in_gold(records, lambda g: ROOT / g)
 
