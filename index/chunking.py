@@ -52,6 +52,46 @@ def ends_sentence(text: str) -> bool:
     return _ENDS_SENTENCE.search(text.rstrip()) is not None
 
 
+_BLANK_LINE = re.compile(r"\n[^\S\n]*\n")
+
+
+def opens_item(line: str) -> bool:
+    """Whether ``line`` (or a sentence at the start of one) begins a list item."""
+    return _ITEM_START.match(line.lstrip()) is not None
+
+
+def in_list_item(text: str, pos: int) -> bool | None:
+    """Whether ``text[pos]`` lies in a list item: its line begins with a list marker, or is
+    indented and the line above it is in the item (a wrapped item's hanging indent). None
+    when that leads back to the first line of ``text`` (which may begin inside a line): the
+    text before it decides."""
+    end = text.find("\n", pos)
+    lines = text[: len(text) if end < 0 else end].split("\n")
+    for i in range(len(lines) - 1, -1, -1):
+        line = lines[i]
+        if opens_item(line):
+            return True
+        if i == 0:
+            return None  # text may begin inside its first line
+        if not line.strip() or not line[0].isspace():
+            return False  # a blank line, or a line of prose: no item goes on here
+    return None
+
+
+def continues_item(gap: str, nxt: str) -> bool:
+    """Whether the sentence ``nxt``, after the whitespace ``gap``, goes on in the list item
+    of the sentence before it: on the same line, or on the next line, indented (a wrapped
+    item's hanging indent) and neither a new item nor a block line (a heading, a table row,
+    a fence). Text without indents (a PDF's lines) gives no sign where an item ends, so
+    there an item ends with its line."""
+    if "\n" not in gap:
+        return True
+    if _BLANK_LINE.search(gap) or not gap.rsplit("\n", 1)[1]:
+        return False
+    line = nxt.lstrip()
+    return not (opens_item(line) or _BLOCK_LINE.match(line))
+
+
 def split_sentences(
     text: str, start: int = 0, end: int | None = None, min_chars: int = 0
 ) -> list[tuple[int, int]]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from index.chunking import split_sentences
+from index.chunking import continues_item, in_list_item, split_sentences
 from index.embedder import Embedder
 from index.schema import Chunk
 from index.store import DocRecord, Store
@@ -64,7 +64,10 @@ class RetrieverTuning:
     min_chunks: int = 6  # and never fewer
     overlap_weight: float = 0.35  # times the share of the query's words in the sentence
     fused_weight: float = 0.15  # times the chunk's fused score over the best chunk's
-    max_gap_chars: int = 4  # neighbouring sentences further apart are not joined in a window
+    # Neighbouring sentences are joined in a window when only whitespace with at most this
+    # many line breaks lies between them. Indenting spaces do not count: a wrapped line of a
+    # nested list item ("\n    ") is as close as a wrapped line of prose.
+    max_gap_lines: int = 4
     sentences: SentenceRules = SENTENCES  # how chunks are cut (the reader and checker agree)
 
 
@@ -276,9 +279,10 @@ class Retriever:
         cands = self.candidates(query, qvec)[: max(k + t.extra_chunks, t.min_chunks)]
         if not cands:
             return []
-        sents = self._sentences(cands)
-        vecs = self._vectors(sents)
-        sims = vecs @ qvec
+        sents = self._sentences(cands, self._neighbours(cands))
+        scored = [i for i, s in enumerate(sents) if not s.context]
+        sims = np.full(len(sents), -np.inf)
+        sims[scored] = self._vectors([sents[i] for i in scored]) @ qvec
         qterms = set(content_terms(query))
         best_fused = cands[0].fused
         scores = []
@@ -296,8 +300,8 @@ class Retriever:
         budget = k * self.settings.passage_tokens
         used = 0
         for i in np.argsort(scores)[::-1]:
-            if len(merged) >= k or used >= budget:
-                break
+            if len(merged) >= k or used >= budget or sents[i].context:
+                break  # context sentences score -inf: they come last
             if any(lo <= i <= hi for lo, hi, _ in chosen):
                 continue
             if _repeats(sents, texts, int(i), chosen):
@@ -305,12 +309,12 @@ class Retriever:
             lo, hi, tokens = self._window(sents, int(i), chosen)
             chosen.append((lo, hi, int(i)))
             used += tokens
-            merged = _merge_adjacent(sents, chosen, scores, t.max_gap_chars)
+            merged = _merge_adjacent(sents, chosen, scores, t.max_gap_lines)
         out = []
         for n, (lo, hi, best) in enumerate(merged, start=1):
             first, last = sents[lo], sents[hi]
             start, end = first.start, last.end
-            text = _span_text(sents, lo, hi, t.max_gap_chars)
+            text = _span_text(sents, lo, hi, t.max_gap_lines)
             out.append(
                 Passage(
                     n=n,
@@ -330,9 +334,31 @@ class Retriever:
 
     # -- sentence windows ----------------------------------------------------------------------
 
-    def _sentences(self, cands: Sequence[Candidate]) -> list[_Sentence]:
-        seen: dict[tuple[str, int], _Sentence] = {}
+    def _neighbours(self, cands: Sequence[Candidate]) -> list[Chunk]:
+        """The chunks just before and after each candidate that are not candidates: a
+        window grows into them, so a sentence on a chunk boundary keeps its neighbours (an
+        option's "Default: 1000" on the line after its description)."""
+        have = {c.chunk.chunk_id for c in cands}
+        want: list[str] = []
         for cand in cands:
+            parts = cand.chunk.chunk_id.rsplit("::", 2)
+            if len(parts) != 3 or not parts[2].isdigit():
+                continue
+            for n in (int(parts[2]) - 1, int(parts[2]) + 1):
+                cid = f"{parts[0]}::{parts[1]}::{n}"
+                if n >= 0 and cid not in have:
+                    have.add(cid)
+                    want.append(cid)
+        return self.store.get_chunks(want)
+
+    def _sentences(
+        self, cands: Sequence[Candidate], context: Sequence[Chunk] = ()
+    ) -> list[_Sentence]:
+        """The sentences of the candidate chunks, and of the ``context`` chunks marked as
+        context: a window may take them, but they are not scored or chosen."""
+        seen: dict[tuple[str, int], _Sentence] = {}
+        scored = {c.chunk.chunk_id for c in cands}
+        for cand in [*cands, *(Candidate(chunk=c, fused=0.0) for c in context)]:
             c = cand.chunk
             base_line = int(c.metadata.get("line") or 1)
             for a, b in self.tuning.sentences.split(c.text):
@@ -346,9 +372,23 @@ class Retriever:
                     text=c.text[a:b],
                     line=base_line + c.text.count("\n", 0, a),
                     fused=cand.fused,
+                    context=cand.chunk.chunk_id not in scored,
                 )
         # Order by document then position, so neighbours in the list are neighbours in the text.
-        return sorted(seen.values(), key=lambda s: (s.chunk.doc_id, s.start))
+        ordered = sorted(seen.values(), key=lambda s: (s.chunk.doc_id, s.start))
+        # A chunk that begins inside a paragraph may cut it into other sentences than the
+        # chunk before did ("This option makes sense only if" alone on its first line looks
+        # like a title): a context sentence that overlaps another sentence is left out.
+        out: list[_Sentence] = []
+        for i, s in enumerate(ordered):
+            nxt = ordered[i + 1] if i + 1 < len(ordered) else None
+            if s.context and (
+                (out and out[-1].chunk.doc_id == s.chunk.doc_id and s.start < out[-1].end)
+                or (nxt is not None and nxt.chunk.doc_id == s.chunk.doc_id and nxt.start < s.end)
+            ):
+                continue
+            out.append(s)
+        return out
 
     def _vectors(self, sents: Sequence[_Sentence]) -> np.ndarray:
         keys = [(s.chunk.doc_id, s.start, s.end) for s in sents]
@@ -363,13 +403,13 @@ class Retriever:
         """Grow sentence i by up to ``window`` neighbours each side within the token budget:
         the window's first and last sentence, and its tokens."""
         budget = self.settings.passage_tokens
-        gap = self.tuning.max_gap_chars
+        gap = self.tuning.max_gap_lines
         lo = hi = i
         used = self.embedder.count_tokens(sents[i].text)
         taken = {j for a, b, _ in chosen for j in range(a, b + 1)}
         for _ in range(self.settings.window):
             for j in (hi + 1, lo - 1):
-                if not 0 <= j < len(sents) or j in taken:
+                if not 0 <= j < len(sents) or j in taken or sents[j].context:
                     continue
                 if sents[j].chunk.doc_id != sents[i].chunk.doc_id or not _adjacent(
                     sents, min(j, lo), max(j, hi), gap
@@ -396,6 +436,17 @@ class Retriever:
         hi, used = self._run_on(
             sents, lo, hi, used, taken, lambda last: rules.introduces(sents[last].text)
         )
+        # A window inside a list item takes the whole item, past the budget: an option's
+        # name opens it and its default often closes it ("**Default:** `30`.").
+        hi, used = self._run_on(sents, lo, hi, used, taken, lambda last: _item_goes_on(sents, last))
+        for _ in range(rules.quotation_sentences):
+            j = lo - 1
+            if j < 0 or j in taken or not _adjacent(sents, j, lo, gap):
+                break
+            if not _item_goes_on(sents, j):
+                break
+            lo = j
+            used += self.embedder.count_tokens(sents[j].text)
         return lo, hi, used
 
     def _run_on(
@@ -410,7 +461,7 @@ class Retriever:
         """Extend the window ``lo..hi`` (``used`` tokens) past its budget, one following
         sentence of its document at a time and at most ``quotation_sentences``, while
         ``wants(hi)``: its new last sentence and tokens."""
-        gap = self.tuning.max_gap_chars
+        gap = self.tuning.max_gap_lines
         for _ in range(self.tuning.sentences.quotation_sentences):
             j = hi + 1
             if (
@@ -424,6 +475,26 @@ class Retriever:
             hi = j
             used += self.embedder.count_tokens(sents[j].text)
         return hi, used
+
+
+def _item_goes_on(sents: Sequence[_Sentence], j: int) -> bool:
+    """Whether sentence j lies in a list item that sentence j+1 goes on with (both in a
+    chunk that holds the item's first line)."""
+    if j + 1 >= len(sents):
+        return False
+    gap = _gap(sents, j + 1, most=1)
+    if gap is None or not continues_item(gap, sents[j + 1].text):
+        return False
+    # Is sentence j in an item? Its chunk may begin inside the paragraph: then the
+    # sentences before it, back to the paragraph's start, tell.
+    for i in range(j, -1, -1):
+        c = sents[i].chunk
+        inside = in_list_item(c.text, sents[i].start - c.start)
+        if inside is not None:
+            return inside
+        if i == 0 or _gap(sents, i, most=1) is None:
+            return False
+    return False
 
 
 def _repeats(
@@ -460,6 +531,7 @@ class _Sentence:
     text: str
     line: int
     fused: float
+    context: bool = False  # from a neighbouring chunk: joins a window, never starts one
 
 
 def _merge_adjacent(sents, chosen, scores, gap: int):
@@ -480,20 +552,21 @@ def _merge_adjacent(sents, chosen, scores, gap: int):
 
 
 def _gap(sents: Sequence[_Sentence], j: int, most: int) -> str | None:
-    """The exact text between sentence j-1 and sentence j, if a chunk holds it and it is no
-    longer than ``most`` characters."""
+    """The exact text between sentence j-1 and sentence j, if a chunk holds it and it is
+    whitespace with at most ``most`` line breaks."""
     a, b = sents[j - 1], sents[j]
-    if a.chunk.doc_id != b.chunk.doc_id or not 0 <= b.start - a.end <= most:
+    if a.chunk.doc_id != b.chunk.doc_id or b.start < a.end:
         return None
     for chunk in (b.chunk, a.chunk):
         if chunk.start <= a.end and b.start <= chunk.end:
-            return chunk.text[a.end - chunk.start : b.start - chunk.start]
+            text = chunk.text[a.end - chunk.start : b.start - chunk.start]
+            return text if not text.strip() and text.count("\n") <= most else None
     return None
 
 
 def _adjacent(sents: Sequence[_Sentence], lo: int, hi: int, gap: int) -> bool:
     """True when sentences lo..hi are consecutive in their document (no unseen text between,
-    at most ``gap`` characters of seen text)."""
+    only whitespace with at most ``gap`` line breaks between)."""
     return all(_gap(sents, j, gap) is not None for j in range(lo + 1, hi + 1))
 
 

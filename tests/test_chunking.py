@@ -380,3 +380,36 @@ def test_min_chars_glues_a_dateline_but_not_across_lines() -> None:
         "Short.",
         "Next one here.",
     ]
+
+
+def test_list_items_and_where_they_end():
+    from index.chunking import continues_item, in_list_item
+
+    md = (
+        "Intro text.\n\n"
+        "* `a` {number} The first option.\n"
+        "  It wraps. **Default:** `1`.\n"
+        "* `b` {string} The second.\n\n"
+        "After the list.\n"
+    )
+    assert in_list_item(md, md.index("It wraps"))  # indented under its item's first line
+    assert in_list_item(md, md.index("**Default:**"))
+    assert in_list_item(md, md.index("* `a`"))
+    assert in_list_item(md, md.index("After the list")) is False
+    # The first line of a text (a chunk may begin inside a line) cannot tell.
+    assert in_list_item(md, md.index("Intro")) is None
+    assert in_list_item(md[md.index("It wraps") :], 0) is None
+    # A PDF's lines are not indented: the line after a numbered one is prose.
+    pdf = "Questions:\n1. Is it permissioned? \nMost deployments are private. \n"
+    assert in_list_item(pdf, pdf.index("Is it"))
+    assert in_list_item(pdf, pdf.index("Most")) is False
+    # The next sentence goes on in the item: on the same line, or on an indented line.
+    assert continues_item(" ", "**Default:** `1`.")
+    assert continues_item("\n  ", "It wraps.")
+    # It does not: a new item, a blank line, a heading, or an unindented line (a PDF's
+    # lines give no sign where an item ends).
+    assert not continues_item("\n", "* `b` {string} The second.")
+    assert not continues_item("\n  ", "- another item")
+    assert not continues_item("\n\n", "After the list.")
+    assert not continues_item("\n", "## Next section")
+    assert not continues_item("\n", "Most of the deployments are private.")

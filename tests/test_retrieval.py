@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from index.store import Store
-from qa.retrieval import Retriever, rrf
+from qa.retrieval import Retriever, RetrieverTuning, rrf
 from qa.service import run_index
 from qa.settings import RetrievalSettings, load_settings
 
@@ -213,3 +213,58 @@ def test_repeated_chrome_fills_one_passage_not_several(manual):
     chrome = [p for p in passages if "Table of Contents" in p.text]
     assert len(chrome) == 1
     assert any("pressure gauge" in p.text or "radiators" in p.text for p in passages)
+
+
+@pytest.fixture
+def api_page(tmp_path: Path, fake_embedder):
+    """A Markdown API page whose option list is longer than a chunk: chunks of 80
+    word-pieces cut its items, so an option's description and its default fall in
+    different chunks."""
+    docs = tmp_path / "api"
+    docs.mkdir()
+    filler = "".join(
+        f"Paragraph {n} of the introduction explains the module in general terms.\n\n"
+        for n in range(6)
+    )
+    (docs / "readline.md").write_text(
+        "# Readline\n\n" + filler + "## `createInterface(options)`\n\n"
+        "* `options` {Object}\n"
+        "  * `terminal` {boolean} `true` if the streams should be treated like a TTY.\n"
+        "    **Default:** checking `isTTY` on the output stream.\n"
+        "  * `historySize` {number} Maximum number of history lines retained. To disable\n"
+        "    the history set this value to `0`. This option makes sense only if\n"
+        "    `terminal` is set to `true` by the user or by an internal check,\n"
+        "    otherwise the history caching mechanism is not initialized at all.\n"
+        "    **Default:** `30`.\n"
+        "  * `prompt` {string} The prompt string to use. **Default:** `'> '`.\n\n"
+        "The `createInterface()` method creates a new interface.\n"
+    )
+    settings = load_settings(data_dir=tmp_path / "data", embed__mode="fake", index__chunk_tokens=80)
+    run_index(settings, [docs], fake_embedder)
+    store = Store.open(settings.data_dir)
+    # One candidate chunk per passage: the chunks around it are read only as context.
+    tuning = RetrieverTuning(extra_chunks=0, min_chunks=1)
+    return Retriever(
+        store, fake_embedder, RetrievalSettings(), settings.data_dir / "bm25", tuning=tuning
+    )
+
+
+def test_a_window_in_a_list_item_takes_the_whole_item(api_page):
+    # The item's first sentence matches; its default, three sentences and one chunk boundary
+    # further down, comes with it, and the next item does not.
+    api_page.refresh()
+    chunks = api_page.store.get_chunks(api_page.bm25.ids)
+    assert not any("lines retained" in c.text and "`30`" in c.text for c in chunks), (
+        "the fixture must cut the item across chunks"
+    )
+    passages = api_page.passages("historySize maximum number of history lines retained", 1)
+    text = passages[0].text
+    assert "* `historySize` {number} Maximum number of history lines retained." in text
+    assert text.endswith("**Default:** `30`.")
+    assert "`prompt`" not in text
+
+
+def test_a_window_in_the_middle_of_an_item_reaches_back_to_its_name(api_page):
+    passages = api_page.passages("history caching mechanism is not initialized at all", 1)
+    assert "* `historySize`" in passages[0].text
+    assert passages[0].text.endswith("**Default:** `30`.")
