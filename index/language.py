@@ -122,7 +122,8 @@ class LanguageProfile:
     negation_pattern: str = field(
         metadata={
             "doc": "Regex (on normalised lower-case text) for the words by which a sentence "
-            "denies something ('not', 'never', 'without', 'unable', 'inactive'): a question "
+            "denies something ('not', 'never', 'without', 'unable', 'inactive'), or says what "
+            "holds when nothing is given ('default': \"if I don't pass one\"): a question "
             "that asks what is not so is answered only by a passage that denies something"
         }
     )
@@ -290,7 +291,7 @@ ENGLISH = LanguageProfile(
     polarity_pattern=r"\b(yes|no|not|nor|never|none|neither|nobody|nothing|cannot)\b|n['’]t\b",
     negation_pattern=r"\b(?:not|no(?!\.\s*\d)|never|none|neither|nor|nobody|nothing|nowhere|cannot|"
     r"without|unable|fail(?:s|ed|ing|ure)?|refus(?:e|es|ed|ing|al)|lack(?:s|ed|ing)?|"
-    r"declin(?:e|es|ed|ing)|den(?:y|ies|ied|ial)|absent|except|instead|"
+    r"declin(?:e|es|ed|ing)|den(?:y|ies|ied|ial)|absent|except|instead|default(?:s|ed)?|"
     r"un(?!der|til|it|ion|iqu|ivers|less)[a-z]{3,}|non-?[a-z]+|in(?:active|capable|valid|"
     r"sufficient|complete|correct|accurate|appropriate|effective|compatible))\b|n't\b",
     asks_negation_pattern=r"\b(?:not|never|no(?!\.\s*\d)|none|nobody|nothing|neither|nor)\b"

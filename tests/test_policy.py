@@ -304,6 +304,17 @@ def test_a_question_asking_what_is_not_so_needs_a_cited_passage_that_denies_some
     assert Policy().review(e).reason is None
 
 
+def test_a_default_answers_what_holds_when_nothing_is_given():
+    # "if I don't pass one" asks what holds without it: the option's default says that.
+    asked = "Which character encoding does a new StringDecoder use if I don't pass one?"
+    text = "* `encoding` {string} The encoding the `StringDecoder` will use. **Default:** `'utf8'`."
+    e = evidence(asked, "It uses 'utf8'.", text, True, text=text)
+    assert Policy().review(e).reason is None
+    no_default = text.replace(" **Default:** `'utf8'`.", " It is `'utf8'`.")
+    e = evidence(asked, "It uses 'utf8'.", no_default, True, text=no_default)
+    assert Policy().review(e).reason is Reason.OFF_QUESTION
+
+
 def test_a_sentence_that_denies_nothing_is_not_quoted_for_what_is_not_so():
     asked = "What is not caused by disorders of the immune system?"
     text = IMMUNE.split(" Immuno")[0]

@@ -364,7 +364,8 @@ def test_asks_negation(question: str, asks: bool) -> None:
 
 def test_denies() -> None:
     for text in ["Moscow won’t agree.", "It is not used.", "without a key", "It is inactive.",
-                 "The UK was relatively unaffected.", "a non-profit", "He declined to comment."]:  # fmt: skip
+                 "The UK was relatively unaffected.", "a non-profit", "He declined to comment.",
+                 "**Default:** `30`.", "It defaults to 'utf8'."]:  # fmt: skip
         assert denies(text), text
     for text in ["Disorders result in cancer.", "Under the treaty, until 1990.", "United Nations",
                  "No. 5 is sung by Lou Bega."]:  # fmt: skip
