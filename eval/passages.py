@@ -27,6 +27,7 @@ from typing import Any
 
 import click
 
+from eval.dataset import load_records
 from eval.labelled import is_hit, load_labelled
 from eval.metrics import key_fact_hits
 from eval.suite import SuiteSet, default_suite, select
@@ -68,12 +69,16 @@ def questions(s: SuiteSet) -> list[dict[str, Any]]:
             {"id": str(i), "question": ex.query, "contexts": list(ex.reference_contexts)}
             for i, ex in enumerate(load_labelled(s.set_path))
         ]
-    rows = []
-    for n, line in enumerate(s.set_path.read_text("utf-8").splitlines(), start=1):
-        if line.strip():
-            row = json.loads(line)
-            rows.append({**row, "id": str(row.get("id") or n)})
-    return rows
+    return [
+        {
+            "id": r.id,
+            "question": r.question,
+            # scored: standalone answerable questions (a follow-up's passages come from its
+            # rewrite)
+            "key_facts": r.key_facts if r.answerable and not r.history else (),
+        }
+        for r in load_records(s.set_path)
+    ]
 
 
 def screen_set(s: SuiteSet, passages: Passages, count_tokens: Callable[[str], int]) -> SetScreen:
@@ -86,11 +91,11 @@ def screen_set(s: SuiteSet, passages: Passages, count_tokens: Callable[[str], in
         if "contexts" in row:
             out.scored += 1
             ok = any(is_hit(p.text, c) for p in got for c in row["contexts"])
-        elif row.get("key_facts") and not row.get("history"):
+        elif row["key_facts"]:
             out.scored += 1
             ok = all(key_fact_hits("\n".join(p.text for p in got), row["key_facts"]))
         else:
-            continue  # unanswerable, or a follow-up (its passages come from the rewrite)
+            continue
         out.covered += ok
         if not ok:
             out.missed.append(row["id"])
@@ -140,11 +145,7 @@ def write_moved(sets: Sequence[SuiteSet], ids: dict[str, list[str]], out_dir: Pa
             path.write_text(json.dumps(data), "utf-8")
         else:
             lines = s.set_path.read_text("utf-8").splitlines()
-            chosen = [
-                line
-                for n, line in enumerate(lines, start=1)
-                if line.strip() and str(json.loads(line).get("id") or n) in keep
-            ]
+            chosen = [line for line in lines if line.strip() and json.loads(line)["id"] in keep]
             path = out_dir / f"{s.name}.jsonl"
             path.write_text("".join(line + "\n" for line in chosen), "utf-8")
         written.append(path)

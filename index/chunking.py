@@ -52,9 +52,6 @@ def ends_sentence(text: str) -> bool:
     return _ENDS_SENTENCE.search(text.rstrip()) is not None
 
 
-_BLANK_LINE = re.compile(r"\n[^\S\n]*\n")
-
-
 def opens_item(line: str) -> bool:
     """Whether ``line`` (or a sentence at the start of one) begins a list item."""
     return _ITEM_START.match(line.lstrip()) is not None
@@ -67,15 +64,12 @@ def in_list_item(text: str, pos: int) -> bool | None:
     text before it decides."""
     end = text.find("\n", pos)
     lines = text[: len(text) if end < 0 else end].split("\n")
-    for i in range(len(lines) - 1, -1, -1):
-        line = lines[i]
+    for line in reversed(lines[1:]):
         if opens_item(line):
             return True
-        if i == 0:
-            return None  # text may begin inside its first line
         if not line.strip() or not line[0].isspace():
             return False  # a blank line, or a line of prose: no item goes on here
-    return None
+    return True if opens_item(lines[0]) else None  # text may begin inside its first line
 
 
 def continues_item(gap: str, nxt: str) -> bool:
@@ -86,7 +80,7 @@ def continues_item(gap: str, nxt: str) -> bool:
     there an item ends with its line."""
     if "\n" not in gap:
         return True
-    if _BLANK_LINE.search(gap) or not gap.rsplit("\n", 1)[1]:
+    if _blank_line(gap) or not gap.rsplit("\n", 1)[1]:
         return False
     line = nxt.lstrip()
     return not (opens_item(line) or _BLOCK_LINE.match(line))

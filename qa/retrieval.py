@@ -287,6 +287,9 @@ class Retriever:
         best_fused = cands[0].fused
         scores = []
         for i, s in enumerate(sents):
+            if s.context:
+                scores.append(-np.inf)  # joins a window, never starts one
+                continue
             overlap = len(qterms & set(content_terms(s.text))) / max(1, len(qterms))
             fused = s.fused / best_fused
             scores.append(float(sims[i]) + t.overlap_weight * overlap + t.fused_weight * fused)
@@ -341,8 +344,8 @@ class Retriever:
         have = {c.chunk.chunk_id for c in cands}
         want: list[str] = []
         for cand in cands:
-            parts = cand.chunk.chunk_id.rsplit("::", 2)
-            if len(parts) != 3 or not parts[2].isdigit():
+            parts = _id_parts(cand.chunk.chunk_id)
+            if parts is None or not parts[2].isdigit():
                 continue
             for n in (int(parts[2]) - 1, int(parts[2]) + 1):
                 cid = f"{parts[0]}::{parts[1]}::{n}"
@@ -423,7 +426,7 @@ class Retriever:
         rules = self.tuning.sentences
         # A quotation runs on to its attribution ("..., the mayor said on Tuesday."): who
         # said it and when are only there. Follow it, past the budget, for a few sentences.
-        hi, used = self._run_on(
+        lo, hi, used = self._run_on(
             sents,
             lo,
             hi,
@@ -433,20 +436,14 @@ class Retriever:
         )
         # A window that ends on a sentence announcing the next ("Author:", "The options
         # are:") takes that next sentence too, past the budget: what it announces is there.
-        hi, used = self._run_on(
+        lo, hi, used = self._run_on(
             sents, lo, hi, used, taken, lambda last: rules.introduces(sents[last].text)
         )
-        # A window inside a list item takes the whole item, past the budget: an option's
-        # name opens it and its default often closes it ("**Default:** `30`.").
-        hi, used = self._run_on(sents, lo, hi, used, taken, lambda last: _item_goes_on(sents, last))
-        for _ in range(rules.quotation_sentences):
-            j = lo - 1
-            if j < 0 or j in taken or not _adjacent(sents, j, lo, gap):
-                break
-            if not _item_goes_on(sents, j):
-                break
-            lo = j
-            used += self.embedder.count_tokens(sents[j].text)
+        # A window inside a list item takes the whole item, past the budget, both ways: an
+        # option's name opens it and its default often closes it ("**Default:** `30`.").
+        item = lambda a: _item_goes_on(sents, a)  # noqa: E731
+        lo, hi, used = self._run_on(sents, lo, hi, used, taken, item)
+        lo, hi, used = self._run_on(sents, lo, hi, used, taken, item, back=True)
         return lo, hi, used
 
     def _run_on(
@@ -456,30 +453,32 @@ class Retriever:
         hi: int,
         used: int,
         taken: set[int],
-        wants: Callable[[int], bool],
-    ) -> tuple[int, int]:
-        """Extend the window ``lo..hi`` (``used`` tokens) past its budget, one following
-        sentence of its document at a time and at most ``quotation_sentences``, while
-        ``wants(hi)``: its new last sentence and tokens."""
+        joins: Callable[[int], bool],
+        back: bool = False,
+    ) -> tuple[int, int, int]:
+        """Extend the window ``lo..hi`` (``used`` tokens) past its budget, one sentence of its
+        document at a time (the following one, or with ``back`` the preceding one) and at
+        most ``quotation_sentences``, while ``joins(a)``: sentence a+1 goes with sentence a.
+        The window's new first and last sentence, and its tokens."""
         gap = self.tuning.max_gap_lines
         for _ in range(self.tuning.sentences.quotation_sentences):
-            j = hi + 1
+            j = lo - 1 if back else hi + 1
+            a = j if back else hi  # the first of the pair that must join
             if (
-                not wants(hi)
-                or j >= len(sents)
+                not 0 <= j < len(sents)
                 or j in taken
                 or sents[j].chunk.doc_id != sents[lo].chunk.doc_id
-                or not _adjacent(sents, hi, j, gap)
+                or not _adjacent(sents, a, a + 1, gap)
+                or not joins(a)
             ):
                 break
-            hi = j
+            lo, hi = min(lo, j), max(hi, j)
             used += self.embedder.count_tokens(sents[j].text)
-        return hi, used
+        return lo, hi, used
 
 
 def _item_goes_on(sents: Sequence[_Sentence], j: int) -> bool:
-    """Whether sentence j lies in a list item that sentence j+1 goes on with (both in a
-    chunk that holds the item's first line)."""
+    """Whether sentence j lies in a list item that sentence j+1 goes on with."""
     if j + 1 >= len(sents):
         return False
     gap = _gap(sents, j + 1, most=1)
@@ -513,11 +512,16 @@ def _repeats(
     )
 
 
-def _visible_id(chunk_id: str, committed: dict[str, DocRecord]) -> bool:
-    """A chunk id is ``<doc_id>::<hash16>::<n>`` (index.chunking): visible when that document
-    is committed with that hash."""
+def _id_parts(chunk_id: str) -> list[str] | None:
+    """A chunk id's ``<doc_id>``, ``<hash16>`` and ``<n>`` (index.chunking), else None."""
     parts = chunk_id.rsplit("::", 2)
-    if len(parts) != 3:
+    return parts if len(parts) == 3 else None
+
+
+def _visible_id(chunk_id: str, committed: dict[str, DocRecord]) -> bool:
+    """A chunk id is visible when its document is committed with its hash."""
+    parts = _id_parts(chunk_id)
+    if parts is None:
         return False
     rec = committed.get(parts[0])
     return rec is not None and rec.content_hash == parts[1]

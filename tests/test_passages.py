@@ -16,13 +16,15 @@ from qa.retrieval import Retriever
 from qa.service import run_index
 from qa.settings import RetrievalSettings, load_settings
 
+D4 = "004_2498656e7b287085.txt"
 RECORDS = [
     {"id": "a", "type": "fact", "question": "How many people left eastern Aleppo?",
-     "key_facts": [["3,179", "3179"]]},
+     "key_facts": [["3,179", "3179"]], "gold": [D4]},
     {"id": "b", "type": "fact", "question": "What did Peskov decline?",
-     "key_facts": [["no such words anywhere"]]},
+     "key_facts": [["no such words anywhere"]], "gold": [D4]},
     {"id": "c", "type": "unanswerable", "question": "What is the population of Aleppo?"},
     {"id": "d", "type": "followup", "question": "And children?", "key_facts": [["1,519"]],
+     "gold": [D4],
      "history": [["How many left?", "3,179 [1]."]]},
 ]  # fmt: skip
 
