@@ -37,6 +37,10 @@ FILES = "prompt_files"
 SYSTEM_FILE = "answer_system.txt"  # the rules; ``{refusal}`` stands for REFUSAL
 EXAMPLE_FILE = "answer_example.txt"  # the worked example, turns under "=== role ===" lines
 REWRITE_FILE = "rewrite.txt"  # a str.format template with {history} and {question}
+# Worked rewrites, shown before the real one as turns: a user turn is the conversation's lines
+# and, on its last line, the follow-up; the assistant turn is its rewrite. Each user turn is
+# put through the rewrite template, so the model sees the example as it sees the real one.
+REWRITE_EXAMPLE_FILE = "rewrite_example.txt"
 _TURN = re.compile(r"^=== (user|assistant) ===\n", re.M)
 _folder: Path | None = None  # the QA_PROMPTS_DIR in use (see use())
 
@@ -84,6 +88,7 @@ class Prompts:
     system: str
     example: tuple[tuple[str, str], ...]  # (role, content) turns of the worked example
     rewrite: str
+    rewrite_example: tuple[tuple[str, str], ...] = ()  # (role, content) turns, rendered
     title_words: int = 10  # words of a source's title shown before its text
     history_turns: int = 2  # earlier turns the rewrite prompt shows
     history_chars: int = 600  # characters of each earlier answer it shows
@@ -122,7 +127,24 @@ def read_prompts(folder: Path | None = None) -> Prompts:
             f"{where}: only {{history}} and {{question}} may stand in braces ({exc!r}); "
             "write {{ and }} for a literal brace."
         ) from None
-    return Prompts(system, example, rewrite)
+    return Prompts(system, example, rewrite, _rewrite_example(rewrite, folder))
+
+
+def _rewrite_example(template: str, folder: Path | None) -> tuple[tuple[str, str], ...]:
+    """The worked rewrites (REWRITE_EXAMPLE_FILE), each user turn put through ``template``."""
+    out = []
+    for role, content in _turns(_read(REWRITE_EXAMPLE_FILE, folder), folder, REWRITE_EXAMPLE_FILE):
+        if role == "user":
+            *conversation, question = content.strip().split("\n")
+            if not conversation:
+                where = Path(folder) / REWRITE_EXAMPLE_FILE if folder else REWRITE_EXAMPLE_FILE
+                raise PromptError(
+                    f"{where}: a user turn is the conversation's lines, then the follow-up "
+                    f"question on a line of its own; {content.strip()!r} has one line."
+                )
+            content = template.format(history="\n".join(conversation), question=question)
+        out.append((role, content))
+    return tuple(out)
 
 
 def turns(name: str) -> tuple[tuple[str, str], ...]:
@@ -219,7 +241,12 @@ def rewrite_messages(question: str, history: Sequence[tuple[str, str]]) -> list[
     shown = history[-_active.history_turns :] if _active.history_turns else []
     turns = "\n".join(f"Q: {q}\nA: {markers.remove(a)[: _active.history_chars]}" for q, a in shown)
     user = _active.rewrite.format(history=turns, question=question)
-    return [*prefix(), {"role": "user", "content": user}]
+    # The worked rewrite as turns of its own. On the suite's 50 follow-ups the model's rewrite
+    # is kept 28 times against 22 with no example (rejected 21 -> 15 times); the same example
+    # written into the instruction's text was kept 24 times and made the model return 12
+    # follow-ups unchanged (7 without it, 7 with the turns).
+    example = [{"role": role, "content": content} for role, content in _active.rewrite_example]
+    return [*prefix(), *example, {"role": "user", "content": user}]
 
 
 def is_refusal(text: str) -> bool:

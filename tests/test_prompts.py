@@ -16,7 +16,7 @@ from qa.prompts import PromptError
 # qa/prompt_files/). The llama.cpp prefix state on disk and every eval result depend on them:
 # change them only on purpose, and then run `qa eval --compare`.
 PREFIX_SHA256 = "12e8412316246e721d6e51e66e553db8e8716c4befa2bfa10df9dfbb4d586b35"
-MESSAGES_SHA256 = "78ea48fcad63ca2c21070a2297b37f78ec3e7139697b1831066ca34ec9f4296f"
+MESSAGES_SHA256 = "6206d2edf9e45a2472ff3381c4f385d11edb1c1e23bcc07d2aa2c4fbe450073f"
 
 
 def _sha(obj: object) -> str:
@@ -44,6 +44,37 @@ def test_packaged_prompts_are_todays_prefix_byte_for_byte() -> None:
     assert {"answer_example.txt", "answer_system.txt", "rewrite.txt"} <= set(
         prompts.packaged_names()
     )
+
+
+def test_the_rewrite_prompt_shows_a_worked_rewrite_first() -> None:
+    """The packaged worked rewrite (rewrite_example.txt) comes as its own turns, put through
+    the same template as the real follow-up, between the fixed prefix and the real one."""
+    messages = prompts.rewrite_messages("And it?", [("Who?", "Bob [1].")])
+    assert messages[: len(prompts.EXAMPLE)] == prompts.EXAMPLE
+    user, assistant, real = messages[len(prompts.EXAMPLE) :]
+    assert (user["role"], assistant["role"], real["role"]) == ("user", "assistant", "user")
+    assert user["content"] == prompts.REWRITE.format(
+        history="Q: Which company built the ferry that serves Tarn?\n"
+        "A: The ferry was built by Ellis Yards in 1998.",
+        question="When did they deliver it?",
+    )
+    assert assistant["content"] == "When did Ellis Yards deliver the ferry that serves Tarn?"
+    assert real["content"] == prompts.REWRITE.format(history="Q: Who?\nA: Bob.", question="And it?")
+
+
+def test_a_rewrite_template_of_ones_own_renders_the_worked_rewrite_too(tmp_path: Path) -> None:
+    (tmp_path / "rewrite.txt").write_text("Make it standalone.\n{history}\nQ: {question}\n")
+    (tmp_path / "rewrite_example.txt").write_text(
+        "=== user ===\nQ: Who won?\nA: Ana.\nWhen did she win?\n"
+        "=== assistant ===\nWhen did Ana win?\n"
+    )
+    prompts.use(tmp_path)
+    messages = prompts.rewrite_messages("Why?", [("Who lost?", "Ben.")])
+    assert [m["content"] for m in messages[-3:]] == [
+        "Make it standalone.\nQ: Who won?\nA: Ana.\nQ: When did she win?",
+        "When did Ana win?",
+        "Make it standalone.\nQ: Who lost?\nA: Ben.\nQ: Why?",
+    ]
 
 
 def test_a_prompts_folder_replaces_the_files_it_holds(tmp_path: Path) -> None:
@@ -75,6 +106,11 @@ def test_an_example_file_of_other_turns(tmp_path: Path) -> None:
         ("answer_example.txt", "=== user ===\nQ?\n", "alternate user, assistant"),
         ("answer_example.txt", "=== user ===\n\n=== assistant ===\nA\n", "user turn on line 1"),
         ("rewrite.txt", "Rewrite {question} given {turns}\n", "only {history} and {question}"),
+        (
+            "rewrite_example.txt",
+            "=== user ===\nWhen did she win?\n=== assistant ===\nWhen did Ana win?\n",
+            "the conversation's lines, then the follow-up",
+        ),
         ("answer-system.txt", "typo\n", "is not a prompt file"),
     ],
 )

@@ -31,7 +31,7 @@ from qa.schema import Passage
 from qa.testing import HashEmbedder
 
 PAIRS = load_pairs(DEFAULT_SET)
-MIN_PER_CORPUS = {"squad": 50, "python_docs": 50, "seeds": 50, "solana": 25}
+MIN_PER_CORPUS = {"squad": 50, "python_docs": 50, "seeds": 50, "solana": 25, "node_docs": 40}
 
 
 def _norm(text: str) -> str:
