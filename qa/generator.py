@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from qa import llama_prefix
 from qa.errors import ModelError
 from qa.settings import Settings
 
@@ -181,6 +182,9 @@ class LocalGenerator:
         self.model_path = model_path
         self.n_ctx = n_ctx
         self.prefix_state = "none"  # what warm() did: restored, computed or none
+        self.held = llama_prefix.HeldStates()  # the fixed starts of prompts (see stream)
+        self._fixed: dict[tuple[tuple[str, str], ...], list[int]] = {}  # their tokens
+        self.fixed_state = "none"  # what the last prompt's fixed start was: held, restored, ...
         self.temperature = temperature
         self.max_tokens = max_tokens
         self._lock = threading.Lock()
@@ -188,8 +192,6 @@ class LocalGenerator:
     def warm(self, messages: Sequence[Message], cache_dir: Path) -> str:
         """Hold the state after ``messages`` (the fixed prompt prefix), restored from
         ``cache_dir`` when a previous process saved it; see :mod:`qa.llama_prefix`."""
-        from qa import llama_prefix
-
         with self._lock:
             tokens = llama_prefix.prefix_tokens(self._llm, messages)
             self.prefix_state = llama_prefix.warm(
@@ -206,6 +208,17 @@ class LocalGenerator:
 
     def stream(self, messages: Sequence[Message], max_tokens: int | None = None) -> Iterator[str]:
         with self._lock:
+            if len(messages) > 1:
+                # Every message but the last is a fixed start (the prefix, a worked example):
+                # held in memory, it is not processed again after a prompt of another start.
+                key = tuple((m["role"], m["content"]) for m in messages[:-1])
+                if key not in self._fixed:
+                    if len(self._fixed) >= 8:
+                        self._fixed.clear()
+                    self._fixed[key] = llama_prefix.prefix_tokens(self._llm, messages[:-1])
+                fixed = self._fixed[key]
+                if fixed:
+                    self.fixed_state = self.held.reach(self._llm, fixed)
             chunks: Any = self._llm.create_chat_completion(
                 messages=list(messages),  # type: ignore[arg-type]
                 temperature=self.temperature,

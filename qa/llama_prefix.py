@@ -107,13 +107,7 @@ def warm(llm: Any, model_path: str, n_ctx: int, tokens: Sequence[int], cache_dir
         llm._ctx.ctx, model_path, n_ctx, tokens, cache_dir, evaluate, reset=llm.reset
     )
     if result == "restored":
-        import numpy as np
-
-        llm.input_ids[: len(tokens)] = np.asarray(list(tokens), dtype=np.intc)
-        llm.n_tokens = len(tokens)
-        # The logits in memory belong to the restored state, not a live decode: the next
-        # prompt evaluates at least one token before sampling.
-        llm._requires_eval = True
+        _hold_tokens(llm, tokens)
     return result
 
 
@@ -156,13 +150,8 @@ def warm_context(
 
 
 def _save(ctx: Any, path: Path, tokens: Sequence[int]) -> None:
-    import llama_cpp
-
-    size = int(llama_cpp.llama_state_get_size(ctx))
-    buf = (ctypes.c_uint8 * size)()
-    n = int(llama_cpp.llama_state_get_data(ctx, buf, size))
-    if n <= 0 or n > size:
-        raise OSError("llama.cpp returned no state")
+    state = state_bytes(ctx)
+    n = len(state)
     header = _MAGIC + struct.pack("<II", len(tokens), n)
     body = struct.pack(f"<{len(tokens)}i", *tokens)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -170,15 +159,13 @@ def _save(ctx: Any, path: Path, tokens: Sequence[int]) -> None:
     with open(tmp, "wb") as fh:
         fh.write(header)
         fh.write(body)
-        fh.write(memoryview(buf)[:n])
+        fh.write(state)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
 def _restore(ctx: Any, path: Path, tokens: Sequence[int]) -> None:
-    import llama_cpp
-
     data = path.read_bytes()
     head = len(_MAGIC) + 8
     if data[: len(_MAGIC)] != _MAGIC:
@@ -188,6 +175,76 @@ def _restore(ctx: Any, path: Path, tokens: Sequence[int]) -> None:
     state = data[head + 4 * n_tok :]
     if saved != list(tokens) or len(state) != n_state:
         raise ValueError("the state does not match the prefix")
-    buf = (ctypes.c_uint8 * n_state).from_buffer_copy(state)
-    if int(llama_cpp.llama_state_set_data(ctx, buf, n_state)) != n_state:
+    set_state_bytes(ctx, state)
+
+
+def state_bytes(ctx: Any) -> bytes:
+    """The llama.cpp context's state (its KV cache), as bytes."""
+    import llama_cpp
+
+    size = int(llama_cpp.llama_state_get_size(ctx))
+    buf = (ctypes.c_uint8 * size)()
+    n = int(llama_cpp.llama_state_get_data(ctx, buf, size))
+    if n <= 0 or n > size:
+        raise OSError("llama.cpp returned no state")
+    return bytes(memoryview(buf)[:n])
+
+
+def set_state_bytes(ctx: Any, state: bytes) -> None:
+    import llama_cpp
+
+    buf = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+    if int(llama_cpp.llama_state_set_data(ctx, buf, len(state))) != len(state):
         raise ValueError("llama.cpp refused the state")
+
+
+class HeldStates:
+    """States of fixed prompt starts kept in memory, so a prompt that llama.cpp's own prefix
+    matching cannot reuse (it only compares with the prompt before) skips its fixed part.
+
+    The follow-up rewrite's prompt is the answer prefix, then a worked rewrite, then the
+    conversation. Between two rewrites the model answers, so the worked rewrite's tokens were
+    processed again for every follow-up (4 s on a 2-core host). :meth:`reach` leaves the model
+    holding the state after a fixed start: already there, restored from memory, or computed
+    once and kept. ``most`` states are kept, the least recently used dropped first."""
+
+    def __init__(self, most: int = 4) -> None:
+        self.most = most
+        self._states: dict[tuple[int, ...], bytes] = {}
+
+    def reach(self, llm: Any, tokens: Sequence[int]) -> str:
+        """Leave ``llm`` holding the state after ``tokens``; returns ``"held"`` (its cache
+        already starts with them), ``"restored"`` or ``"computed"``."""
+        key = tuple(tokens)
+        shared = common_length(list(llm.input_ids[: llm.n_tokens]), key)
+        if shared == len(key):
+            return "held"
+        state = self._states.pop(key, None)
+        if state is not None:
+            try:
+                set_state_bytes(llm._ctx.ctx, state)
+            except ValueError as exc:  # never trusted: computed again below
+                log.warning("held state unusable reason=%r; computing it", str(exc))
+            else:
+                self._states[key] = state  # the most recently used last
+                _hold_tokens(llm, key)
+                return "restored"
+            llm.reset()
+            shared = 0
+        llm.n_tokens = shared  # eval() drops the cache after it, then goes on from there
+        llm.eval(list(key[shared:]))
+        self._states[key] = state_bytes(llm._ctx.ctx)
+        while len(self._states) > self.most:
+            self._states.pop(next(iter(self._states)))
+        return "computed"
+
+
+def _hold_tokens(llm: Any, tokens: Sequence[int]) -> None:
+    """Tell llama-cpp-python's ``Llama`` that its context now holds ``tokens``."""
+    import numpy as np
+
+    llm.input_ids[: len(tokens)] = np.asarray(list(tokens), dtype=np.intc)
+    llm.n_tokens = len(tokens)
+    # The logits in memory belong to the restored state, not a live decode: the next
+    # prompt evaluates at least one token before sampling.
+    llm._requires_eval = True

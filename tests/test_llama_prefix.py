@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from qa.generator import make_generator
-from qa.prompts import EXAMPLE, answer_messages
+from qa.prompts import EXAMPLE, answer_messages, rewrite_messages
 from qa.schema import Passage
 from qa.settings import load_settings
 
@@ -58,3 +58,20 @@ def test_prefix_state_is_saved_once_and_restored_with_identical_answers(tmp_path
     other = [{**EXAMPLE[0], "content": EXAMPLE[0]["content"] + " Be brief."}, *EXAMPLE[1:]]
     assert second.warm(other, tmp_path) == "computed"  # type: ignore[attr-defined]
     assert len(list(tmp_path.glob("prefix-*.state"))) == 1  # the old prompt's state is removed
+
+
+def test_a_fixed_start_is_held_in_memory_across_prompts_of_other_starts() -> None:
+    """The rewrite prompt (the prefix, a worked rewrite, the conversation) after an answer's
+    prompt (the prefix, the sources): its fixed start is restored from memory, not processed
+    again, and the rewrite is the same as a fresh model's."""
+    history = [("Which ferry carries 240 passengers?", "The Kestrel carries 240 passengers [1].")]
+    rewrite = rewrite_messages("When did it enter service?", history)
+    gen = _generator()
+    first = "".join(gen.stream(rewrite))
+    assert gen.fixed_state == "computed"  # type: ignore[attr-defined]
+    assert "240" in _answer(gen)
+    assert gen.fixed_state == "held"  # type: ignore[attr-defined]  # the prefix was still there
+    assert "".join(gen.stream(rewrite)) == first
+    assert gen.fixed_state == "restored"  # type: ignore[attr-defined]
+    assert "".join(_generator().stream(rewrite)) == first  # greedy: as a fresh model writes it
+    assert "Kestrel" in first
