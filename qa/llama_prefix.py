@@ -214,7 +214,10 @@ class HeldStates:
 
     def reach(self, llm: Any, tokens: Sequence[int]) -> str:
         """Leave ``llm`` holding the state after ``tokens``; returns ``"held"`` (its cache
-        already starts with them), ``"restored"`` or ``"computed"``."""
+        already starts with them), ``"restored"``, ``"computed"`` (from the part its cache
+        shares with them), or ``"skipped"`` (it shares nothing, and nothing is kept).
+        A new process's first prompt is so processed as before: computing its start apart
+        would split it into other batches, and that can tip a near tie of greedy decoding."""
         key = tuple(tokens)
         shared = common_length(list(llm.input_ids[: llm.n_tokens]), key)
         if shared == len(key):
@@ -231,6 +234,10 @@ class HeldStates:
                 return "restored"
             llm.reset()
             shared = 0
+        if shared == 0:
+            # Nothing to build on (a new process's first prompt): llama.cpp processes the
+            # prompt whole, as it would without this, and the start is held the next time.
+            return "skipped"
         llm.n_tokens = shared  # eval() drops the cache after it, then goes on from there
         llm.eval(list(key[shared:]))
         self._states[key] = state_bytes(llm._ctx.ctx)

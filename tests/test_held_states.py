@@ -65,22 +65,31 @@ def test_a_start_is_computed_once_then_restored_after_another_prompt() -> None:
 
 def test_only_the_most_recently_used_states_are_kept() -> None:
     llm, held = FakeLlama(), HeldStates(most=2)
-    for start in ([1, 2], [3, 4], [5, 6]):
+    llm.eval([0])
+    for start in ([0, 1], [0, 3], [0, 5]):
         assert held.reach(llm, start) == "computed"
-    assert held.reach(llm, [3, 4]) == "restored"
-    assert held.reach(llm, [1, 2]) == "computed"  # the oldest was dropped
-    assert held.reach(llm, [5, 6]) == "computed"  # [3, 4] was used after it
+    assert held.reach(llm, [0, 3]) == "restored"
+    assert held.reach(llm, [0, 1]) == "computed"  # the oldest was dropped
+    assert held.reach(llm, [0, 5]) == "computed"  # [0, 3] was used after it
+
+
+def test_a_first_prompt_is_left_to_llama_cpp_whole() -> None:
+    """Nothing shared (a new process): the prompt is processed as it always was."""
+    llm, held = FakeLlama(), HeldStates()
+    assert held.reach(llm, [1, 2, 3]) == "skipped"
+    assert llm.evaluated == [] and llm.n_tokens == 0
 
 
 def test_a_state_llama_cpp_refuses_is_computed_again(monkeypatch: pytest.MonkeyPatch) -> None:
     llm, held = FakeLlama(), HeldStates()
-    held.reach(llm, [1, 2, 3])
-    llm.reset()
+    llm.eval([1])
+    assert held.reach(llm, [1, 2, 3]) == "computed"
+    llm.n_tokens = 1
     llm.eval([8])
 
     def refuse(ctx: Any, state: bytes) -> None:
         raise ValueError("llama.cpp refused the state")
 
     monkeypatch.setattr(llama_prefix, "set_state_bytes", refuse)
-    assert held.reach(llm, [1, 2, 3]) == "computed"
-    assert llm.held() == [1, 2, 3] and llm.evaluated[-1] == [1, 2, 3]
+    assert held.reach(llm, [1, 2, 3]) == "skipped"  # reset: llama.cpp processes it whole
+    assert llm.n_tokens == 0

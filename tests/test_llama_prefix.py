@@ -68,10 +68,13 @@ def test_a_fixed_start_is_held_in_memory_across_prompts_of_other_starts() -> Non
     rewrite = rewrite_messages("When did it enter service?", history)
     gen = _generator()
     first = "".join(gen.stream(rewrite))
-    assert gen.fixed_state == "computed"  # type: ignore[attr-defined]
+    assert gen.fixed_state == "skipped"  # type: ignore[attr-defined]  # a first prompt: whole
     assert "240" in _answer(gen)
     assert gen.fixed_state == "held"  # type: ignore[attr-defined]  # the prefix was still there
-    assert "".join(gen.stream(rewrite)) == first
+    second = "".join(gen.stream(rewrite))
+    assert gen.fixed_state == "computed"  # type: ignore[attr-defined]  # from the prefix on
+    assert "240" in _answer(gen)
+    assert "".join(gen.stream(rewrite)) == second
     assert gen.fixed_state == "restored"  # type: ignore[attr-defined]
-    assert "".join(_generator().stream(rewrite)) == first  # greedy: as a fresh model writes it
+    assert first == second  # greedy: as a fresh model writes it
     assert "Kestrel" in first
