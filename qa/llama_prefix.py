@@ -206,11 +206,18 @@ class HeldStates:
     conversation. Between two rewrites the model answers, so the worked rewrite's tokens were
     processed again for every follow-up (4 s on a 2-core host). :meth:`reach` leaves the model
     holding the state after a fixed start: already there, restored from memory, or computed
-    once and kept. ``most`` states are kept, the least recently used dropped first."""
+    once and kept. At most ``most`` states and ``max_bytes`` of them are kept (a state is
+    about 28 KB a token with the packaged model), the least recently used dropped first."""
 
-    def __init__(self, most: int = 4) -> None:
+    def __init__(self, most: int = 4, max_bytes: int = 96 * 2**20) -> None:
         self.most = most
+        self.max_bytes = max_bytes
         self._states: dict[tuple[int, ...], bytes] = {}
+
+    @property
+    def size(self) -> int:
+        """Bytes of the states kept."""
+        return sum(len(s) for s in self._states.values())
 
     def reach(self, llm: Any, tokens: Sequence[int]) -> str:
         """Leave ``llm`` holding the state after ``tokens``; returns ``"held"`` (its cache
@@ -241,8 +248,12 @@ class HeldStates:
         llm.n_tokens = shared  # eval() drops the cache after it, then goes on from there
         llm.eval(list(key[shared:]))
         self._states[key] = state_bytes(llm._ctx.ctx)
-        while len(self._states) > self.most:
+        while len(self._states) > self.most or (
+            len(self._states) > 1 and self.size > self.max_bytes
+        ):
             self._states.pop(next(iter(self._states)))
+        if self.size > self.max_bytes:  # one state alone over the limit is not kept
+            self._states.clear()
         return "computed"
 
 

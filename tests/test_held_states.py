@@ -73,6 +73,16 @@ def test_only_the_most_recently_used_states_are_kept() -> None:
     assert held.reach(llm, [0, 5]) == "computed"  # [0, 3] was used after it
 
 
+def test_the_states_kept_stay_within_their_bytes() -> None:
+    llm, held = FakeLlama(), HeldStates(max_bytes=5)
+    llm.eval([0])
+    assert held.reach(llm, [0, 1, 2]) == "computed"
+    assert held.reach(llm, [0, 3, 4]) == "computed"
+    assert held.size == 3  # the older state (3 bytes) was dropped for the newer
+    assert held.reach(llm, [0, 1, 2, 3, 4, 5]) == "computed"
+    assert held.size == 0  # one state over the limit is not kept
+
+
 def test_a_first_prompt_is_left_to_llama_cpp_whole() -> None:
     """Nothing shared (a new process): the prompt is processed as it always was."""
     llm, held = FakeLlama(), HeldStates()
