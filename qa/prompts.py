@@ -122,10 +122,9 @@ def read_prompts(folder: Path | None = None) -> Prompts:
     try:
         rewrite.format(history="", question="")
     except (KeyError, IndexError, ValueError) as exc:
-        where = Path(folder) / REWRITE_FILE if folder else REWRITE_FILE
         raise PromptError(
-            f"{where}: only {{history}} and {{question}} may stand in braces ({exc!r}); "
-            "write {{ and }} for a literal brace."
+            f"{_where(REWRITE_FILE, folder)}: only {{history}} and {{question}} may stand in "
+            f"braces ({exc!r}); write {{{{ and }}}} for a literal brace."
         ) from None
     return Prompts(system, example, rewrite, _rewrite_example(rewrite, folder))
 
@@ -137,14 +136,19 @@ def _rewrite_example(template: str, folder: Path | None) -> tuple[tuple[str, str
         if role == "user":
             *conversation, question = content.strip().split("\n")
             if not conversation:
-                where = Path(folder) / REWRITE_EXAMPLE_FILE if folder else REWRITE_EXAMPLE_FILE
                 raise PromptError(
-                    f"{where}: a user turn is the conversation's lines, then the follow-up "
-                    f"question on a line of its own; {content.strip()!r} has one line."
+                    f"{_where(REWRITE_EXAMPLE_FILE, folder)}: a user turn is the conversation's "
+                    "lines, then the follow-up question on a line of its own; "
+                    f"{content.strip()!r} has one line."
                 )
             content = template.format(history="\n".join(conversation), question=question)
         out.append((role, content))
     return tuple(out)
+
+
+def _where(name: str, folder: Path | None) -> Path | str:
+    """Prompt file ``name`` as an error names it: in QA_PROMPTS_DIR when one is in use."""
+    return Path(folder) / name if folder else name
 
 
 def turns(name: str) -> tuple[tuple[str, str], ...]:
@@ -155,7 +159,7 @@ def turns(name: str) -> tuple[tuple[str, str], ...]:
 
 def _turns(text: str, folder: Path | None, name: str = EXAMPLE_FILE) -> tuple[tuple[str, str], ...]:
     heads = list(_TURN.finditer(text))
-    where = Path(folder) / name if folder else name
+    where = _where(name, folder)
     if not heads or text[: heads[0].start()].strip():
         raise PromptError(f"{where} must start with a '=== user ===' line.")
     turns = []
